@@ -1,0 +1,35 @@
+"""CCGate: a self-hosted gateway that shares Claude API access among tenants."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flask import Flask
+
+from .config import load_config
+from .gateway import Gateway
+
+__version__ = "0.1.0"
+
+
+def create_app(config_dir: str | os.PathLike | None = None,
+               data_dir: str | os.PathLike | None = None) -> Flask:
+    """Application factory: load and validate the config, build the gateway, register blueprints.
+
+    ``config_dir`` defaults to ``$CCGATE_CONFIG_DIR`` or ``./config``; ``data_dir`` to
+    ``$CCGATE_DATA_DIR`` or ``./data``. Raises ``ConfigError`` when the config is not usable.
+    """
+    config_dir = Path(config_dir or os.environ.get("CCGATE_CONFIG_DIR") or "config")
+    data_dir = Path(data_dir or os.environ.get("CCGATE_DATA_DIR") or "data")
+    config = load_config(config_dir)
+
+    app = Flask(__name__, template_folder="../templates", static_folder="../static")
+    app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
+    app.url_map.merge_slashes = False  # "//" in a path is refused, not redirected
+    app.extensions["ccgate"] = Gateway(config, data_dir)
+
+    from .api import anthropic, health, register_error_handlers
+    register_error_handlers(app)
+    app.register_blueprint(anthropic.bp)
+    app.register_blueprint(health.bp)
+    return app

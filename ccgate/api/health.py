@@ -1,0 +1,32 @@
+"""``GET /health``: liveness and per-upstream state, without URLs or keys."""
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, jsonify
+
+from .. import __version__
+from . import current_gateway
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/health")
+def health():
+    gw = current_gateway()
+    upstreams = gw.pool.snapshot()
+    enabled = [u for u in upstreams if u["enabled"]]
+    healthy = [u for u in enabled if u["healthy"]]
+    if not healthy:
+        status = "down"
+    elif len(healthy) < len(enabled):
+        status = "degraded"
+    else:
+        status = "ok"
+    body = {
+        "status": status,
+        "version": __version__,
+        "uptime": round(time.time() - gw.started, 1),
+        "upstreams": upstreams,
+    }
+    return jsonify(body), 503 if status == "down" else 200

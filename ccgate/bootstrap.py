@@ -1,0 +1,57 @@
+"""First run: put example config in place with a fresh admin password and tenant key."""
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+
+from werkzeug.security import generate_password_hash
+
+from .config import REQUIRED_FILES, SERVER_FILE, TENANTS_FILE, UPSTREAMS_FILE, hash_key
+
+EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "config"
+
+
+def new_tenant_key() -> str:
+    """A new random tenant key (192 bits)."""
+    return "sk-ccg-" + secrets.token_urlsafe(32)
+
+
+def first_run(config_dir: Path, examples_dir: Path = EXAMPLES_DIR) -> str | None:
+    """Create the config from the examples when none exists yet; the message to print once, or None.
+
+    Only hashes are written: the admin password as a werkzeug hash, the tenant key as ``keyHash``,
+    so the printed values are the only copy.
+    """
+    if any((config_dir / name).exists() for name in REQUIRED_FILES):
+        return None
+    config_dir.mkdir(parents=True, exist_ok=True)
+    password = secrets.token_urlsafe(12)
+    key = new_tenant_key()
+
+    server = json.loads((examples_dir / f"{SERVER_FILE}.example").read_text(encoding="utf-8"))
+    server.setdefault("admin", {})["password"] = generate_password_hash(password)
+    tenants = json.loads((examples_dir / f"{TENANTS_FILE}.example").read_text(encoding="utf-8"))
+    first = tenants["tenants"][0]
+    first.pop("key", None)
+    first["keyHash"] = "sha256:" + hash_key(key)
+    upstreams = (examples_dir / f"{UPSTREAMS_FILE}.example").read_text(encoding="utf-8")
+
+    for name, text in ((SERVER_FILE, json.dumps(server, indent=2, ensure_ascii=False) + "\n"),
+                       (TENANTS_FILE, json.dumps(tenants, indent=2, ensure_ascii=False) + "\n"),
+                       (UPSTREAMS_FILE, upstreams)):
+        (config_dir / name).write_text(text, encoding="utf-8")
+    port = server.get("server", {}).get("port", 3000)
+    user = server.get("admin", {}).get("username", "admin")
+    return f"""
+==================================================================================
+ CCGate first run: created {config_dir}/{{server,upstreams,tenants}}.json
+ Shown once, only their hashes are stored:
+   admin dashboard  http://<this-host>:{port}/dashboard   user {user}   password {password}
+   tenant key       {key}   (tenant "{first['id']}")
+ Next steps:
+   1. Put your Anthropic (or mirror) URL and key in {config_dir}/{UPSTREAMS_FILE}, restart.
+   2. Claude Code:  export ANTHROPIC_BASE_URL=http://<this-host>:{port}/anthropic
+                    export ANTHROPIC_AUTH_TOKEN={key}
+==================================================================================
+"""

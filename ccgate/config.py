@@ -1,0 +1,310 @@
+"""Read and validate the JSON config files into typed, immutable objects.
+
+Files (all in one config directory): ``server.json``, ``upstreams.json``, ``tenants.json`` and the
+optional ``pricing.json``. They are the Node CCGate's formats; its files load unchanged. Durations in
+the files are milliseconds, as in the Node project. Every problem is collected and reported at once
+as ``file: json.path: message``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import jsonschema
+
+DEFAULT_READ_TIMEOUT_MS = 600_000
+SHORT_TIMEOUT_WARNING_MS = 120_000
+CONNECT_TIMEOUT_S = 10.0
+
+SERVER_FILE, UPSTREAMS_FILE, TENANTS_FILE, PRICING_FILE = (
+    "server.json", "upstreams.json", "tenants.json", "pricing.json")
+REQUIRED_FILES = (SERVER_FILE, UPSTREAMS_FILE, TENANTS_FILE)
+
+
+class ConfigError(Exception):
+    """The config cannot be used; ``lines`` holds every problem as ``file: path: message``."""
+
+    def __init__(self, lines: list[str]):
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+@dataclass(frozen=True)
+class UpstreamConfig:
+    id: str
+    name: str
+    url: str  # scheme://host[:port][/prefix], never with a trailing slash
+    key: str = field(repr=False)
+    weight: int
+    enabled: bool
+    auth: str
+    read_timeout_s: float
+    models: tuple[str, ...] | None = None  # wildcard patterns this upstream serves; None = all
+    model_map: dict = field(default_factory=dict)  # model renames applied to the forwarded body
+    health_check: dict = field(default_factory=dict)
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or ""
+
+    def auth_headers(self) -> dict[str, str]:
+        """The credential headers this upstream expects, per its ``auth`` mode."""
+        mode = self.auth
+        if mode == "auto":
+            mode = "x-api-key" if self.host == "api.anthropic.com" else "both"
+        headers = {}
+        if mode in ("x-api-key", "both"):
+            headers["x-api-key"] = self.key
+        if mode in ("bearer", "both"):
+            headers["authorization"] = f"Bearer {self.key}"
+        return headers
+
+
+@dataclass(frozen=True)
+class TenantConfig:
+    id: str
+    name: str
+    key_hash: str = field(repr=False)  # hex sha256 of the key
+    key: str | None = field(repr=False)  # the plain key when the file holds one (only ever shown masked)
+    enabled: bool
+    allowed_models: tuple[str, ...]
+    limits: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LoadBalancerConfig:
+    strategy: str = "weighted_round_robin"
+    failover: bool = True
+    max_attempts: int = 3
+    unhealthy_threshold: int = 3
+    sticky: bool = True
+    sticky_ttl_s: float = 3600.0
+    health_check: bool = True
+    health_interval_s: float = 30.0
+    health_timeout_s: float = 10.0
+    health_path: str = "/v1/models"
+
+    @classmethod
+    def from_doc(cls, lb: dict) -> "LoadBalancerConfig":
+        hc = lb.get("healthCheck", {})
+        return cls(
+            strategy=lb.get("strategy", cls.strategy),
+            failover=lb.get("failoverEnabled", cls.failover),
+            max_attempts=lb.get("maxAttempts", cls.max_attempts),
+            unhealthy_threshold=lb.get("unhealthyThreshold", cls.unhealthy_threshold),
+            sticky=lb.get("stickySessions", cls.sticky),
+            sticky_ttl_s=lb.get("stickyTTL", cls.sticky_ttl_s),
+            health_check=lb.get("healthCheckEnabled", cls.health_check),
+            health_interval_s=hc.get("interval", cls.health_interval_s),
+            health_timeout_s=hc.get("timeout", cls.health_timeout_s * 1000) / 1000.0,
+            health_path=hc.get("path", cls.health_path),
+        )
+
+
+@dataclass(frozen=True)
+class Config:
+    config_dir: Path
+    host: str
+    port: int
+    max_body_bytes: int
+    read_timeout_s: float
+    usage_timezone: str
+    admin: dict
+    openai: dict
+    logging: dict
+    upstreams: tuple[UpstreamConfig, ...]
+    load_balancer: LoadBalancerConfig
+    tenants: tuple[TenantConfig, ...]
+    pricing: dict | None
+    warnings: tuple[str, ...] = ()
+
+
+def hash_key(key: str) -> str:
+    """Hex sha256 of a tenant key, the form keys are looked up and stored in."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def _schema(name: str) -> dict:
+    return json.loads(resources.files("ccgate.schemas").joinpath(f"{name}.schema.json").read_text())
+
+
+_VALIDATORS = {
+    f: jsonschema.Draft202012Validator(_schema(f.removesuffix(".json")))
+    for f in (SERVER_FILE, UPSTREAMS_FILE, TENANTS_FILE, PRICING_FILE)
+}
+
+
+def json_path(parts) -> str:
+    """``['upstreams', 0, 'url']`` -> ``upstreams[0].url``; the root is ``$``."""
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "$"
+
+
+def _unknown_keys(instance: Any, schema: dict, path: list) -> list[str]:
+    """Paths of object keys the schema does not declare (declared maps are not walked into)."""
+    found = []
+    if isinstance(instance, dict) and "properties" in schema:
+        for key, value in instance.items():
+            sub = schema["properties"].get(key)
+            if sub is None:
+                found.append(json_path(path + [key]))
+            else:
+                found += _unknown_keys(value, sub, path + [key])
+    elif isinstance(instance, list) and isinstance(schema.get("items"), dict):
+        for i, item in enumerate(instance):
+            found += _unknown_keys(item, schema["items"], path + [i])
+    return found
+
+
+def read_json_file(path: Path, errors: list[str]) -> Any:
+    """Parse one file, adding a ``file: $: message`` line to ``errors`` when it cannot be read."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        errors.append(f"{path.name}: $: file not found in {path.parent}")
+    except UnicodeDecodeError as e:
+        errors.append(f"{path.name}: $: not UTF-8 text ({e.reason})")
+    except json.JSONDecodeError as e:
+        errors.append(f"{path.name}: $: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}")
+    except OSError as e:
+        errors.append(f"{path.name}: $: cannot read ({e.strerror})")
+    return None
+
+
+def validate_document(name: str, doc: Any, errors: list[str], warnings: list[str]) -> bool:
+    """Check ``doc`` against the schema of file ``name``; True when it is valid."""
+    validator = _VALIDATORS[name]
+    problems = sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))
+    for err in problems:
+        errors.append(f"{name}: {json_path(err.absolute_path)}: {err.message}")
+    if not problems:
+        warnings += [f"{name}: {p}: unknown key, ignored" for p in _unknown_keys(doc, validator.schema, [])]
+    return not problems
+
+
+def parse_size(value: int | str) -> int:
+    """``"100MB"`` / ``"512k"`` / ``1048576`` -> bytes."""
+    if isinstance(value, int):
+        return value
+    m = re.fullmatch(r"\s*(\d+)\s*([kmg]?)b?\s*", value, re.IGNORECASE)
+    if not m:
+        raise ValueError(f"not a size: {value!r}")
+    return int(m.group(1)) * {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[m.group(2).lower()]
+
+
+def _cross_file_rules(upstreams_doc: dict, tenants_doc: dict, errors: list[str]) -> None:
+    seen: dict[str, int] = {}
+    for i, up in enumerate(upstreams_doc["upstreams"]):
+        if up["id"] in seen:
+            errors.append(f"{UPSTREAMS_FILE}: upstreams[{i}].id: duplicate id {up['id']!r} "
+                          f"(also upstreams[{seen[up['id']]}])")
+        seen.setdefault(up["id"], i)
+    seen_ids: dict[str, int] = {}
+    seen_hashes: dict[str, int] = {}
+    for i, t in enumerate(tenants_doc["tenants"]):
+        if t["id"] in seen_ids:
+            errors.append(f"{TENANTS_FILE}: tenants[{i}].id: duplicate id {t['id']!r} "
+                          f"(also tenants[{seen_ids[t['id']]}])")
+        seen_ids.setdefault(t["id"], i)
+        if "key" not in t and "keyHash" not in t:
+            errors.append(f"{TENANTS_FILE}: tenants[{i}]: needs a 'key' or a 'keyHash'")
+            continue
+        if "key" in t and "keyHash" in t and hash_key(t["key"]) != t["keyHash"][7:].lower():
+            errors.append(f"{TENANTS_FILE}: tenants[{i}].keyHash: does not match 'key'")
+        h = hash_key(t["key"]) if "key" in t else t["keyHash"][7:].lower()
+        if h in seen_hashes:
+            errors.append(f"{TENANTS_FILE}: tenants[{i}].key: same key as tenants[{seen_hashes[h]}]")
+        seen_hashes.setdefault(h, i)
+
+
+def _upstream(doc: dict, default_timeout_ms: int) -> UpstreamConfig:
+    return UpstreamConfig(
+        id=doc["id"],
+        name=doc.get("name") or doc["id"],
+        url=doc["url"].rstrip("/"),
+        key=doc.get("key", ""),
+        weight=doc.get("weight", 1),
+        enabled=doc.get("enabled", True),
+        auth=doc.get("auth", "auto"),
+        read_timeout_s=doc.get("timeout", default_timeout_ms) / 1000.0,
+        models=tuple(doc["models"]) if doc.get("models") else None,
+        model_map=doc.get("modelMap", {}),
+        health_check=doc.get("healthCheck", {}),
+    )
+
+
+def _tenant(doc: dict) -> TenantConfig:
+    key = doc.get("key")
+    return TenantConfig(
+        id=doc["id"],
+        name=doc.get("name") or doc["id"],
+        key_hash=hash_key(key) if key is not None else doc["keyHash"][7:].lower(),
+        key=key,
+        enabled=doc.get("enabled", True),
+        allowed_models=tuple(doc.get("allowedModels", ["*"])),
+        limits=doc.get("limits") or {},
+    )
+
+
+def load_config(config_dir: str | os.PathLike) -> Config:
+    """Read, validate and type the config in ``config_dir``; raise ConfigError listing every problem."""
+    config_dir = Path(config_dir)
+    errors: list[str] = []
+    warnings: list[str] = []
+    docs = {}
+    for name in REQUIRED_FILES + (PRICING_FILE,):
+        path = config_dir / name
+        if name == PRICING_FILE and not path.exists():
+            docs[name] = None
+            continue
+        doc = read_json_file(path, errors)
+        if doc is not None and validate_document(name, doc, errors, warnings):
+            docs[name] = doc
+    if errors:
+        raise ConfigError(errors)
+    _cross_file_rules(docs[UPSTREAMS_FILE], docs[TENANTS_FILE], errors)
+    if errors:
+        raise ConfigError(errors)
+
+    server = docs[SERVER_FILE]
+    srv = server.get("server", {})
+    proxy_timeout_ms = server.get("proxy", {}).get("timeout", DEFAULT_READ_TIMEOUT_MS)
+    upstreams = tuple(_upstream(u, proxy_timeout_ms) for u in docs[UPSTREAMS_FILE]["upstreams"])
+    for where, ms in [("proxy.timeout", proxy_timeout_ms)] + [
+            (f"upstream {u['id']!r} timeout", u["timeout"])
+            for u in docs[UPSTREAMS_FILE]["upstreams"] if "timeout" in u]:
+        if ms < SHORT_TIMEOUT_WARNING_MS:
+            warnings.append(f"{where} is {ms} ms: long non-streaming answers from thinking models "
+                            f"will be cut off (600000 recommended)")
+    timezone = server.get("usage", {}).get("timezone", "UTC")
+    try:
+        from zoneinfo import ZoneInfo
+        ZoneInfo(timezone)
+    except Exception:  # ZoneInfoNotFoundError, ValueError for malformed keys
+        raise ConfigError([f"{SERVER_FILE}: usage.timezone: unknown time zone {timezone!r}"]) from None
+    lb = LoadBalancerConfig.from_doc(docs[UPSTREAMS_FILE].get("loadBalancer", {}))
+    return Config(
+        config_dir=config_dir,
+        host=srv.get("host", "0.0.0.0"),
+        port=srv.get("port", 3000),
+        max_body_bytes=int(srv.get("maxBodyMB", 32) * 1024 * 1024),
+        read_timeout_s=proxy_timeout_ms / 1000.0,
+        usage_timezone=timezone,
+        admin=server.get("admin", {}),
+        openai=server.get("openai", {}),
+        logging=server.get("logging", {}),
+        upstreams=upstreams,
+        load_balancer=lb,
+        tenants=tuple(_tenant(t) for t in docs[TENANTS_FILE]["tenants"]),
+        pricing=docs[PRICING_FILE],
+        warnings=tuple(warnings),
+    )

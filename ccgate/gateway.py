@@ -1,0 +1,26 @@
+"""The running gateway's state: config, tenants, upstream pool and forwarder, built from a Config."""
+from __future__ import annotations
+
+import time
+
+from .config import Config
+from .proxy import Forwarder
+from .tenants import TenantRegistry
+from .upstreams.pool import Pool
+
+
+class Gateway:
+    """Everything a request needs, built once from the config and kept on ``app.extensions``."""
+
+    def __init__(self, config: Config, data_dir):
+        self.config = config
+        self.data_dir = data_dir
+        self.started = time.time()
+        self.tenants = TenantRegistry(config.tenants)
+        lb = config.load_balancer
+        self.pool = Pool(config.upstreams, lb.strategy, unhealthy_threshold=lb.unhealthy_threshold,
+                         sticky=lb.sticky, sticky_ttl_s=lb.sticky_ttl_s)
+        self.forwarder = Forwarder(self.pool, failover=lb.failover, max_attempts=lb.max_attempts)
+
+    def close(self) -> None:
+        self.forwarder.close()

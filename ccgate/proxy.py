@@ -1,0 +1,391 @@
+"""One forwarded request: upstream headers, attempts with failover, the stream commit gate, relay.
+
+Flow of ``Forwarder.forward``: pick an upstream, send, and judge the answer *before any byte goes
+to the client*. Connection errors, timeouts before headers, retryable statuses and (for streams)
+an ``event: error`` before the first ``content_block_start`` fail over to the next upstream. Once
+an answer is accepted, ``forward`` returns a ``Relay`` whose ``body`` generator passes bytes on
+as they arrive; its ``finally`` closes the upstream response and reports the outcome, whether the
+stream completed, the upstream broke or the client went away.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator, Protocol
+
+import gevent
+import requests
+from requests.adapters import HTTPAdapter
+
+from .config import CONNECT_TIMEOUT_S, UpstreamConfig
+from .errors import (ANTHROPIC_TYPE_BY_STATUS, STATUS_BY_ANTHROPIC_TYPE, anthropic_error_body,
+                     anthropic_error_event)
+from .sse import SSEParser
+from .upstreams.pool import Pool, UpstreamState
+
+log = logging.getLogger("ccgate.proxy")
+
+# Request headers never forwarded: hop-by-hop, the client's credentials and identity, and what
+# the HTTP client recomputes.
+DROP_REQUEST_HEADERS = frozenset({
+    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
+    "te", "trailer", "trailers", "transfer-encoding", "upgrade", "host", "content-length",
+    "accept-encoding", "x-api-key", "authorization", "cookie", "forwarded", "x-real-ip",
+    "x-ccgate-session", "via",
+})
+DROP_RESPONSE_HEADERS = frozenset({
+    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+    "trailers", "transfer-encoding", "upgrade", "set-cookie",
+})
+RETRYABLE_STATUS = frozenset({401, 403, 429, 500, 502, 503, 504, 529})
+COMMIT_BYTES = 2048
+COMMIT_SECONDS = 10.0
+MAX_ERROR_BODY = 64 * 1024
+READ_SIZE = 64 * 1024
+DEFAULT_ANTHROPIC_VERSION = "2023-06-01"
+
+
+def upstream_headers(client_headers: Iterable[tuple[str, str]], upstream: UpstreamConfig) -> dict:
+    """Headers for the upstream: the client's, minus what must not pass, plus the upstream's key."""
+    out = {}
+    for name, value in client_headers:
+        lower = name.lower()
+        if lower in DROP_REQUEST_HEADERS or lower.startswith("x-forwarded-"):
+            continue
+        out[lower] = value
+    out.setdefault("anthropic-version", DEFAULT_ANTHROPIC_VERSION)
+    out["accept-encoding"] = "identity"
+    out.update(upstream.auth_headers())
+    return out
+
+
+def client_headers(upstream_resp_headers, decoded: bool) -> list[tuple[str, str]]:
+    """Response headers for the client; length and encoding go when the body was decoded."""
+    out = []
+    for name, value in upstream_resp_headers.items():
+        lower = name.lower()
+        if lower in DROP_RESPONSE_HEADERS:
+            continue
+        if decoded and lower in ("content-encoding", "content-length"):
+            continue
+        out.append((name, value))
+    return out
+
+
+def iter_raw(resp: requests.Response) -> Iterator[bytes]:
+    """Body bytes as they arrive: one chunk per read, never waiting to fill a buffer."""
+    raw = resp.raw
+    decode = bool(resp.headers.get("content-encoding", "identity").lower() not in ("", "identity"))
+    if raw.chunked and raw.supports_chunked_reads():
+        yield from raw.read_chunked(READ_SIZE, decode_content=decode)
+        return
+    while True:
+        data = raw.read1(READ_SIZE, decode_content=decode)
+        if not data:
+            return
+        yield data
+
+
+def status_of_error_event(data: bytes) -> int:
+    """The HTTP status matching an ``event: error`` payload's error type (500 when unknown)."""
+    try:
+        error_type = json.loads(data)["error"]["type"]
+    except (ValueError, KeyError, TypeError):
+        return 500
+    return STATUS_BY_ANTHROPIC_TYPE.get(error_type, 500)
+
+
+def retry_after_seconds(headers) -> float | None:
+    value = headers.get("retry-after")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+class Observer(Protocol):
+    """Watches one relayed response (metering plugs in here)."""
+
+    def feed(self, chunk: bytes) -> None: ...
+
+    def finish(self, outcome: "Outcome") -> None: ...
+
+
+@dataclass
+class ProxyRequest:
+    method: str
+    path: str  # below the surface prefix, e.g. "/v1/messages"
+    query: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    model: str | None = None
+    stream: bool = False
+    session: str | None = None
+    body_json: dict | None = None  # parsed body, needed only for modelMap
+    client_socket: socket.socket | None = None
+
+
+@dataclass
+class Outcome:
+    """How a relayed request ended, for metering and logs."""
+    status: int
+    upstream: str | None
+    completed: bool = False  # the upstream body was relayed to its end
+    client_gone: bool = False
+    upstream_error: str | None = None
+    ttfb_ms: float | None = None
+    attempts: int = 0
+
+
+@dataclass
+class Relay:
+    status: int
+    headers: list[tuple[str, str]]
+    body: Iterable[bytes]
+    upstream: str | None
+    attempts: int = 0
+    outcome: Outcome | None = field(default=None, repr=False)
+
+
+class _Failed(Exception):
+    """One attempt failed in a way another upstream may fix."""
+
+    def __init__(self, reason: str, status: int | None = None, body: bytes = b"",
+                 retry_after: float | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+        self.body = body
+        self.retry_after = retry_after
+
+
+def _make_session(pool_size: int) -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False  # no proxy variables or ~/.netrc credentials leaking into requests
+    session.headers.clear()  # forward the client's headers, not requests' defaults
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def _sanitize(text: str, upstream: UpstreamConfig) -> str:
+    for secret in (upstream.key, upstream.url, upstream.host):
+        if secret:
+            text = text.replace(secret, "[upstream]")
+    return text
+
+
+def final_error(failure: _Failed | None, upstream: UpstreamConfig | None) -> tuple[int, bytes]:
+    """The client's answer when every attempt failed: the last status, Anthropic's error shape."""
+    if failure is None or failure.status is None:
+        return 503, anthropic_error_body("overloaded_error", "no upstream could be reached; "
+                                         "try again shortly")
+    error_type, message = None, f"upstream answered HTTP {failure.status}"
+    try:
+        doc = json.loads(failure.body)
+        err = doc.get("error") if isinstance(doc, dict) else None
+        if isinstance(err, dict):
+            error_type = err.get("type") if isinstance(err.get("type"), str) else None
+            if isinstance(err.get("message"), str):
+                message = err["message"]
+    except ValueError:
+        pass  # an HTML page from a proxy in front of the mirror: keep the generic message
+    error_type = error_type or ANTHROPIC_TYPE_BY_STATUS.get(failure.status, "api_error")
+    if upstream is not None:
+        message = _sanitize(message, upstream)
+    return failure.status, anthropic_error_body(error_type, message)
+
+
+class Forwarder:
+    """Sends requests to the pool's upstreams, with failover, and builds the relay."""
+
+    def __init__(self, pool: Pool, *, failover: bool = True, max_attempts: int = 3,
+                 pool_size: int = 512, clock: Callable[[], float] = time.monotonic):
+        self.pool = pool
+        self.failover = failover
+        self.max_attempts = max_attempts
+        self.clock = clock
+        self._sessions = {s.id: _make_session(pool_size) for s in pool.states}
+
+    def close(self) -> None:
+        for session in self._sessions.values():
+            session.close()
+
+    # -- one attempt ------------------------------------------------------------------------------
+    def _send(self, up: UpstreamState, req: ProxyRequest) -> requests.Response:
+        cfg = up.config
+        body = req.body
+        mapped = cfg.model_map.get(req.model) if req.model and cfg.model_map else None
+        if mapped and req.body_json is not None:
+            body = json.dumps({**req.body_json, "model": mapped}).encode()
+        url = cfg.url + req.path + (f"?{req.query}" if req.query else "")
+        try:
+            resp = self._sessions[up.id].request(
+                req.method, url, data=body or None, headers=upstream_headers(req.headers, cfg),
+                stream=True, timeout=(CONNECT_TIMEOUT_S, cfg.read_timeout_s), allow_redirects=False)
+        except requests.exceptions.ConnectTimeout:
+            raise _Failed("connect timeout") from None
+        except requests.exceptions.ReadTimeout:
+            raise _Failed("read timeout before response headers") from None
+        except requests.exceptions.RequestException as e:
+            raise _Failed(f"connection failed ({type(e).__name__})") from None
+        if resp.status_code in RETRYABLE_STATUS:
+            try:
+                body = resp.raw.read(MAX_ERROR_BODY, decode_content=True) or b""
+            except Exception:  # the error body itself broke: the status is what matters
+                body = b""
+            resp.close()
+            reason = f"HTTP {resp.status_code}"
+            if resp.status_code in (401, 403):
+                reason += " (credentials rejected)"
+            raise _Failed(reason, resp.status_code, body, retry_after_seconds(resp.headers))
+        return resp
+
+    def _gate(self, resp: requests.Response, chunks: Iterator[bytes]) -> list[bytes]:
+        """Hold a stream's first bytes until it is clearly good; raise _Failed if it is not.
+
+        Committed at the first ``content_block_start``, after 2 KB, after 10 s (checked as each
+        chunk arrives), or at the end of the stream. An ``event: error`` before that fails over.
+        """
+        parser = SSEParser()
+        held: list[bytes] = []
+        size = 0
+        started = self.clock()
+        for chunk in chunks:
+            held.append(chunk)
+            size += len(chunk)
+            for event in parser.feed(chunk):
+                if event.event == "error":
+                    data = event.data.encode()
+                    raise _Failed("error event before the first content block",
+                                  status_of_error_event(data), data)
+                if event.event == "content_block_start":
+                    return held
+            if size >= COMMIT_BYTES or self.clock() - started >= COMMIT_SECONDS:
+                return held
+        return held
+
+    # -- the request ------------------------------------------------------------------------------
+    def forward(self, req: ProxyRequest, observer: Observer | None = None) -> Relay:
+        attempts_allowed = min(self.max_attempts if self.failover else 1, len(self.pool.states))
+        tried: set[str] = set()
+        failure: _Failed | None = None
+        last_up: UpstreamState | None = None
+        started = self.clock()
+        for attempt in range(1, max(attempts_allowed, 1) + 1):
+            up = self.pool.pick(req.model, req.session, tried)
+            if up is None:
+                break
+            tried.add(up.id)
+            last_up = up
+            self.pool.acquire(up)
+            attempt_started = self.clock()
+            try:
+                resp = self._send(up, req)
+                now = self.clock()
+                ttfb_ms = (now - started) * 1000
+                latency_ms = (now - attempt_started) * 1000
+                chunks = iter_raw(resp)
+                held: list[bytes] = []
+                is_sse = resp.headers.get("content-type", "").startswith("text/event-stream")
+                if is_sse and resp.status_code == 200 and attempt < attempts_allowed:
+                    try:
+                        held = self._gate(resp, chunks)
+                    except _Failed:
+                        resp.close()
+                        raise
+                    except Exception as e:  # connection reset or timeout before the commit point
+                        resp.close()
+                        raise _Failed(f"stream broke before the first content block "
+                                      f"({type(e).__name__})") from None
+            except _Failed as f:
+                failure = f
+                self.pool.release(up)
+                self.pool.failed(up, f.reason, f.retry_after)
+                log.warning("upstream %s failed (attempt %d): %s", up.id, attempt, f.reason)
+                continue
+            if resp.status_code < 400:
+                self.pool.succeeded(up, latency_ms)
+            else:
+                self.pool.abandoned(up)
+            if attempt > 1:
+                self.pool.repin(req.session, up)
+            decoded = "content-encoding" in resp.headers and \
+                resp.headers["content-encoding"].lower() != "identity"
+            outcome = Outcome(status=resp.status_code, upstream=up.id, ttfb_ms=ttfb_ms,
+                              attempts=attempt)
+            body = self._relay(up, resp, held, chunks, is_sse, req.client_socket, observer, outcome)
+            return Relay(resp.status_code, client_headers(resp.headers, decoded), body, up.id,
+                         attempt, outcome)
+        status, body = final_error(failure, last_up.config if last_up else None)
+        outcome = Outcome(status=status, upstream=last_up.id if last_up else None,
+                          upstream_error=failure.reason if failure else "no upstream available",
+                          attempts=len(tried))
+        if observer is not None:
+            observer.finish(outcome)
+        return Relay(status, [("content-type", "application/json")], [body],
+                     outcome.upstream, len(tried), outcome)
+
+    def _relay(self, up: UpstreamState, resp: requests.Response, held: list[bytes],
+               chunks: Iterator[bytes], is_sse: bool, client_sock: socket.socket | None,
+               observer: Observer | None, outcome: Outcome) -> Iterator[bytes]:
+        watcher = gevent.spawn(_watch_client, client_sock, resp, outcome) if client_sock else None
+        try:
+            for chunk in held:
+                if observer is not None:
+                    observer.feed(chunk)
+                yield chunk
+            for chunk in chunks:
+                if observer is not None:
+                    observer.feed(chunk)
+                yield chunk
+            outcome.completed = True
+        except GeneratorExit:
+            outcome.client_gone = True
+            raise
+        except Exception as e:
+            if outcome.client_gone:
+                return  # the watcher closed the upstream because the client left
+            outcome.upstream_error = f"upstream broke mid-response ({type(e).__name__})"
+            log.warning("upstream %s: %s", up.id, outcome.upstream_error)
+            self.pool.failed(up, outcome.upstream_error)
+            if is_sse:
+                msg = ("upstream read timed out" if "Timeout" in type(e).__name__
+                       else "upstream connection lost") + " mid-stream; the response is incomplete"
+                yield anthropic_error_event("api_error", msg)
+        finally:
+            if watcher is not None:
+                watcher.kill(block=False)
+            if outcome.completed:
+                resp.raw.release_conn()  # the connection goes back to the keep-alive pool
+            else:
+                resp.close()
+            self.pool.release(up)
+            if observer is not None:
+                observer.finish(outcome)
+
+
+def _watch_client(sock: socket.socket, resp: requests.Response, outcome: Outcome) -> None:
+    """Close the upstream response the moment the client hangs up, even while the upstream is quiet.
+
+    The client sends nothing while it waits for a response, so the socket turning readable with
+    no data (EOF) means it disconnected; any data (a pipelined request) ends the watch.
+    """
+    try:
+        data = sock.recv(1, socket.MSG_PEEK)
+    except OSError:
+        data = b""
+    if not data:
+        outcome.client_gone = True
+        # Shut the upstream socket down rather than close the response: the relay greenlet is
+        # inside a read on it, which then returns at once; the relay's finally does the rest.
+        conn = resp.raw.connection
+        if conn is not None and conn.sock is not None:
+            try:
+                conn.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already gone

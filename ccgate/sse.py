@@ -1,0 +1,71 @@
+"""Incremental Server-Sent Events parser (bytes in, events out), safe across any chunk split.
+
+It works on bytes and decodes only complete lines, so a multi-byte UTF-8 character split across two
+TCP reads is never mangled. Line ends may be ``\\n``, ``\\r\\n`` or ``\\r`` (the SSE spec allows all
+three), including a ``\\r\\n`` pair split between two chunks.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class Event(NamedTuple):
+    event: str  # "message" when the stream gave no event name
+    data: str
+
+
+class SSEParser:
+    """Feed raw bytes with ``feed``; it returns the events those bytes completed."""
+
+    __slots__ = ("_partial", "_skip_lf", "_event", "_data")
+
+    def __init__(self) -> None:
+        self._partial = b""
+        self._skip_lf = False  # the last chunk ended in "\r": a "\n" starting the next one is its pair
+        self._event = ""
+        self._data: list[str] = []
+
+    def feed(self, chunk: bytes) -> list[Event]:
+        if self._skip_lf and chunk[:1] == b"\n":
+            chunk = chunk[1:]
+        self._skip_lf = False
+        if not chunk:
+            return []
+        lines = (self._partial + chunk).splitlines(keepends=True)
+        last = lines[-1]
+        if last.endswith((b"\n", b"\r")):
+            self._partial = b""
+            self._skip_lf = last.endswith(b"\r")
+        else:
+            self._partial = lines.pop()
+        events: list[Event] = []
+        for raw in lines:
+            line = raw.rstrip(b"\r\n").decode("utf-8", "replace")
+            if not line:
+                if self._data or self._event:
+                    events.append(Event(self._event or "message", "\n".join(self._data)))
+                self._event, self._data = "", []
+                continue
+            name, sep, value = line.partition(":")
+            if sep and value.startswith(" "):
+                value = value[1:]
+            if name == "data":
+                self._data.append(value)
+            elif name == "event":
+                self._event = value
+            # "id", "retry" and ":comment" lines carry nothing the gateway needs
+        return events
+
+    def flush(self) -> list[Event]:
+        """At the end of the stream: the last event even if its closing blank line never came.
+
+        The SSE spec drops such an event; the gateway keeps it because it is the data the upstream
+        really sent (a ``message_delta`` with the final usage must still be billed).
+        """
+        self._skip_lf = False
+        return self.feed(b"\n\n" if self._partial else b"\n")
+
+    @property
+    def pending(self) -> bool:
+        """True when bytes of an unfinished event are held (a stream cut mid-event)."""
+        return bool(self._partial or self._data or self._event)

@@ -1,0 +1,59 @@
+"""Tenant registry: key lookup by hash and model allow-lists."""
+from __future__ import annotations
+
+import hmac
+
+from .config import TenantConfig, hash_key
+from .wildcard import PatternSet
+
+
+class Tenant:
+    """A configured tenant with its compiled model allow-list."""
+
+    __slots__ = ("config", "id", "name", "enabled", "allowed", "limits")
+
+    def __init__(self, config: TenantConfig):
+        self.config = config
+        self.id = config.id
+        self.name = config.name
+        self.enabled = config.enabled
+        self.allowed = PatternSet(config.allowed_models)
+        self.limits = config.limits
+
+    def may_use(self, model: str) -> bool:
+        return self.allowed.match(model)
+
+
+class TenantRegistry:
+    """Finds the tenant a presented key belongs to.
+
+    The presented key is hashed and the hash looked up in a dict, so the time taken does not depend
+    on how much of a stored key matched; the final compare_digest guards against a hash-table hit on
+    a different key (impossible for sha256 in practice, cheap to rule out).
+    """
+
+    def __init__(self, tenants: tuple[TenantConfig, ...] | list[TenantConfig]):
+        self.tenants = [Tenant(t) for t in tenants]
+        self._by_hash = {t.config.key_hash: t for t in self.tenants}
+        self.by_id = {t.id: t for t in self.tenants}
+
+    def authenticate(self, key: str | None) -> Tenant | None:
+        if not key:
+            return None
+        digest = hash_key(key)
+        tenant = self._by_hash.get(digest)
+        if tenant is not None and hmac.compare_digest(tenant.config.key_hash, digest):
+            return tenant
+        return None
+
+
+def presented_key(headers) -> str | None:
+    """The tenant key from ``x-api-key`` or ``Authorization: Bearer …`` (Claude Code sends either)."""
+    key = headers.get("x-api-key")
+    if key:
+        return key.strip()
+    auth = headers.get("authorization", "")
+    scheme, _, token = auth.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return None

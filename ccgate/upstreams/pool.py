@@ -1,0 +1,185 @@
+"""The upstream pool: per-upstream state, passive health (cooldowns), sticky sessions, ``pick``.
+
+No I/O here: the proxy reports what happened (``succeeded`` / ``failed``) and the health prober
+reports probe results; the pool only keeps score. Time comes from an injectable clock so the
+cooldown rules can be tested without sleeping.
+"""
+from __future__ import annotations
+
+import time
+from collections import deque
+from statistics import median
+from typing import Callable
+
+from ..config import UpstreamConfig
+from ..wildcard import PatternSet
+from .strategies import make_strategy
+
+FIRST_COOLDOWN_S = 5.0
+MAX_COOLDOWN_S = 300.0
+MAX_PINS = 50_000
+
+
+class UpstreamState:
+    """One upstream's configuration plus everything the gateway has learnt about it."""
+
+    def __init__(self, config: UpstreamConfig, index: int):
+        self.config = config
+        self.id = config.id
+        self.index = index
+        self.weight = config.weight
+        self.models = PatternSet(config.models) if config.models else None
+        self.in_flight = 0
+        self.requests = 0
+        self.errors = 0
+        self.consecutive_failures = 0
+        self.cooldown_until = 0.0
+        self.next_cooldown_s = FIRST_COOLDOWN_S
+        self.half_open = False  # a single trial request is under way after a cooldown
+        self.last_error: str | None = None
+        self.probe_down = False  # set by the active health check
+        self.probe_reason: str | None = None
+        self.latencies_ms: deque[float] = deque(maxlen=100)
+
+    def serves(self, model: str | None) -> bool:
+        return self.models is None or model is None or self.models.match(model)
+
+    def cooling(self, now: float) -> bool:
+        return now < self.cooldown_until
+
+    def healthy(self, now: float) -> bool:
+        return self.config.enabled and not self.probe_down and not self.cooling(now)
+
+    def snapshot(self, now: float) -> dict:
+        """Public state for /health and the dashboard: no URL, no key."""
+        return {
+            "id": self.id,
+            "name": self.config.name,
+            "enabled": self.config.enabled,
+            "healthy": self.healthy(now),
+            "weight": self.weight,
+            "reason": (self.probe_reason if self.probe_down else None) or (
+                self.last_error if self.cooling(now) or self.consecutive_failures else None),
+            "cooldownUntil": self.cooldown_until if self.cooling(now) else None,
+            "inFlight": self.in_flight,
+            "requests": self.requests,
+            "errors": self.errors,
+            "p50LatencyMs": round(median(self.latencies_ms), 1) if self.latencies_ms else None,
+        }
+
+
+class Pool:
+    """Chooses upstreams for requests and tracks their health."""
+
+    def __init__(self, upstreams: tuple[UpstreamConfig, ...], strategy: str, *,
+                 unhealthy_threshold: int = 3, sticky: bool = True, sticky_ttl_s: float = 3600.0,
+                 clock: Callable[[], float] = time.monotonic):
+        self.states = [UpstreamState(u, i) for i, u in enumerate(upstreams)]
+        self.by_id = {s.id: s for s in self.states}
+        self.strategy_name = strategy
+        self.strategy = make_strategy(strategy)
+        self.unhealthy_threshold = unhealthy_threshold
+        self.sticky = sticky
+        self.sticky_ttl_s = sticky_ttl_s
+        self.clock = clock
+        self._pins: dict[str, tuple[str, float]] = {}
+
+    # -- choosing ---------------------------------------------------------------------------------
+    def _available(self, s: UpstreamState, now: float) -> bool:
+        """Usable for a new request now: healthy, or its cooldown is over and no trial is running."""
+        if not s.config.enabled or s.probe_down:
+            return False
+        if s.cooldown_until == 0.0:
+            return True
+        return not s.cooling(now) and not s.half_open
+
+    def pick(self, model: str | None, session: str | None = None,
+             exclude: frozenset[str] | set[str] = frozenset()) -> UpstreamState | None:
+        """The upstream for the next attempt, or None when every one has been tried."""
+        now = self.clock()
+        eligible = [s for s in self.states
+                    if s.config.enabled and s.id not in exclude and s.serves(model)]
+        if not eligible:
+            return None
+        usable = [s for s in eligible if self._available(s, now)]
+        if session and self.sticky:
+            pinned = self._pins.get(session)
+            if pinned and pinned[1] > now:
+                chosen = next((s for s in usable if s.id == pinned[0]), None)
+                if chosen is not None:
+                    self._pins[session] = (chosen.id, now + self.sticky_ttl_s)
+                    return self._begin(chosen)
+        # Fail open: when nothing is usable, still try the eligible ones rather than refuse.
+        candidates = usable or eligible
+        weighted = [s for s in candidates if s.weight > 0]
+        chosen = self.strategy.pick(weighted or candidates)
+        if session and self.sticky:
+            self._pin(session, chosen.id, now)
+        return self._begin(chosen)
+
+    def _pin(self, session: str, upstream_id: str, now: float) -> None:
+        if len(self._pins) >= MAX_PINS:
+            self._pins = {k: v for k, v in self._pins.items() if v[1] > now}
+            if len(self._pins) >= MAX_PINS:
+                self._pins.clear()
+        self._pins[session] = (upstream_id, now + self.sticky_ttl_s)
+
+    def repin(self, session: str | None, state: UpstreamState) -> None:
+        """After a failover, the session follows the upstream that answered."""
+        if session and self.sticky:
+            self._pin(session, state.id, self.clock())
+
+    def _begin(self, s: UpstreamState) -> UpstreamState:
+        if s.cooldown_until and not s.cooling(self.clock()):
+            s.half_open = True
+        return s
+
+    # -- accounting -------------------------------------------------------------------------------
+    def acquire(self, s: UpstreamState) -> None:
+        s.in_flight += 1
+        s.requests += 1
+
+    def release(self, s: UpstreamState) -> None:
+        s.in_flight -= 1
+
+    def succeeded(self, s: UpstreamState, latency_ms: float) -> None:
+        s.latencies_ms.append(latency_ms)
+        s.consecutive_failures = 0
+        s.cooldown_until = 0.0
+        s.next_cooldown_s = FIRST_COOLDOWN_S
+        s.half_open = False
+        s.last_error = None
+
+    def failed(self, s: UpstreamState, reason: str, retry_after_s: float | None = None) -> None:
+        """Count a failure that the upstream is to blame for; cool it down when it is due."""
+        now = self.clock()
+        s.errors += 1
+        s.consecutive_failures += 1
+        s.last_error = reason
+        if retry_after_s is not None and retry_after_s > 0:
+            s.cooldown_until = max(s.cooldown_until, now + min(retry_after_s, MAX_COOLDOWN_S))
+        elif s.half_open or s.consecutive_failures >= self.unhealthy_threshold:
+            s.cooldown_until = now + s.next_cooldown_s
+            s.next_cooldown_s = min(s.next_cooldown_s * 2, MAX_COOLDOWN_S)
+        s.half_open = False
+
+    def abandoned(self, s: UpstreamState) -> None:
+        """The attempt ended for a reason that says nothing of the upstream (client left, 4xx)."""
+        s.half_open = False
+
+    def probe_result(self, s: UpstreamState, ok: bool, reason: str | None) -> None:
+        s.probe_down = not ok
+        s.probe_reason = reason
+        if ok and s.cooling(self.clock()):
+            # A successful probe ends a cooldown early: the upstream answers again.
+            s.cooldown_until = 0.0
+            s.next_cooldown_s = FIRST_COOLDOWN_S
+            s.consecutive_failures = 0
+
+    def snapshot(self) -> list[dict]:
+        now = self.clock()
+        return [s.snapshot(now) for s in self.states]
+
+    def usable_count(self) -> int:
+        now = self.clock()
+        return sum(1 for s in self.states if s.healthy(now))

@@ -1,0 +1,141 @@
+"""Fixtures: mock upstreams and a real gateway, both gevent servers on loopback.
+
+The whole test process runs monkey-patched, like ``python app.py``: the SDK clients' blocking
+sockets yield to the servers' greenlets.
+"""
+from gevent import monkey
+
+monkey.patch_all()
+
+import json  # noqa: E402
+import shutil  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from ccgate import create_app  # noqa: E402
+from ccgate.server import make_server  # noqa: E402
+from tests.mock_upstream import MockUpstream  # noqa: E402
+
+TENANT_KEY = "sk-ccg-test-tenant-key-0123456789"
+OTHER_KEY = "sk-ccg-test-other-key-9876543210"
+DISABLED_KEY = "sk-ccg-test-disabled-key-000000"
+UPSTREAM_KEY = "sk-ant-upstream-secret-key-abcdef"
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def write_config(config_dir: Path, upstreams: list[dict], *, tenants: list[dict] | None = None,
+                 server: dict | None = None, load_balancer: dict | None = None,
+                 pricing: dict | None = None) -> Path:
+    config_dir.mkdir(parents=True, exist_ok=True)
+    if tenants is None:
+        tenants = [
+            {"id": "alice", "name": "Alice", "key": TENANT_KEY, "allowedModels": ["*"]},
+            {"id": "bob", "name": "Bob", "key": OTHER_KEY, "allowedModels": ["*haiku*"]},
+            {"id": "carol", "name": "Carol", "key": DISABLED_KEY, "enabled": False},
+        ]
+    (config_dir / "server.json").write_text(json.dumps(server or {"server": {"port": 3000}}))
+    (config_dir / "upstreams.json").write_text(json.dumps(
+        {"upstreams": upstreams,
+         "loadBalancer": {"strategy": "round_robin", "healthCheckEnabled": False,
+                          **(load_balancer or {})}}))
+    (config_dir / "tenants.json").write_text(json.dumps({"tenants": tenants}))
+    if pricing is not None:
+        (config_dir / "pricing.json").write_text(json.dumps(pricing))
+    return config_dir
+
+
+def upstream_entry(mock: MockUpstream, uid: str | None = None, **extra) -> dict:
+    return {"id": uid or mock.name, "name": mock.name, "url": mock.url, "key": UPSTREAM_KEY, **extra}
+
+
+class RunningGateway:
+    """A gateway app served by gevent on a free loopback port."""
+
+    def __init__(self, app):
+        self.app = app
+        self.server = make_server(app, "127.0.0.1", 0, log=None, error_log=None)
+        self.server.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}"
+
+    @property
+    def gateway(self):
+        return self.app.extensions["ccgate"]
+
+    def stop(self) -> None:
+        self.server.stop(timeout=1)
+        self.gateway.close()
+
+
+@pytest.fixture
+def make_mock():
+    mocks = []
+
+    def factory(name: str = "mock") -> MockUpstream:
+        m = MockUpstream(name).start()
+        mocks.append(m)
+        return m
+
+    yield factory
+    for m in mocks:
+        m.stop()
+
+
+@pytest.fixture
+def make_gateway(tmp_path):
+    gateways = []
+
+    def factory(upstreams: list[dict], **config) -> RunningGateway:
+        config_dir = write_config(tmp_path / f"config{len(gateways)}", upstreams, **config)
+        gw = RunningGateway(create_app(config_dir, tmp_path / "data"))
+        gateways.append(gw)
+        return gw
+
+    yield factory
+    for gw in gateways:
+        gw.stop()
+
+
+@pytest.fixture
+def upstream(make_mock):
+    return make_mock("primary")
+
+
+@pytest.fixture
+def gw(make_gateway, upstream):
+    """One gateway in front of one mock upstream."""
+    return make_gateway([upstream_entry(upstream)])
+
+
+@pytest.fixture
+def app(tmp_path, upstream):
+    """The Flask app (flaskr style) for test-client tests."""
+    config_dir = write_config(tmp_path / "config", [upstream_entry(upstream)])
+    application = create_app(config_dir, tmp_path / "data")
+    application.config["TESTING"] = True
+    yield application
+    application.extensions["ccgate"].close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def node_config(tmp_path) -> Path:
+    """A copy of the Node CCGate's example config files, as a user would have them."""
+    target = tmp_path / "node-config"
+    target.mkdir()
+    src = FIXTURES / "ccgate-node" / "config"
+    for f in src.iterdir():
+        shutil.copy(f, target / f.name.removesuffix(".example"))
+    return target

@@ -1,0 +1,185 @@
+"""A mock Anthropic API on loopback, scriptable per test.
+
+It speaks the Messages API wire format (JSON and SSE) closely enough for the official SDKs, records
+every request it receives, and lets a test replace its behaviour with ``mock.handler = fn``, where
+``fn(req) -> MockResponse``. Streams are produced event by event with optional delays, so relaying
+and client disconnects can be observed from the upstream's side.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+import gevent
+from gevent.pywsgi import WSGIServer
+
+
+@dataclass
+class MockRequest:
+    method: str
+    path: str
+    query: str
+    headers: dict
+    body: bytes
+
+    @property
+    def json(self):
+        return json.loads(self.body) if self.body else None
+
+
+@dataclass
+class MockResponse:
+    status: int = 200
+    headers: list = field(default_factory=lambda: [("content-type", "application/json")])
+    body: Iterable[bytes] | bytes = b""
+    delay_s: float = 0.0  # before the status line
+
+
+def sse(event: str, data: dict) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+def message(model: str, blocks: list[dict], *, input_tokens: int = 25, output_tokens: int = 12,
+            cache_creation: int = 0, cache_read: int = 0, stop_reason: str = "end_turn",
+            msg_id: str = "msg_mock01") -> dict:
+    return {
+        "id": msg_id, "type": "message", "role": "assistant", "model": model, "content": blocks,
+        "stop_reason": stop_reason, "stop_sequence": None,
+        "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens,
+                  "cache_creation_input_tokens": cache_creation,
+                  "cache_read_input_tokens": cache_read},
+    }
+
+
+def message_events(msg: dict) -> list[bytes]:
+    """The SSE events Anthropic sends for ``msg``, text split into small deltas."""
+    usage = msg["usage"]
+    start = {**msg, "content": [], "stop_reason": None,
+             "usage": {**usage, "output_tokens": 1}}
+    out = [sse("message_start", {"type": "message_start", "message": start})]
+    for i, block in enumerate(msg["content"]):
+        if block["type"] == "text":
+            out.append(sse("content_block_start", {"type": "content_block_start", "index": i,
+                                                   "content_block": {"type": "text", "text": ""}}))
+            text = block["text"]
+            for j in range(0, len(text), 8):
+                out.append(sse("content_block_delta", {
+                    "type": "content_block_delta", "index": i,
+                    "delta": {"type": "text_delta", "text": text[j:j + 8]}}))
+        elif block["type"] == "tool_use":
+            out.append(sse("content_block_start", {
+                "type": "content_block_start", "index": i,
+                "content_block": {"type": "tool_use", "id": block["id"], "name": block["name"],
+                                  "input": {}}}))
+            raw = json.dumps(block["input"])
+            for j in range(0, len(raw), 10):
+                out.append(sse("content_block_delta", {
+                    "type": "content_block_delta", "index": i,
+                    "delta": {"type": "input_json_delta", "partial_json": raw[j:j + 10]}}))
+        out.append(sse("content_block_stop", {"type": "content_block_stop", "index": i}))
+    out.append(sse("message_delta", {
+        "type": "message_delta",
+        "delta": {"stop_reason": msg["stop_reason"], "stop_sequence": None},
+        "usage": {"output_tokens": usage["output_tokens"]}}))
+    out.append(sse("message_stop", {"type": "message_stop"}))
+    return out
+
+
+def error_body(error_type: str, message: str) -> bytes:
+    return json.dumps({"type": "error", "error": {"type": error_type, "message": message}}).encode()
+
+
+class MockUpstream:
+    """One mock upstream server. ``name`` appears in the default answer's text."""
+
+    def __init__(self, name: str = "mock"):
+        self.name = name
+        self.requests: list[MockRequest] = []
+        self.handler: Callable[[MockRequest], MockResponse] | None = None
+        self.event_delay_s = 0.0
+        self.stream_log: list[dict] = []  # per stream: events sent, whether the client went away
+        self.server = WSGIServer(("127.0.0.1", 0), self._wsgi, log=None, error_log=None)
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    def start(self) -> "MockUpstream":
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.stop(timeout=1)
+
+    @property
+    def port(self) -> int:
+        return self.server.server_port
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    # -- default behaviour ------------------------------------------------------------------------
+    def reply_text(self, req: MockRequest) -> str:
+        return f"Hello from {self.name}!"
+
+    def default(self, req: MockRequest) -> MockResponse:
+        if req.path.endswith("/v1/models"):
+            return MockResponse(body=json.dumps({"data": [
+                {"type": "model", "id": "claude-sonnet-4-20250514", "display_name": "Claude Sonnet 4",
+                 "created_at": "2025-05-22T00:00:00Z"}], "has_more": False,
+                "first_id": "claude-sonnet-4-20250514", "last_id": "claude-sonnet-4-20250514"}).encode())
+        if req.path.endswith("/v1/messages/count_tokens"):
+            return MockResponse(body=json.dumps({"input_tokens": 42}).encode())
+        if req.path.endswith("/v1/messages"):
+            doc = req.json
+            if doc.get("tools"):
+                tool = doc["tools"][0]
+                blocks = [{"type": "text", "text": "Let me check."},
+                          {"type": "tool_use", "id": "toolu_mock1", "name": tool["name"],
+                           "input": {"city": "Paris", "unit": "celsius"}}]
+                msg = message(doc["model"], blocks, stop_reason="tool_use")
+            else:
+                msg = message(doc["model"], [{"type": "text", "text": self.reply_text(req)}])
+            if doc.get("stream"):
+                return self.stream(message_events(msg))
+            return MockResponse(body=json.dumps(msg).encode())
+        return MockResponse(404, body=error_body("not_found_error", f"no route {req.path}"))
+
+    def stream(self, events: list[bytes], delay_s: float | None = None) -> MockResponse:
+        """An SSE response sending ``events`` one by one, ``delay_s`` apart."""
+        delay = self.event_delay_s if delay_s is None else delay_s
+        record = {"sent": 0, "client_gone": False, "done": False, "times": []}
+        self.stream_log.append(record)
+
+        def body():
+            try:
+                for i, ev in enumerate(events):
+                    if i and delay:
+                        gevent.sleep(delay)
+                    record["times"].append(time.monotonic())
+                    yield ev
+                    record["sent"] += 1
+                record["done"] = True
+            except GeneratorExit:
+                record["client_gone"] = True
+                raise
+
+        return MockResponse(headers=[("content-type", "text/event-stream"),
+                                     ("cache-control", "no-cache")], body=body())
+
+    # -- WSGI -------------------------------------------------------------------------------------
+    def _wsgi(self, environ, start_response):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else environ["wsgi.input"].read()
+        headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items()
+                   if k.startswith("HTTP_")}
+        if environ.get("CONTENT_TYPE"):
+            headers["content-type"] = environ["CONTENT_TYPE"]
+        req = MockRequest(environ["REQUEST_METHOD"], environ["PATH_INFO"],
+                          environ.get("QUERY_STRING", ""), headers, body)
+        self.requests.append(req)
+        resp = (self.handler or self.default)(req)
+        if resp.delay_s:
+            gevent.sleep(resp.delay_s)
+        start_response(f"{resp.status} X", resp.headers)
+        return [resp.body] if isinstance(resp.body, bytes) else resp.body
