@@ -26,10 +26,12 @@ def create_app(config_dir: str | os.PathLike | None = None,
     app = Flask(__name__, template_folder="../templates", static_folder="../static")
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
     app.url_map.merge_slashes = False  # "//" in a path is refused, not redirected
-    app.extensions["ccgate"] = Gateway(config, data_dir)
+    gateway = Gateway(config, data_dir)
+    app.extensions["ccgate"] = gateway
 
     from .api import anthropic, health, register_error_handlers
     register_error_handlers(app)
     app.register_blueprint(anthropic.bp)
     app.register_blueprint(health.bp)
+    gateway.start()
     return app

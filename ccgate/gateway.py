@@ -6,6 +6,7 @@ import time
 from .config import Config
 from .proxy import Forwarder
 from .tenants import TenantRegistry
+from .upstreams.health import HealthChecker
 from .upstreams.pool import Pool
 
 
@@ -21,6 +22,14 @@ class Gateway:
         self.pool = Pool(config.upstreams, lb.strategy, unhealthy_threshold=lb.unhealthy_threshold,
                          sticky=lb.sticky, sticky_ttl_s=lb.sticky_ttl_s)
         self.forwarder = Forwarder(self.pool, failover=lb.failover, max_attempts=lb.max_attempts)
+        self.health = HealthChecker(self.pool, lb) if lb.health_check else None
+
+    def start(self) -> None:
+        """Start the background greenlets (health checks)."""
+        if self.health is not None:
+            self.health.start()
 
     def close(self) -> None:
+        if self.health is not None:
+            self.health.stop()
         self.forwarder.close()

@@ -184,6 +184,11 @@ def final_error(failure: _Failed | None, upstream: UpstreamConfig | None) -> tup
     if failure is None or failure.status is None:
         return 503, anthropic_error_body("overloaded_error", "no upstream could be reached; "
                                          "try again shortly")
+    if failure.status in (401, 403):
+        # The upstream refused the gateway's own key: never the tenant's fault, so no 401 that
+        # would make Claude Code ask its user to log in again.
+        return 502, anthropic_error_body("api_error", f"the upstream rejected the gateway's "
+                                         f"credentials (HTTP {failure.status}); tell the operator")
     error_type, message = None, f"upstream answered HTTP {failure.status}"
     try:
         doc = json.loads(failure.body)
@@ -278,6 +283,10 @@ class Forwarder:
         started = self.clock()
         for attempt in range(1, max(attempts_allowed, 1) + 1):
             up = self.pool.pick(req.model, req.session, tried)
+            if up is None and attempt == 1 and req.model and self.pool.has_enabled():
+                body = anthropic_error_body("not_found_error",
+                                            f"no upstream of this gateway serves model {req.model!r}")
+                return self._answer(404, body, Outcome(status=404, upstream=None), observer)
             if up is None:
                 break
             tried.add(up.id)
@@ -325,10 +334,15 @@ class Forwarder:
         outcome = Outcome(status=status, upstream=last_up.id if last_up else None,
                           upstream_error=failure.reason if failure else "no upstream available",
                           attempts=len(tried))
+        return self._answer(status, body, outcome, observer)
+
+    @staticmethod
+    def _answer(status: int, body: bytes, outcome: Outcome, observer: Observer | None) -> Relay:
+        """A JSON error the gateway answers itself after (or instead of) upstream attempts."""
         if observer is not None:
             observer.finish(outcome)
-        return Relay(status, [("content-type", "application/json")], [body],
-                     outcome.upstream, len(tried), outcome)
+        return Relay(status, [("content-type", "application/json")], [body], outcome.upstream,
+                     outcome.attempts, outcome)
 
     def _relay(self, up: UpstreamState, resp: requests.Response, held: list[bytes],
                chunks: Iterator[bytes], is_sse: bool, client_sock: socket.socket | None,
@@ -359,7 +373,8 @@ class Forwarder:
                 yield anthropic_error_event("api_error", msg)
         finally:
             if watcher is not None:
-                watcher.kill(block=False)
+                # Synchronously: the server reads the next keep-alive request from this socket.
+                watcher.kill()
             if outcome.completed:
                 resp.raw.release_conn()  # the connection goes back to the keep-alive pool
             else:

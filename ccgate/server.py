@@ -1,13 +1,26 @@
 """The gevent WSGI server the gateway runs in (``python app.py`` and the tests)."""
 from __future__ import annotations
 
+import socket
+
 from gevent.pywsgi import WSGIHandler, WSGIServer
 
 CLIENT_SOCKET_KEY = "ccgate.client_socket"
 
 
 class Handler(WSGIHandler):
-    """Exposes the client socket so a relay can notice a hang-up while the upstream is quiet."""
+    """Exposes the client socket so a relay can notice a hang-up while the upstream is quiet.
+
+    It also turns Nagle's algorithm off: a response's last small write (the closing chunk) would
+    otherwise wait for the client's delayed ACK, 40 ms per request, and SSE events would bunch.
+    """
+
+    def __init__(self, sock, address, server, rfile=None):
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass  # not TCP (a Unix socket): nothing to turn off
+        super().__init__(sock, address, server, rfile)
 
     def get_environ(self):
         environ = super().get_environ()

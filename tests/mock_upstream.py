@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 import gevent
+from ccgate.server import Handler
 from gevent.pywsgi import WSGIServer
 
 
@@ -100,7 +101,8 @@ class MockUpstream:
         self.handler: Callable[[MockRequest], MockResponse] | None = None
         self.event_delay_s = 0.0
         self.stream_log: list[dict] = []  # per stream: events sent, whether the client went away
-        self.server = WSGIServer(("127.0.0.1", 0), self._wsgi, log=None, error_log=None)
+        self.server = WSGIServer(("127.0.0.1", 0), self._wsgi, handler_class=Handler, log=None,
+                                 error_log=None)
 
     # -- lifecycle --------------------------------------------------------------------------------
     def start(self) -> "MockUpstream":
@@ -181,5 +183,9 @@ class MockUpstream:
         resp = (self.handler or self.default)(req)
         if resp.delay_s:
             gevent.sleep(resp.delay_s)
+        if isinstance(resp.body, bytes):
+            start_response(f"{resp.status} X",
+                           resp.headers + [("content-length", str(len(resp.body)))])
+            return [resp.body]
         start_response(f"{resp.status} X", resp.headers)
-        return [resp.body] if isinstance(resp.body, bytes) else resp.body
+        return resp.body

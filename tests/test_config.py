@@ -133,9 +133,10 @@ def test_app_starts_with_unreachable_upstream_and_env_port(tmp_path):
             except requests.ConnectionError:
                 assert time.monotonic() < deadline, "gateway did not start"
                 time.sleep(0.1)
-        assert r.status_code == 200
         body = r.json()
-        assert body["status"] == "ok" and body["upstreams"][0]["id"] == "anthropic"
+        # api.anthropic.com is out of reach here: the probe may already have marked it down
+        assert (r.status_code, body["status"]) in ((200, "ok"), (503, "down"))
+        assert body["upstreams"][0]["id"] == "anthropic"
         assert "url" not in json.dumps(body) and "sk-" not in json.dumps(body)
     finally:
         proc.terminate()

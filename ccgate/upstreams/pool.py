@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from datetime import datetime, timezone
 from statistics import median
 from typing import Callable
 
@@ -18,6 +19,12 @@ from .strategies import make_strategy
 FIRST_COOLDOWN_S = 5.0
 MAX_COOLDOWN_S = 300.0
 MAX_PINS = 50_000
+
+
+def _wall_clock(monotonic_at: float, monotonic_now: float) -> str:
+    """A monotonic instant as an ISO 8601 UTC time, for display."""
+    at = time.time() + (monotonic_at - monotonic_now)
+    return datetime.fromtimestamp(at, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 class UpstreamState:
@@ -60,7 +67,7 @@ class UpstreamState:
             "weight": self.weight,
             "reason": (self.probe_reason if self.probe_down else None) or (
                 self.last_error if self.cooling(now) or self.consecutive_failures else None),
-            "cooldownUntil": self.cooldown_until if self.cooling(now) else None,
+            "cooldownUntil": _wall_clock(self.cooldown_until, now) if self.cooling(now) else None,
             "inFlight": self.in_flight,
             "requests": self.requests,
             "errors": self.errors,
@@ -175,6 +182,9 @@ class Pool:
             s.cooldown_until = 0.0
             s.next_cooldown_s = FIRST_COOLDOWN_S
             s.consecutive_failures = 0
+
+    def has_enabled(self) -> bool:
+        return any(s.config.enabled for s in self.states)
 
     def snapshot(self) -> list[dict]:
         now = self.clock()
