@@ -29,9 +29,10 @@ def create_app(config_dir: str | os.PathLike | None = None,
     gateway = Gateway(config, data_dir)
     app.extensions["ccgate"] = gateway
 
-    from .api import anthropic, health, register_error_handlers
+    from .api import anthropic, health, register_error_handlers, usage
     register_error_handlers(app)
     app.register_blueprint(anthropic.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(usage.bp)
     gateway.start()
     return app

@@ -8,6 +8,9 @@ from .proxy import Forwarder
 from .tenants import TenantRegistry
 from .upstreams.health import HealthChecker
 from .upstreams.pool import Pool
+from .usage.limits import Limiter
+from .usage.pricing import PriceBook
+from .usage.store_file import FileStore
 
 
 class Gateway:
@@ -23,6 +26,10 @@ class Gateway:
                          sticky=lb.sticky, sticky_ttl_s=lb.sticky_ttl_s)
         self.forwarder = Forwarder(self.pool, failover=lb.failover, max_attempts=lb.max_attempts)
         self.health = HealthChecker(self.pool, lb) if lb.health_check else None
+        self.store = FileStore(data_dir)
+        self.prices = PriceBook(config.pricing)
+        self.limiter = Limiter(self.store, config.usage_timezone)
+        self.clock = time.time  # "now" for limits and /usage; tests pin it
 
     def start(self) -> None:
         """Start the background greenlets (health checks)."""
@@ -33,3 +40,4 @@ class Gateway:
         if self.health is not None:
             self.health.stop()
         self.forwarder.close()
+        self.store.close()

@@ -109,6 +109,8 @@ def retry_after_seconds(headers) -> float | None:
 class Observer(Protocol):
     """Watches one relayed response (metering plugs in here)."""
 
+    def begin(self, status: int, content_type: str) -> None: ...
+
     def feed(self, chunk: bytes) -> None: ...
 
     def finish(self, outcome: "Outcome") -> None: ...
@@ -327,7 +329,10 @@ class Forwarder:
                 resp.headers["content-encoding"].lower() != "identity"
             outcome = Outcome(status=resp.status_code, upstream=up.id, ttfb_ms=ttfb_ms,
                               attempts=attempt)
-            body = self._relay(up, resp, held, chunks, is_sse, req.client_socket, observer, outcome)
+            if observer is not None:
+                observer.begin(resp.status_code, resp.headers.get("content-type", ""))
+            body = RelayBody(self, up, resp, held, chunks, is_sse, req.client_socket, observer,
+                             outcome)
             return Relay(resp.status_code, client_headers(resp.headers, decoded), body, up.id,
                          attempt, outcome)
         status, body = final_error(failure, last_up.config if last_up else None)
@@ -340,20 +345,51 @@ class Forwarder:
     def _answer(status: int, body: bytes, outcome: Outcome, observer: Observer | None) -> Relay:
         """A JSON error the gateway answers itself after (or instead of) upstream attempts."""
         if observer is not None:
+            observer.begin(status, "application/json")
+            observer.feed(body)
             observer.finish(outcome)
         return Relay(status, [("content-type", "application/json")], [body], outcome.upstream,
                      outcome.attempts, outcome)
 
-    def _relay(self, up: UpstreamState, resp: requests.Response, held: list[bytes],
-               chunks: Iterator[bytes], is_sse: bool, client_sock: socket.socket | None,
-               observer: Observer | None, outcome: Outcome) -> Iterator[bytes]:
-        watcher = gevent.spawn(_watch_client, client_sock, resp, outcome) if client_sock else None
+
+class RelayBody:
+    """The client's response body: upstream bytes as they arrive, then one cleanup.
+
+    The cleanup (stop watching the client, return or drop the upstream connection, release the
+    upstream's in-flight slot, tell the observer) runs exactly once: when the bytes run out, when
+    the upstream breaks, when the client leaves mid-body, and also when the server closes the body
+    without ever iterating it (a client gone before the first byte).
+    """
+
+    def __init__(self, forwarder: "Forwarder", up: UpstreamState, resp: requests.Response,
+                 held: list[bytes], chunks: Iterator[bytes], is_sse: bool,
+                 client_sock: socket.socket | None, observer: Observer | None, outcome: Outcome):
+        self.forwarder = forwarder
+        self.up = up
+        self.resp = resp
+        self.held = held
+        self.chunks = chunks
+        self.is_sse = is_sse
+        self.observer = observer
+        self.outcome = outcome
+        self._gen: Iterator[bytes] | None = None
+        self._cleaned = False
+        self._watcher = (gevent.spawn(_watch_client, client_sock, resp, outcome)
+                         if client_sock is not None else None)
+
+    def __iter__(self) -> Iterator[bytes]:
+        self._gen = self._generate()
+        return self._gen
+
+    def _generate(self) -> Iterator[bytes]:
+        observer, outcome = self.observer, self.outcome
         try:
-            for chunk in held:
+            for chunk in self.held:
                 if observer is not None:
                     observer.feed(chunk)
                 yield chunk
-            for chunk in chunks:
+            self.held = []
+            for chunk in self.chunks:
                 if observer is not None:
                     observer.feed(chunk)
                 yield chunk
@@ -363,25 +399,39 @@ class Forwarder:
             raise
         except Exception as e:
             if outcome.client_gone:
-                return  # the watcher closed the upstream because the client left
+                return  # the watcher shut the upstream socket because the client left
             outcome.upstream_error = f"upstream broke mid-response ({type(e).__name__})"
-            log.warning("upstream %s: %s", up.id, outcome.upstream_error)
-            self.pool.failed(up, outcome.upstream_error)
-            if is_sse:
+            log.warning("upstream %s: %s", self.up.id, outcome.upstream_error)
+            self.forwarder.pool.failed(self.up, outcome.upstream_error)
+            if self.is_sse:
                 msg = ("upstream read timed out" if "Timeout" in type(e).__name__
                        else "upstream connection lost") + " mid-stream; the response is incomplete"
                 yield anthropic_error_event("api_error", msg)
         finally:
-            if watcher is not None:
-                # Synchronously: the server reads the next keep-alive request from this socket.
-                watcher.kill()
-            if outcome.completed:
-                resp.raw.release_conn()  # the connection goes back to the keep-alive pool
-            else:
-                resp.close()
-            self.pool.release(up)
-            if observer is not None:
-                observer.finish(outcome)
+            self._cleanup()
+
+    def close(self) -> None:
+        """Called by the WSGI server when the response ends, for whatever reason."""
+        if self._gen is not None:
+            self._gen.close()  # runs the generator's own finally if it is suspended
+        if not self._cleaned and not self.outcome.completed:
+            self.outcome.client_gone = True  # closed before the body was through
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        if self._cleaned:
+            return
+        self._cleaned = True
+        if self._watcher is not None:
+            # Synchronously: the server reads the next keep-alive request from this socket.
+            self._watcher.kill()
+        if self.outcome.completed:
+            self.resp.raw.release_conn()  # the connection goes back to the keep-alive pool
+        else:
+            self.resp.close()
+        self.forwarder.pool.release(self.up)
+        if self.observer is not None:
+            self.observer.finish(self.outcome)
 
 
 def _watch_client(sock: socket.socket, resp: requests.Response, outcome: Outcome) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, request
 
 from ..errors import GatewayError
+from ..metering import forward_metered
 from ..proxy import ProxyRequest
 from ..request_meta import parse_json_object, session_id
 from ..server import CLIENT_SOCKET_KEY
@@ -15,6 +16,9 @@ bp = Blueprint("anthropic", __name__, url_prefix="/anthropic")
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
 # Paths whose body must be a JSON object: the gateway reads ``model`` and ``stream`` from it.
 JSON_PATHS = frozenset({"/v1/messages", "/v1/messages/count_tokens", "/v1/complete"})
+# Paths that generate tokens: each request writes a usage record. Every request naming a model
+# (count_tokens, batches too) is still admitted against the tenant's limits first.
+METERED_PATHS = frozenset({"/v1/messages", "/v1/complete"})
 
 
 def safe_path(path: str) -> str:
@@ -68,8 +72,9 @@ def forward(path: str):
             if path in JSON_PATHS:
                 raise GatewayError(400, str(e)) from None
     model = doc.get("model") if doc and isinstance(doc.get("model"), str) else None
-    check_models(tenant, models_in(path, doc) if doc else [])
-    relay = gw.forwarder.forward(ProxyRequest(
+    models = models_in(path, doc) if doc else []
+    check_models(tenant, models)
+    req = ProxyRequest(
         method=request.method,
         path=path,
         query=request.query_string.decode("latin-1"),
@@ -80,5 +85,18 @@ def forward(path: str):
         session=session_id(request.headers, doc),
         body_json=doc,
         client_socket=request.environ.get(CLIENT_SOCKET_KEY),
-    ))
-    return Response(relay.body, status=relay.status, headers=relay.headers, direct_passthrough=True)
+    )
+    if not models:
+        relay = gw.forwarder.forward(req)
+        return Response(relay.body, status=relay.status, headers=relay.headers,
+                        direct_passthrough=True)
+    relay, meter = forward_metered(gw, tenant, req, api="anthropic", requested_model=model,
+                                   record=path in METERED_PATHS,
+                                   user_agent=request.headers.get("user-agent"))
+    response = Response(relay.body, status=relay.status, headers=relay.headers,
+                        direct_passthrough=True)
+    response.headers["x-request-id"] = meter.request_id
+    remaining = meter.admission.daily_remaining_usd
+    if remaining is not None and relay.status < 400:
+        response.headers["x-ccgate-daily-remaining-usd"] = f"{remaining:.4f}"
+    return response

@@ -1,0 +1,58 @@
+"""``GET/POST /usage``: a tenant's own usage, limits and history (the Node CCGate's endpoint)."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Blueprint, jsonify, request
+
+from ..errors import GatewayError
+from ..tenants import presented_key
+from . import current_gateway
+
+bp = Blueprint("usage", __name__)
+
+MAX_DAYS = 366
+
+
+def _key_from_request() -> str | None:
+    """The tenant key from the headers, or the Node body ``{"type":"tenant","apiKey":"…"}``."""
+    key = presented_key(request.headers)
+    if key:
+        return key
+    body = request.get_json(silent=True) if request.method == "POST" else None
+    if isinstance(body, dict) and isinstance(body.get("apiKey"), str):
+        return body["apiKey"]
+    return None
+
+
+def _days() -> int:
+    raw = request.args.get("days", "7")
+    try:
+        days = int(raw)
+    except ValueError:
+        raise GatewayError(400, f"days must be a whole number from 1 to {MAX_DAYS}") from None
+    if not 1 <= days <= MAX_DAYS:
+        raise GatewayError(400, f"days must be a whole number from 1 to {MAX_DAYS}")
+    return days
+
+
+@bp.route("/usage", methods=["GET", "POST"])
+def usage():
+    gw = current_gateway()
+    days = _days()
+    tenant = gw.tenants.authenticate(_key_from_request())
+    if tenant is None:
+        raise GatewayError(401, "invalid or missing API key")
+    now = gw.clock()
+    today = gw.limiter.local_now(now).date()
+    history = gw.store.range_totals(tenant.id, today - timedelta(days=days - 1), today)
+    today_totals = history[-1][1]
+    return jsonify({
+        "tenant": {"id": tenant.id, "name": tenant.name},
+        "date": today.isoformat(),
+        "timezone": gw.config.usage_timezone,
+        "today": today_totals.as_dict(),
+        "limits": gw.limiter.limits_view(tenant.id, tenant.limits, now),
+        "history": [{"date": d.isoformat(), **{k: v for k, v in t.as_dict().items()
+                                               if k != "byModel"}} for d, t in history],
+    })

@@ -1,0 +1,110 @@
+"""Token counts from Anthropic responses: a whole JSON body, or SSE events as they pass.
+
+Anthropic's ``input_tokens`` excludes cache tokens: a request's whole prompt is input + cache write
++ cache read. In a stream, ``message_start`` carries the input-side counts and ``message_delta``
+carries cumulative counts that replace earlier ones (its ``output_tokens`` is the final count).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from ..sse import Event, SSEParser
+
+
+@dataclass
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_creation_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_creation_1h_tokens: int = 0  # the part of cache_creation written with a 1-hour TTL
+
+    @property
+    def total_tokens(self) -> int:
+        return (self.input_tokens + self.output_tokens + self.cache_creation_tokens
+                + self.cache_read_tokens)
+
+    def update(self, usage: object) -> None:
+        """Take every count present in an Anthropic ``usage`` object (later values replace)."""
+        if not isinstance(usage, dict):
+            return
+        for key, attr in (("input_tokens", "input_tokens"), ("output_tokens", "output_tokens"),
+                          ("cache_creation_input_tokens", "cache_creation_tokens"),
+                          ("cache_read_input_tokens", "cache_read_tokens")):
+            value = usage.get(key)
+            if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+                setattr(self, attr, value)
+        split = usage.get("cache_creation")
+        if isinstance(split, dict):
+            one_hour = split.get("ephemeral_1h_input_tokens")
+            if isinstance(one_hour, int) and one_hour >= 0:
+                self.cache_creation_1h_tokens = one_hour
+
+
+def usage_from_body(body: bytes) -> Usage:
+    """The usage of a non-streaming response body (zero when it has none or is not JSON)."""
+    usage = Usage()
+    try:
+        doc = json.loads(body)
+    except (ValueError, RecursionError):
+        return usage
+    if isinstance(doc, dict):
+        usage.update(doc.get("usage"))
+    return usage
+
+
+def error_type_of_body(body: bytes) -> str | None:
+    """``error.type`` of an Anthropic error body, if that is what ``body`` is."""
+    try:
+        doc = json.loads(body)
+        error_type = doc["error"]["type"]
+    except (ValueError, KeyError, TypeError, RecursionError):
+        return None
+    return error_type if isinstance(error_type, str) else None
+
+
+class StreamUsage:
+    """Feed the raw bytes of an Anthropic SSE stream; ``usage`` is always what was reported so far."""
+
+    __slots__ = ("usage", "error_type", "stop_reason", "_parser")
+
+    def __init__(self) -> None:
+        self.usage = Usage()
+        self.error_type: str | None = None
+        self.stop_reason: str | None = None
+        self._parser = SSEParser()
+
+    def feed(self, chunk: bytes) -> list[Event]:
+        events = self._parser.feed(chunk)
+        for event in events:
+            self._take(event)
+        return events
+
+    def close(self) -> None:
+        """End of stream: an event cut short of its blank line still counts."""
+        for event in self._parser.flush():
+            self._take(event)
+
+    def _take(self, event: Event) -> None:
+        name = event.event
+        if name not in ("message_start", "message_delta", "error"):
+            return  # content deltas carry no usage: skip the JSON decode
+        try:
+            doc = json.loads(event.data)
+        except ValueError:
+            return
+        if not isinstance(doc, dict):
+            return
+        if name == "message_start":
+            message = doc.get("message")
+            if isinstance(message, dict):
+                self.usage.update(message.get("usage"))
+        elif name == "message_delta":
+            self.usage.update(doc.get("usage"))
+            delta = doc.get("delta")
+            if isinstance(delta, dict) and isinstance(delta.get("stop_reason"), str):
+                self.stop_reason = delta["stop_reason"]
+        else:
+            error = doc.get("error")
+            self.error_type = (error.get("type") if isinstance(error, dict) else None) or "api_error"

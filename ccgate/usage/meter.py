@@ -1,0 +1,141 @@
+"""Metering one request: watch the relayed bytes, then write one usage record when it ends."""
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+from ..errors import ANTHROPIC_TYPE_BY_STATUS
+from .extract import StreamUsage, Usage, error_type_of_body, usage_from_body
+from .limits import Admission, Limiter
+from .pricing import PriceBook
+from .store import UsageStore
+
+log = logging.getLogger("ccgate.usage")
+
+MAX_METERED_BODY = 32 * 1024 * 1024
+
+
+def new_request_id() -> str:
+    return secrets.token_hex(8)
+
+
+def iso_utc(ts: float) -> str:
+    """``2026-11-26T06:33:57.378Z``, the Node CCGate's timestamp form."""
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + \
+        f"{int(ts * 1000) % 1000:03d}Z"
+
+
+class Meter:
+    """The relay's observer for one request (see ``proxy.Observer``).
+
+    ``finish`` runs exactly once, whatever ended the request, and never raises: a metering
+    problem is logged, never turned into a client error.
+    """
+
+    def __init__(self, *, store: UsageStore | None, prices: PriceBook, limiter: Limiter,
+                 admission: Admission, timezone_name: str, request_id: str, tenant_id: str,
+                 model: str | None, requested_model: str | None, api: str, stream: bool,
+                 session: str | None, user_agent: str | None):
+        self.store = store
+        self.prices = prices
+        self.limiter = limiter
+        self.admission = admission
+        self.tz = ZoneInfo(timezone_name)
+        self.request_id = request_id
+        self.tenant_id = tenant_id
+        self.model = model
+        self.requested_model = requested_model
+        self.api = api
+        self.stream = stream
+        self.session = session
+        self.user_agent = user_agent
+        self.started = time.time()
+        self.status: int | None = None
+        self._sse: StreamUsage | None = None
+        self._body: list[bytes] = []
+        self._body_size = 0
+        self._done = False
+        self.record: dict | None = None
+
+    def begin(self, status: int, content_type: str) -> None:
+        self.status = status
+        if content_type.startswith("text/event-stream"):
+            self._sse = StreamUsage()
+
+    def feed(self, chunk: bytes) -> None:
+        if self._sse is not None:
+            self._sse.feed(chunk)
+        elif self._body_size < MAX_METERED_BODY:
+            self._body.append(chunk)
+            self._body_size += len(chunk)
+
+    def _usage_and_error(self, outcome) -> tuple[Usage, str | None]:
+        if self._sse is not None:
+            self._sse.close()
+            error = self._sse.error_type or ("api_error" if outcome.upstream_error else None)
+            return self._sse.usage, error
+        body = b"".join(self._body)
+        if outcome.status >= 400:
+            return Usage(), (error_type_of_body(body)
+                             or ANTHROPIC_TYPE_BY_STATUS.get(outcome.status, "api_error"))
+        if self._body_size >= MAX_METERED_BODY:
+            log.warning("request %s: response over %d bytes, usage not read", self.request_id,
+                        MAX_METERED_BODY)
+        return usage_from_body(body), "api_error" if outcome.upstream_error else None
+
+    def finish(self, outcome) -> None:
+        if self._done:
+            return
+        self._done = True
+        try:
+            self.limiter.release(self.admission)
+            usage, error_type = self._usage_and_error(outcome)
+            self.record = self._record(outcome, usage, error_type)
+            if self.store is not None:
+                day = datetime.fromtimestamp(self.started, self.tz).date()
+                self.store.append(self.record, day)
+        except Exception:
+            log.exception("request %s: usage could not be recorded", self.request_id)
+
+    def _record(self, outcome, usage: Usage, error_type: str | None) -> dict:
+        model = self.model or "unknown"
+        if usage.total_tokens:
+            cost = self.prices.cost(model, usage)
+            costs = (cost.input, cost.output, cost.cache_creation, cost.cache_read, cost.total)
+        else:
+            costs = (0.0,) * 5
+        now = time.time()
+        record = {
+            "requestId": self.request_id,
+            "tenantId": self.tenant_id,
+            "timestamp": iso_utc(self.started),
+            "model": model,
+            "inputTokens": usage.input_tokens,
+            "outputTokens": usage.output_tokens,
+            "cacheCreationTokens": usage.cache_creation_tokens,
+            "cacheReadTokens": usage.cache_read_tokens,
+            "totalTokens": usage.total_tokens,
+            "inputCost": round(costs[0], 10),
+            "outputCost": round(costs[1], 10),
+            "cacheCreationCost": round(costs[2], 10),
+            "cacheReadCost": round(costs[3], 10),
+            "totalCost": round(costs[4], 10),
+            "duration": round((now - self.started) * 1000),
+            "statusCode": outcome.status,
+            "errorType": error_type,
+            "upstream": outcome.upstream,
+            "api": self.api,
+            "stream": self.stream,
+            "requestedModel": self.requested_model,
+            "ttfbMs": round(outcome.ttfb_ms, 1) if outcome.ttfb_ms is not None else None,
+            "sessionId": self.session,
+            "userAgent": self.user_agent,
+        }
+        if usage.cache_creation_1h_tokens:
+            record["cacheCreation1hTokens"] = usage.cache_creation_1h_tokens
+        if not outcome.completed and outcome.status < 400:
+            record["interrupted"] = "client" if outcome.client_gone else "upstream"
+        return record

@@ -1,0 +1,183 @@
+"""Model prices and request cost in USD.
+
+Where a price comes from, first found wins:
+1. ``pricing.json`` ``modelPricing``: wildcard patterns, first match wins (the Node CCGate format,
+   USD per 1K tokens; ``"unit": "1M"`` for per-million prices).
+2. ``genai-prices``' offline snapshot, provider ``anthropic``.
+3. The model's family (``opus``/``sonnet``/``haiku`` in its name): the newest model of that family
+   in the snapshot.
+4. ``pricing.json`` ``default``.
+5. The most expensive Claude price known: an unknown model is never free.
+Cases 3-5 log a warning once per model. Lookups are cached per model name.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from genai_prices import Usage as PriceUsage
+from genai_prices import calc_price
+from genai_prices.data_snapshot import find_provider_by_id, get_snapshot
+from genai_prices.types import TieredPrices
+
+from ..wildcard import PatternSet
+from .extract import Usage
+
+log = logging.getLogger("ccgate.pricing")
+
+FAMILIES = ("opus", "sonnet", "haiku")
+_RATE_FIELDS = ("input_mtok", "output_mtok", "cache_write_mtok", "cache_write_1h_mtok",
+                "cache_read_mtok")
+
+# One rate: USD per million tokens, either flat or [(from_input_tokens, price), ...] ascending.
+Rate = float | tuple[tuple[int, float], ...]
+
+
+@dataclass(frozen=True)
+class Prices:
+    """Per-million-token rates for one model, and where they came from."""
+    input: Rate
+    output: Rate
+    cache_write: Rate
+    cache_write_1h: Rate
+    cache_read: Rate
+    source: str
+
+    @staticmethod
+    def rate(rate: Rate, prompt_tokens: int) -> float:
+        """The rate that applies to a request whose whole prompt has ``prompt_tokens`` tokens."""
+        if isinstance(rate, float):
+            return rate
+        applied = rate[0][1]
+        for start, price in rate:
+            if prompt_tokens >= start:
+                applied = price
+        return applied
+
+
+@dataclass(frozen=True)
+class Cost:
+    input: float
+    output: float
+    cache_creation: float
+    cache_read: float
+
+    @property
+    def total(self) -> float:
+        return self.input + self.output + self.cache_creation + self.cache_read
+
+
+def cost_of(usage: Usage, prices: Prices) -> Cost:
+    """What ``usage`` costs at ``prices`` (tiers chosen by the whole prompt, cache included)."""
+    prompt = usage.input_tokens + usage.cache_creation_tokens + usage.cache_read_tokens
+    r = Prices.rate
+    one_hour = min(usage.cache_creation_1h_tokens, usage.cache_creation_tokens)
+    five_min = usage.cache_creation_tokens - one_hour
+    return Cost(
+        input=usage.input_tokens * r(prices.input, prompt) / 1e6,
+        output=usage.output_tokens * r(prices.output, prompt) / 1e6,
+        cache_creation=(five_min * r(prices.cache_write, prompt)
+                        + one_hour * r(prices.cache_write_1h, prompt)) / 1e6,
+        cache_read=usage.cache_read_tokens * r(prices.cache_read, prompt) / 1e6,
+    )
+
+
+def _rate(value) -> Rate:
+    if isinstance(value, TieredPrices):
+        return ((0, float(value.base)),) + tuple((t.start, float(t.price)) for t in value.tiers)
+    return float(value or 0)
+
+
+def _from_model_price(mp, source: str) -> Prices:
+    rates = {f: _rate(getattr(mp, f, None)) for f in _RATE_FIELDS}
+    input_rate = rates["input_mtok"]
+    # Anthropic's 1-hour cache writes cost 2x input; 5-minute writes 1.25x.
+    write_1h = rates["cache_write_1h_mtok"] or _scale(input_rate, 2.0)
+    return Prices(input=input_rate, output=rates["output_mtok"],
+                  cache_write=rates["cache_write_mtok"] or _scale(input_rate, 1.25),
+                  cache_write_1h=write_1h, cache_read=rates["cache_read_mtok"], source=source)
+
+
+def _scale(rate: Rate, factor: float) -> Rate:
+    if isinstance(rate, float):
+        return rate * factor
+    return tuple((start, price * factor) for start, price in rate)
+
+
+def _from_node_entry(entry: dict, per: float, source: str) -> Prices:
+    """A ``pricing.json`` entry (USD per ``per`` tokens) as per-million rates."""
+    scale = 1e6 / per
+    inp = float(entry["input"]) * scale
+    write = float(entry["cacheCreation"]) * scale if "cacheCreation" in entry else inp * 1.25
+    return Prices(
+        input=inp, output=float(entry["output"]) * scale, cache_write=write,
+        cache_write_1h=float(entry["cacheCreation1h"]) * scale if "cacheCreation1h" in entry
+        else inp * 2.0,
+        cache_read=float(entry["cacheRead"]) * scale if "cacheRead" in entry else inp * 0.1,
+        source=source)
+
+
+def _version(model_id: str) -> tuple[int, ...]:
+    return tuple(int(n) for n in re.findall(r"\d+", model_id))
+
+
+def _snapshot_price(model: str) -> Prices | None:
+    try:
+        calc = calc_price(PriceUsage(input_tokens=1, output_tokens=1), model_ref=model,
+                          provider_id="anthropic")
+    except LookupError:
+        return None
+    return _from_model_price(calc.model_price, f"genai-prices:{calc.model.id}")
+
+
+@lru_cache(maxsize=1)
+def _snapshot_models() -> tuple[str, ...]:
+    provider = find_provider_by_id(get_snapshot().providers, "anthropic")
+    return tuple(m.id for m in provider.models) if provider else ()
+
+
+def family_price(family: str) -> Prices | None:
+    """The price of the newest model of a family in the snapshot."""
+    ids = [m for m in _snapshot_models() if family in m]
+    if not ids:
+        return None
+    return _snapshot_price(max(ids, key=_version))
+
+
+def most_expensive_price() -> Prices | None:
+    prices = [p for p in (_snapshot_price(m) for m in _snapshot_models()) if p is not None]
+    return max(prices, key=lambda p: Prices.rate(p.output, 0), default=None)
+
+
+class PriceBook:
+    """Resolves a model name to its prices, following the order in the module docstring."""
+
+    def __init__(self, pricing_doc: dict | None):
+        doc = pricing_doc or {}
+        self._per = 1e6 if doc.get("unit") == "1M" else 1e3
+        self._overrides = doc.get("modelPricing") or {}
+        self._patterns = PatternSet(list(self._overrides))
+        self._default = doc.get("default")
+        self.prices = lru_cache(maxsize=1024)(self._resolve)
+
+    def _resolve(self, model: str) -> Prices:
+        pattern = self._patterns.first(model)
+        if pattern is not None:
+            return _from_node_entry(self._overrides[pattern], self._per, f"pricing.json:{pattern}")
+        found = _snapshot_price(model)
+        if found is not None:
+            return found
+        lowered = model.lower()
+        family = next((f for f in FAMILIES if f in lowered), None)
+        fallback = family_price(family) if family else None
+        if fallback is None and self._default:
+            fallback = _from_node_entry(self._default, self._per, "pricing.json:default")
+        if fallback is None:
+            fallback = most_expensive_price()
+        log.warning("no price known for model %r: charging %s", model, fallback.source)
+        return fallback
+
+    def cost(self, model: str, usage: Usage) -> Cost:
+        return cost_of(usage, self.prices(model))

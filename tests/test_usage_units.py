@@ -1,0 +1,248 @@
+"""Token extraction, pricing and the file store, without a server."""
+import json
+import logging
+import os
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from ccgate.usage.extract import StreamUsage, Usage, usage_from_body
+from ccgate.usage.limits import LimitExceeded, Limiter
+from ccgate.usage.pricing import PriceBook, cost_of, family_price
+from ccgate.usage.store_file import FileStore, day_path
+from tests.mock_upstream import message, message_events, sse
+
+SSE_DIR = Path(__file__).parent / "fixtures" / "anthropic-sse"
+NODE_DATA = Path(__file__).parent / "fixtures" / "ccgate-node" / "data"
+
+GOLDEN = {
+    "basic_response": (11, 6, 0, 0, "end_turn"),
+    "tool_use_response": (377, 65, 0, 0, "tool_use"),
+    "refusal_response": (20, 0, 0, 0, "refusal"),
+    "incomplete_partial_json_response": (450, 124, 0, 0, "max_tokens"),
+}
+
+
+def extract(chunks) -> StreamUsage:
+    s = StreamUsage()
+    for c in chunks:
+        s.feed(c)
+    s.close()
+    return s
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN))
+def test_recorded_streams_whole_and_split_at_every_byte(name):
+    raw = (SSE_DIR / f"{name}.sse").read_bytes()
+    inp, out, cw, cr, stop = GOLDEN[name]
+    whole = extract([raw])
+    assert (whole.usage.input_tokens, whole.usage.output_tokens, whole.usage.cache_creation_tokens,
+            whole.usage.cache_read_tokens) == (inp, out, cw, cr)
+    assert whole.stop_reason == stop
+    for i in range(1, len(raw)):
+        assert extract([raw[:i], raw[i:]]).usage == whole.usage
+
+
+def thinking_and_cache_stream() -> bytes:
+    msg = message("claude-sonnet-4-20250514", [{"type": "text", "text": "Done."}],
+                  input_tokens=12, output_tokens=300, cache_creation=2000, cache_read=50000)
+    events = message_events(msg)
+    start = json.loads(events[0].split(b"data: ")[1])
+    start["message"]["usage"]["cache_creation"] = {"ephemeral_5m_input_tokens": 500,
+                                                   "ephemeral_1h_input_tokens": 1500}
+    thinking = [
+        sse("content_block_start", {"type": "content_block_start", "index": 0,
+                                    "content_block": {"type": "thinking", "thinking": ""}}),
+        sse("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                    "delta": {"type": "thinking_delta", "thinking": "Hmm 你好"}}),
+        sse("content_block_stop", {"type": "content_block_stop", "index": 0}),
+    ]
+    # The final message_delta repeats cumulative input-side counts, as current APIs do.
+    final = sse("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn"},
+                                  "usage": {"input_tokens": 12, "cache_creation_input_tokens": 2000,
+                                            "cache_read_input_tokens": 50000, "output_tokens": 300}})
+    return b"".join([sse("message_start", start)] + thinking + events[1:-2] + [final, events[-1]])
+
+
+def test_thinking_and_cache_with_1h_split():
+    raw = thinking_and_cache_stream()
+    whole = extract([raw]).usage
+    assert whole == Usage(input_tokens=12, output_tokens=300, cache_creation_tokens=2000,
+                          cache_read_tokens=50000, cache_creation_1h_tokens=1500)
+    for i in range(1, len(raw)):
+        assert extract([raw[:i], raw[i:]]).usage == whole
+
+
+def test_interrupted_stream_bills_what_was_reported():
+    raw = (SSE_DIR / "tool_use_response.sse").read_bytes()
+    cut = raw[: raw.index(b"content_block_stop")]
+    s = extract([cut])
+    assert s.usage.input_tokens == 377 and s.usage.output_tokens == 1  # message_start's count
+    assert s.stop_reason is None
+
+
+def test_error_event_is_noted():
+    s = extract([sse("error", {"type": "error", "error": {"type": "overloaded_error",
+                                                          "message": "Overloaded"}})])
+    assert s.error_type == "overloaded_error"
+
+
+def test_non_streaming_body():
+    body = json.dumps(message("m", [], input_tokens=5, output_tokens=7, cache_read=9)).encode()
+    assert usage_from_body(body) == Usage(5, 7, 0, 9)
+    assert usage_from_body(b"<html>") == Usage()
+
+
+# -- pricing ----------------------------------------------------------------------------------
+def test_sonnet_4_hand_computed():
+    book = PriceBook(None)
+    u = Usage(input_tokens=1_000_000, output_tokens=200_000, cache_creation_tokens=400_000,
+              cache_read_tokens=2_000_000)
+    c = book.cost("claude-sonnet-4-20250514", u)
+    assert c.input == pytest.approx(3.00)
+    assert c.output == pytest.approx(3.00)  # 0.2 M x $15
+    assert c.cache_creation == pytest.approx(1.50)  # 0.4 M x $3.75
+    assert c.cache_read == pytest.approx(0.60)  # 2 M x $0.30
+    assert c.total == pytest.approx(8.10)
+
+
+def test_one_hour_cache_writes_cost_more():
+    book = PriceBook(None)
+    u = Usage(cache_creation_tokens=1_000_000, cache_creation_1h_tokens=400_000)
+    # 0.6 M at $3.75 + 0.4 M at $6 (2x input)
+    assert book.cost("claude-sonnet-4-20250514", u).cache_creation == pytest.approx(2.25 + 2.40)
+
+
+def test_node_pricing_json_per_1k_and_unit_1m():
+    node = json.loads((Path(__file__).parent / "fixtures/ccgate-node/config/pricing.json").read_text())
+    c = PriceBook(node).cost("claude-sonnet-4-20250514", Usage(1000, 500, 2000, 3000))
+    # the Node CCGate's own figures for this usage (first record of its day file)
+    assert (c.input, c.output, c.cache_creation, c.cache_read) == pytest.approx(
+        (0.003, 0.0075, 0.0075, 0.0009))
+    per_m = PriceBook({"unit": "1M", "modelPricing": {"my-model": {"input": 2, "output": 8}}})
+    c = per_m.cost("my-model", Usage(1_000_000, 1_000_000, 1_000_000, 1_000_000))
+    assert (c.input, c.output, c.cache_creation, c.cache_read) == pytest.approx((2, 8, 2.5, 0.2))
+
+
+def test_unknown_models_are_never_free(caplog):
+    book = PriceBook({"default": {"input": 0.001, "output": 0.002}})
+    u = Usage(1_000_000, 1_000_000)
+    with caplog.at_level(logging.WARNING, logger="ccgate.pricing"):
+        fam = book.cost("claude-sonnet-99-experimental", u)
+        book.cost("claude-sonnet-99-experimental", u)
+        dflt = book.cost("mystery-model", u)
+    assert fam.total == pytest.approx(cost_of(u, family_price("sonnet")).total) and fam.total > 0
+    assert dflt.total == pytest.approx(1 + 2)  # pricing.json default, per 1K
+    assert sum("claude-sonnet-99-experimental" in r.message for r in caplog.records) == 1
+    no_default = PriceBook(None).cost("mystery-model", u)
+    assert no_default.total >= PriceBook(None).cost("claude-opus-4-1", u).total
+
+
+# -- store -----------------------------------------------------------------------------------
+def rec(tenant="t", cost=0.5, tokens=10, status=200, **kw):
+    return {"requestId": os.urandom(4).hex(), "tenantId": tenant, "timestamp": "2026-11-26T01:00:00.000Z",
+            "model": kw.pop("model", "claude-sonnet-4"), "inputTokens": tokens, "outputTokens": tokens,
+            "cacheCreationTokens": 0, "cacheReadTokens": 0, "totalTokens": 2 * tokens,
+            "totalCost": cost, "statusCode": status, "errorType": None if status < 400 else "api_error",
+            **kw}
+
+
+DAY = date(2026, 11, 26)
+
+
+def test_store_append_totals_and_incremental_reads(tmp_path):
+    store = FileStore(tmp_path)
+    for _ in range(3):
+        store.append(rec(), DAY)
+    store.append(rec(status=529, cost=0, tokens=0), DAY)
+    t = store.day_totals("t", DAY)
+    assert (t.requests, t.errors, t.inputTokens, t.costUSD) == (4, 1, 30, 1.5)
+    other = FileStore(tmp_path)  # another process's view of the same directory
+    other.append(rec(cost=1.0), DAY)
+    assert store.day_totals("t", DAY).requests == 5
+    assert store.day_totals("t", DAY).costUSD == 2.5
+    lines = day_path(tmp_path / "usage", "t", DAY).read_bytes().splitlines()
+    assert len(lines) == 5 and all(json.loads(line)["tenantId"] == "t" for line in lines)
+    assert store.recent(DAY, 2)[0]["totalCost"] in (0.5, 1.0)
+
+
+def test_torn_last_line_is_skipped_and_closed(tmp_path, caplog):
+    store = FileStore(tmp_path)
+    store.append(rec(), DAY)
+    path = day_path(tmp_path / "usage", "t", DAY)
+    with open(path, "ab") as f:
+        f.write(b'{"requestId":"torn","tenantId":"t","tot')  # a crash mid-write
+    assert store.day_totals("t", DAY).requests == 1  # the partial line is not read yet
+    store.append(rec(cost=2.0), DAY)
+    with caplog.at_level(logging.WARNING):
+        t = FileStore(tmp_path).day_totals("t", DAY)
+    assert (t.requests, t.costUSD) == (2, 2.5)
+    assert "damaged usage line" in caplog.text
+    assert store.day_totals("t", DAY).requests == 2
+
+
+def test_node_ccgate_data_dir_is_read(tmp_path):
+    import shutil
+    shutil.copytree(NODE_DATA, tmp_path / "data")
+    t = FileStore(tmp_path / "data").day_totals("default", DAY)
+    assert t.requests == 29
+    assert t.costUSD == pytest.approx(0.121975)
+    assert t.by_model["unknown"].requests >= 1
+    assert t.errors >= 1
+
+
+def test_two_processes_append_concurrently(tmp_path):
+    script = (
+        "import sys; sys.path.insert(0, %r)\n"
+        "from datetime import date\n"
+        "from ccgate.usage.store_file import FileStore\n"
+        "s = FileStore(%r)\n"
+        "for i in range(500):\n"
+        "    s.append({'tenantId': 't', 'requestId': sys.argv[1] + str(i), 'totalCost': 0.001,"
+        " 'pad': 'x' * 3000}, date(2026, 11, 26))\n"
+    ) % (str(Path(__file__).parent.parent), str(tmp_path))
+    procs = [subprocess.Popen([sys.executable, "-c", script, name]) for name in "ab"]
+    assert all(p.wait(60) == 0 for p in procs)
+    lines = day_path(tmp_path / "usage", "t", DAY).read_bytes().split(b"\n")
+    assert lines[-1] == b""
+    ids = {json.loads(line)["requestId"] for line in lines[:-1]}
+    assert len(lines) - 1 == 1000 and len(ids) == 1000
+    assert FileStore(tmp_path).day_totals("t", DAY).costUSD == pytest.approx(1.0)
+
+
+def test_limiter_daily_monthly_rpm_concurrency(tmp_path):
+    store = FileStore(tmp_path)
+    limiter = Limiter(store, "UTC")
+    now = 1795651200.0 + 3600  # 2026-11-26T01:00:00Z
+    store.append(rec(cost=4.0), DAY)
+    a = limiter.admit("t", {"daily": {"maxUSD": 5}}, now)
+    assert a.daily_remaining_usd == pytest.approx(1.0)
+    limiter.release(a)
+    store.append(rec(cost=1.0), DAY)
+    with pytest.raises(LimitExceeded) as exc:
+        limiter.admit("t", {"daily": {"maxUSD": 5}}, now)
+    assert "daily spending limit of $5.00" in exc.value.message
+    assert "2026-11-27T00:00:00+00:00" in exc.value.message
+    assert exc.value.retry_after_s == 23 * 3600
+    with pytest.raises(LimitExceeded, match="monthly"):
+        limiter.admit("t", {"monthly": {"maxUSD": 5}}, now)
+    slots = [limiter.admit("u", {"rpm": 3}, now + i) for i in range(3)]
+    with pytest.raises(LimitExceeded) as exc:
+        limiter.admit("u", {"rpm": 3}, now + 10)
+    assert exc.value.retry_after_s == 50
+    assert limiter.admit("u", {"rpm": 3}, now + 60.5)  # the window slid
+    held = [limiter.admit("v", {"concurrency": 2}, now) for _ in range(2)]
+    with pytest.raises(LimitExceeded, match="concurrency"):
+        limiter.admit("v", {"concurrency": 2}, now)
+    limiter.release(held[0])
+    assert limiter.admit("v", {"concurrency": 2}, now)
+    assert slots
+
+
+def test_day_boundary_follows_timezone(tmp_path):
+    limiter = Limiter(FileStore(tmp_path), "Asia/Shanghai")
+    # 2026-11-26T17:00Z is already the 27th in Shanghai
+    assert limiter.local_now(1795651200.0 + 17 * 3600).date() == date(2026, 11, 27)
