@@ -29,9 +29,11 @@ def create_app(config_dir: str | os.PathLike | None = None,
     gateway = Gateway(config, data_dir)
     app.extensions["ccgate"] = gateway
 
-    from .api import anthropic, health, register_error_handlers, usage
+    from .api import anthropic, health, openai, register_cors, register_error_handlers, usage
     register_error_handlers(app)
+    register_cors(app, config.cors_origin)
     app.register_blueprint(anthropic.bp)
+    app.register_blueprint(openai.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(usage.bp)
     gateway.start()

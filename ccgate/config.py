@@ -116,6 +116,7 @@ class Config:
     max_body_bytes: int
     read_timeout_s: float
     usage_timezone: str
+    cors_origin: str
     admin: dict
     openai: dict
     logging: dict
@@ -299,6 +300,7 @@ def load_config(config_dir: str | os.PathLike) -> Config:
         max_body_bytes=int(srv.get("maxBodyMB", 32) * 1024 * 1024),
         read_timeout_s=proxy_timeout_ms / 1000.0,
         usage_timezone=timezone,
+        cors_origin=server.get("cors", {}).get("allowOrigin", "*"),
         admin=server.get("admin", {}),
         openai=server.get("openai", {}),
         logging=server.get("logging", {}),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import socket
 import time
 from dataclasses import dataclass, field
@@ -339,17 +340,21 @@ class Forwarder:
         outcome = Outcome(status=status, upstream=last_up.id if last_up else None,
                           upstream_error=failure.reason if failure else "no upstream available",
                           attempts=len(tried))
-        return self._answer(status, body, outcome, observer)
+        extra = []
+        if failure is not None and failure.retry_after:
+            extra.append(("retry-after", str(math.ceil(failure.retry_after))))
+        return self._answer(status, body, outcome, observer, extra)
 
     @staticmethod
-    def _answer(status: int, body: bytes, outcome: Outcome, observer: Observer | None) -> Relay:
+    def _answer(status: int, body: bytes, outcome: Outcome, observer: Observer | None,
+                extra_headers: list[tuple[str, str]] = ()) -> Relay:
         """A JSON error the gateway answers itself after (or instead of) upstream attempts."""
         if observer is not None:
             observer.begin(status, "application/json")
             observer.feed(body)
             observer.finish(outcome)
-        return Relay(status, [("content-type", "application/json")], [body], outcome.upstream,
-                     outcome.attempts, outcome)
+        return Relay(status, [("content-type", "application/json"), *extra_headers], [body],
+                     outcome.upstream, outcome.attempts, outcome)
 
 
 class RelayBody:

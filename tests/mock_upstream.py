@@ -39,7 +39,7 @@ class MockResponse:
 
 
 def sse(event: str, data: dict) -> bytes:
-    return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
 
 
 def message(model: str, blocks: list[dict], *, input_tokens: int = 25, output_tokens: int = 12,
@@ -134,7 +134,13 @@ class MockUpstream:
             return MockResponse(body=json.dumps({"input_tokens": 42}).encode())
         if req.path.endswith("/v1/messages"):
             doc = req.json
-            if doc.get("tools"):
+            last = doc["messages"][-1]["content"] if doc.get("messages") else ""
+            results = [b for b in last if isinstance(b, dict) and b.get("type") == "tool_result"] \
+                if isinstance(last, list) else []
+            if results:
+                said = json.dumps(results[0].get("content"), ensure_ascii=False)
+                msg = message(doc["model"], [{"type": "text", "text": f"The tool said {said}"}])
+            elif doc.get("tools"):
                 tool = doc["tools"][0]
                 blocks = [{"type": "text", "text": "Let me check."},
                           {"type": "tool_use", "id": "toolu_mock1", "name": tool["name"],
@@ -142,6 +148,11 @@ class MockUpstream:
                 msg = message(doc["model"], blocks, stop_reason="tool_use")
             else:
                 msg = message(doc["model"], [{"type": "text", "text": self.reply_text(req)}])
+            if isinstance(doc.get("tool_choice"), dict) and doc["tool_choice"].get("type") == "tool":
+                msg = message(doc["model"], [{"type": "tool_use", "id": "toolu_forced",
+                                              "name": doc["tool_choice"]["name"],
+                                              "input": {"name": "Ada", "age": 36}}],
+                              stop_reason="tool_use")
             if doc.get("stream"):
                 return self.stream(message_events(msg))
             return MockResponse(body=json.dumps(msg).encode())

@@ -199,6 +199,7 @@ def test_upstream_429_on_stream_stays_429(gw, upstream):
     assert r.status_code == 429
     assert r.headers["content-type"].startswith("application/json")
     assert r.json()["error"] == {"type": "rate_limit_error", "message": "slow down"}
+    assert r.headers["retry-after"] == "7"
 
 
 def test_no_upstream_reachable_is_503_without_secrets(make_gateway):

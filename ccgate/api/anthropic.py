@@ -8,8 +8,7 @@ from ..metering import forward_metered
 from ..proxy import ProxyRequest
 from ..request_meta import parse_json_object, session_id
 from ..server import CLIENT_SOCKET_KEY
-from ..tenants import presented_key
-from . import current_gateway
+from . import authenticate, check_models, current_gateway
 
 bp = Blueprint("anthropic", __name__, url_prefix="/anthropic")
 
@@ -38,24 +37,6 @@ def models_in(path: str, body: dict) -> list[str]:
             if isinstance(params, dict) and isinstance(params.get("model"), str):
                 found.append(params["model"])
     return found
-
-
-def authenticate():
-    """The calling tenant, or a 401/403 GatewayError."""
-    tenant = current_gateway().tenants.authenticate(presented_key(request.headers))
-    if tenant is None:
-        raise GatewayError(401, "invalid or missing API key: send your CCGate tenant key in "
-                                "x-api-key or Authorization: Bearer")
-    if not tenant.enabled:
-        raise GatewayError(403, "this API key is disabled")
-    return tenant
-
-
-def check_models(tenant, models: list[str]) -> None:
-    for model in models:
-        if not tenant.may_use(model):
-            raise GatewayError(403, f"model {model!r} is not allowed for this key "
-                                    f"(allowed: {', '.join(tenant.allowed.patterns) or 'none'})")
 
 
 @bp.route("/<path:path>", methods=METHODS)

@@ -1,0 +1,1 @@
+"""OpenAI Chat Completions <-> Anthropic Messages translation (pure functions, no I/O)."""
