@@ -29,9 +29,12 @@ def create_app(config_dir: str | os.PathLike | None = None,
     gateway = Gateway(config, data_dir)
     app.extensions["ccgate"] = gateway
 
-    from .api import anthropic, health, openai, register_cors, register_error_handlers, usage
+    from .api import (admin, anthropic, dashboard, health, openai, register_cors,
+                      register_error_handlers, usage)
     register_error_handlers(app)
     register_cors(app, config.cors_origin)
+    app.register_blueprint(admin.bp, url_prefix=config.admin.get("path", "/admin"))
+    app.register_blueprint(dashboard.bp)
     app.register_blueprint(anthropic.bp)
     app.register_blueprint(openai.bp)
     app.register_blueprint(health.bp)

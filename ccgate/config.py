@@ -26,6 +26,7 @@ CONNECT_TIMEOUT_S = 10.0
 SERVER_FILE, UPSTREAMS_FILE, TENANTS_FILE, PRICING_FILE = (
     "server.json", "upstreams.json", "tenants.json", "pricing.json")
 REQUIRED_FILES = (SERVER_FILE, UPSTREAMS_FILE, TENANTS_FILE)
+KNOWN_DEFAULT_PASSWORDS = ("changeme", "your-secure-password", "admin", "password")
 
 
 class ConfigError(Exception):
@@ -292,6 +293,10 @@ def load_config(config_dir: str | os.PathLike) -> Config:
         ZoneInfo(timezone)
     except Exception:  # ZoneInfoNotFoundError, ValueError for malformed keys
         raise ConfigError([f"{SERVER_FILE}: usage.timezone: unknown time zone {timezone!r}"]) from None
+    admin = server.get("admin", {})
+    if admin.get("enabled", True) and admin.get("password", "changeme") in KNOWN_DEFAULT_PASSWORDS:
+        warnings.append("!!! admin.password is a well-known default: anyone can open the "
+                        "dashboard. Set a strong password (python cli.py hash-password) !!!")
     lb = LoadBalancerConfig.from_doc(docs[UPSTREAMS_FILE].get("loadBalancer", {}))
     return Config(
         config_dir=config_dir,

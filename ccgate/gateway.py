@@ -6,6 +6,7 @@ import time
 from .config import Config
 from .proxy import Forwarder
 from .tenants import TenantRegistry
+from .throttle import FailureThrottle
 from .upstreams.health import HealthChecker
 from .upstreams.pool import Pool
 from .usage.limits import Limiter
@@ -30,6 +31,7 @@ class Gateway:
         self.prices = PriceBook(config.pricing)
         self.limiter = Limiter(self.store, config.usage_timezone)
         self.clock = time.time  # "now" for limits and /usage; tests pin it
+        self.admin_throttle = FailureThrottle(limit=10, window_s=300, block_s=300)
 
     def start(self) -> None:
         """Start the background greenlets (health checks)."""

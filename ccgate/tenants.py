@@ -47,6 +47,15 @@ class TenantRegistry:
         return None
 
 
+def mask(secret: str | None) -> str:
+    """``sk-ab…yz``: at most the first 5 and last 2 characters of a secret, never more."""
+    if not secret:
+        return ""
+    if len(secret) < 12:
+        return "…"
+    return f"{secret[:5]}…{secret[-2:]}"
+
+
 def presented_key(headers) -> str | None:
     """The tenant key from ``x-api-key`` or ``Authorization: Bearer …`` (Claude Code sends either)."""
     key = headers.get("x-api-key")

@@ -23,8 +23,11 @@ def test_node_ccgate_example_files_load_unchanged(node_config):
     assert config.load_balancer.strategy == "weighted_round_robin"
     assert config.openai["models"]["gpt-5-low"] == "claude-sonnet-4-20250514"
     assert config.pricing["modelPricing"]["*sonnet*"]["input"] == 0.003
-    # Node's informational keys load silently; only the short timeout is worth a warning.
-    assert len(config.warnings) == 1 and "proxy.timeout is 30000 ms" in config.warnings[0]
+    # Node's informational keys load silently; the short timeout and the default admin password
+    # ("changeme") are worth a warning.
+    assert len(config.warnings) == 2
+    assert any("proxy.timeout is 30000 ms" in w for w in config.warnings)
+    assert any("admin.password is a well-known default" in w for w in config.warnings)
 
 
 def test_unknown_keys_warn_but_load(tmp_path):

@@ -26,7 +26,8 @@ class Admission:
     daily_remaining_usd: float | None  # None when no daily limit is set
 
 
-def _limit(limits: dict, *path) -> float:
+def limit_value(limits: dict, *path) -> float:
+    """A numeric limit at ``path`` in a tenant's ``limits`` (0 when unset)."""
     node = limits
     for key in path:
         node = node.get(key) if isinstance(node, dict) else None
@@ -65,7 +66,7 @@ class Limiter:
         """Count the request in, or raise LimitExceeded (nothing is counted then)."""
         local = self.local_now(now)
         remaining = None
-        daily = _limit(limits, "daily", "maxUSD")
+        daily = limit_value(limits, "daily", "maxUSD")
         if daily:
             spent = self.store.day_totals(tenant_id, local.date()).costUSD
             if spent >= daily:
@@ -74,7 +75,7 @@ class Limiter:
                     f"daily spending limit of ${daily:.2f} reached (${spent:.4f} spent today); "
                     f"resets at {_iso(reset)}", int((reset - local).total_seconds()))
             remaining = daily - spent
-        monthly = _limit(limits, "monthly", "maxUSD")
+        monthly = limit_value(limits, "monthly", "maxUSD")
         if monthly:
             spent = self.month_spend(tenant_id, local)
             if spent >= monthly:
@@ -82,7 +83,7 @@ class Limiter:
                 raise LimitExceeded(
                     f"monthly spending limit of ${monthly:.2f} reached (${spent:.4f} spent this "
                     f"month); resets at {_iso(reset)}", int((reset - local).total_seconds()))
-        rpm = int(_limit(limits, "rpm"))
+        rpm = int(limit_value(limits, "rpm"))
         window = self._admitted.setdefault(tenant_id, deque())
         while window and window[0] <= now - 60:
             window.popleft()
@@ -90,7 +91,7 @@ class Limiter:
             wait = window[0] + 60 - now
             raise LimitExceeded(f"rate limit of {rpm} requests per minute reached; retry in "
                                 f"{wait:.0f} s", int(wait + 0.999))
-        concurrency = int(_limit(limits, "concurrency"))
+        concurrency = int(limit_value(limits, "concurrency"))
         in_flight = self._in_flight.get(tenant_id, 0)
         if concurrency and in_flight >= concurrency:
             raise LimitExceeded(f"concurrency limit of {concurrency} requests in flight reached",
@@ -111,7 +112,7 @@ class Limiter:
                 ("daily", lambda: self.store.day_totals(tenant_id, local.date()).costUSD,
                  self.next_midnight),
                 ("monthly", lambda: self.month_spend(tenant_id, local), self.next_month)):
-            limit = _limit(limits, name, "maxUSD")
+            limit = limit_value(limits, name, "maxUSD")
             if not limit:
                 continue
             used = spent_fn()
@@ -119,6 +120,6 @@ class Limiter:
                           "remainingUSD": round(max(0.0, limit - used), 6),
                           "exceeded": used >= limit, "resetsAt": _iso(reset_fn(local))}
         for name in ("rpm", "concurrency"):
-            if _limit(limits, name):
-                view[name] = int(_limit(limits, name))
+            if limit_value(limits, name):
+                view[name] = int(limit_value(limits, name))
         return view

@@ -1,0 +1,87 @@
+"""The admin JSON API behind the dashboard (``admin.path``, default ``/admin``)."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from flask import Blueprint, jsonify, request
+
+from .. import reports
+from ..errors import GatewayError
+from . import current_gateway
+from .admin_auth import auth
+
+bp = Blueprint("admin", __name__)
+MAX_RANGE_DAYS = 366
+
+
+@auth.login_required
+def _logged_in():
+    return None
+
+
+@bp.before_request
+def admin_only():
+    if not current_gateway().config.admin.get("enabled", True):
+        raise GatewayError(404, "the admin API is turned off")
+    return _logged_in()
+
+
+@bp.after_request
+def no_store(response):
+    response.headers["cache-control"] = "no-store"
+    return response
+
+
+def _tenant_arg() -> str | None:
+    tenant = request.args.get("tenant") or None
+    if tenant is not None and tenant not in current_gateway().store.tenants() and \
+            tenant not in current_gateway().tenants.by_id:
+        raise GatewayError(404, f"no tenant {tenant!r}")
+    return tenant
+
+
+def _date_arg(name: str, default: date) -> date:
+    raw = request.args.get(name)
+    if not raw:
+        return default
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise GatewayError(400, f"{name} must be a date like 2026-11-26") from None
+
+
+@bp.get("/api/overview")
+def overview():
+    return jsonify(reports.overview(current_gateway()))
+
+
+@bp.get("/api/tenants")
+def tenants():
+    return jsonify({"tenants": reports.tenants(current_gateway())})
+
+
+@bp.get("/api/upstreams")
+def upstreams():
+    return jsonify(reports.upstreams(current_gateway()))
+
+
+@bp.get("/api/requests")
+def recent_requests():
+    try:
+        limit = int(request.args.get("limit", "100"))
+    except ValueError:
+        raise GatewayError(400, "limit must be a whole number") from None
+    if not 1 <= limit <= 1000:
+        raise GatewayError(400, "limit must be from 1 to 1000")
+    return jsonify({"requests": reports.requests(current_gateway(), limit, _tenant_arg())})
+
+
+@bp.get("/api/usage")
+def usage():
+    gw = current_gateway()
+    today = gw.limiter.local_now(gw.clock()).date()
+    last = _date_arg("to", today)
+    first = _date_arg("from", last - timedelta(days=29))
+    if first > last or (last - first).days >= MAX_RANGE_DAYS:
+        raise GatewayError(400, f"from must not be after to, and the range at most {MAX_RANGE_DAYS} days")
+    return jsonify(reports.usage(gw, first, last, _tenant_arg()))

@@ -1,0 +1,58 @@
+"""HTTP basic auth for the admin dashboard and its API (flask-httpauth)."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from flask import request
+from flask_httpauth import HTTPBasicAuth
+from werkzeug.security import check_password_hash
+
+from ..errors import GatewayError
+from ..throttle import FailureThrottle
+from . import current_gateway
+
+HASH_PREFIXES = ("scrypt:", "pbkdf2:")
+
+auth = HTTPBasicAuth(realm="CCGate admin")
+
+
+def _same(a: str, b: str) -> bool:
+    """Constant time, whatever the lengths: compare digests, not the strings."""
+    return hmac.compare_digest(hashlib.sha256(a.encode()).digest(), hashlib.sha256(b.encode()).digest())
+
+
+def password_matches(stored: str, given: str) -> bool:
+    """``admin.password`` may be plain text or a werkzeug hash (``scrypt:…``/``pbkdf2:…``)."""
+    if stored.startswith(HASH_PREFIXES):
+        return check_password_hash(stored, given)
+    return _same(stored, given)
+
+
+def throttle() -> FailureThrottle:
+    return current_gateway().admin_throttle
+
+
+@auth.verify_password
+def verify(username: str, password: str):
+    address = request.remote_addr or "?"
+    wait = throttle().blocked_for(address)
+    if wait:
+        raise GatewayError(429, "too many failed logins from this address; try again later",
+                           headers={"retry-after": str(int(wait) + 1)})
+    if not username and not password:
+        return None  # the browser's first request, before it asks for credentials
+    admin = current_gateway().config.admin
+    stored = admin.get("password") or ""
+    user_ok = _same(admin.get("username", "admin"), username)
+    pass_ok = bool(stored) and password_matches(stored, password)
+    if user_ok and pass_ok:
+        return username
+    throttle().failed(address)
+    return None
+
+
+@auth.error_handler
+def unauthorized(status: int):
+    raise GatewayError(status, "admin login required",
+                       headers={"www-authenticate": 'Basic realm="CCGate admin", charset="UTF-8"'})

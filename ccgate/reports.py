@@ -1,0 +1,109 @@
+"""The numbers behind the admin dashboard, assembled from the usage store and the pool (no Flask)."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from .gateway import Gateway
+from .tenants import mask
+from .usage.limits import limit_value
+from .usage.store import Counters, DayTotals
+
+
+def _tenant_ids(gw: Gateway) -> list[str]:
+    """Configured tenants first, then any tenant that only has records (removed, or Node data)."""
+    ids = [t.id for t in gw.tenants.tenants]
+    return ids + [t for t in gw.store.tenants() if t not in ids]
+
+
+def _with_rate(counters: Counters) -> dict:
+    out = counters.as_dict()
+    prompt = counters.inputTokens + counters.cacheCreationTokens + counters.cacheReadTokens
+    out["cacheHitRate"] = round(counters.cacheReadTokens / prompt, 4) if prompt else 0.0
+    return out
+
+
+def _today(gw: Gateway) -> date:
+    return gw.limiter.local_now(gw.clock()).date()
+
+
+def tenant_days(gw: Gateway, tenant_id: str, first: date, last: date) -> list[tuple[date, DayTotals]]:
+    return gw.store.range_totals(tenant_id, first, last)
+
+
+def overview(gw: Gateway, days: int = 30) -> dict:
+    """Today and this month over all tenants, cost per day per tenant, per-model split."""
+    today = _today(gw)
+    first = min(today - timedelta(days=days - 1), today.replace(day=1))
+    day_total, month_total = DayTotals(), DayTotals()
+    series: dict[str, list[float]] = {}
+    dates = [today - timedelta(days=days - 1 - i) for i in range(days)]
+    for tenant_id in _tenant_ids(gw):
+        per_day = dict(tenant_days(gw, tenant_id, first, today))
+        day_total.merge(per_day[today])
+        for d, totals in per_day.items():
+            if d >= today.replace(day=1):
+                month_total.merge(totals)
+        costs = [round(per_day[d].costUSD, 6) for d in dates]
+        if any(costs):
+            series[tenant_id] = costs
+    return {
+        "date": today.isoformat(),
+        "timezone": gw.config.usage_timezone,
+        "today": _with_rate(day_total),
+        "month": _with_rate(month_total),
+        "costByDay": {"dates": [d.isoformat() for d in dates], "tenants": series},
+        "models": {
+            "today": {m: c.as_dict() for m, c in sorted(day_total.by_model.items())},
+            "month": {m: c.as_dict() for m, c in sorted(month_total.by_model.items())},
+        },
+    }
+
+
+def tenants(gw: Gateway) -> list[dict]:
+    today = _today(gw)
+    month_start = today.replace(day=1)
+    out = []
+    for tenant_id in _tenant_ids(gw):
+        tenant = gw.tenants.by_id.get(tenant_id)
+        per_day = dict(tenant_days(gw, tenant_id, month_start, today))
+        month = Counters()
+        for totals in per_day.values():
+            month.merge(totals)
+        limits = tenant.limits if tenant else {}
+        daily_max = limit_value(limits, "daily", "maxUSD")
+        spent = per_day[today].costUSD
+        out.append({
+            "id": tenant_id,
+            "name": tenant.name if tenant else tenant_id,
+            "configured": tenant is not None,
+            "enabled": tenant.enabled if tenant else False,
+            "key": mask(tenant.config.key) if tenant and tenant.config.key else "sha256:…",
+            "allowedModels": list(tenant.allowed.patterns) if tenant else [],
+            "limits": limits,
+            "today": per_day[today].as_dict(),
+            "month": month.as_dict(),
+            "dailyLimitUsed": round(spent / daily_max, 4) if daily_max else None,
+        })
+    return out
+
+
+def upstreams(gw: Gateway) -> dict:
+    rows = gw.pool.snapshot()
+    for row in rows:
+        row["errorRate"] = round(row["errors"] / row["requests"], 4) if row["requests"] else 0.0
+    return {"strategy": gw.pool.strategy_name, "upstreams": rows}
+
+
+def requests(gw: Gateway, limit: int = 100, tenant_id: str | None = None) -> list[dict]:
+    keep = ("requestId", "timestamp", "tenantId", "model", "requestedModel", "api", "stream",
+            "statusCode", "errorType", "upstream", "inputTokens", "outputTokens",
+            "cacheCreationTokens", "cacheReadTokens", "totalTokens", "totalCost", "duration",
+            "ttfbMs", "interrupted")
+    return [{k: r.get(k) for k in keep} for r in gw.store.recent(_today(gw), limit, tenant_id)]
+
+
+def usage(gw: Gateway, first: date, last: date, tenant_id: str | None = None) -> dict:
+    ids = [tenant_id] if tenant_id else _tenant_ids(gw)
+    return {"from": first.isoformat(), "to": last.isoformat(), "tenants": {
+        t: [{"date": d.isoformat(), **totals.as_dict()} for d, totals in tenant_days(gw, t, first, last)]
+        for t in ids}}

@@ -1,0 +1,92 @@
+/* Admin dashboard: reads the admin JSON API and refreshes every 10 s without reloading the page. */
+"use strict";
+(function () {
+  var i18n = window.CCGateI18n, ui = window.CCGateUI, chart = window.CCGateChart;
+  var api = document.body.getAttribute("data-api");
+  var data = {};
+
+  function get(path) {
+    return fetch(api + path, {credentials: "same-origin", cache: "no-store"}).then(function (r) {
+      if (!r.ok) { throw new Error("HTTP " + r.status); }
+      return r.json();
+    });
+  }
+
+  function totals(c) {
+    return [["requests", ui.num(c.requests)], ["errors", ui.num(c.errors)],
+            ["tokens", ui.num(c.totalTokens)], ["cacheHitRate", ui.pct(c.cacheHitRate)],
+            ["cost", ui.money(c.costUSD)]];
+  }
+
+  function render() {
+    var o = data.overview, empty = i18n.t("none");
+    if (!o) { return; }
+    ui.setList(document.getElementById("today-totals"), totals(o.today));
+    ui.setList(document.getElementById("month-totals"), totals(o.month));
+    chart.stackedBars(document.getElementById("cost-chart"), o.costByDay.dates, o.costByDay.tenants, empty);
+    ui.setRows(document.getElementById("tenants-table"), data.tenants.map(function (t) {
+      return [t.name + " (" + t.id + ")", ui.num(t.today.requests), ui.num(t.today.totalTokens),
+              ui.money(t.today.costUSD), ui.money(t.month.costUSD),
+              t.dailyLimitUsed === null ? i18n.t("noLimit") : ui.bar(t.dailyLimitUsed),
+              i18n.t(t.enabled ? "enabled" : "disabled"), t.allowedModels.join(", ")];
+    }), empty);
+    var models = Object.keys(o.models.month).sort();
+    ui.setRows(document.getElementById("models-table"), models.map(function (m) {
+      var d = o.models.today[m] || {requests: 0, totalTokens: 0, costUSD: 0}, mo = o.models.month[m];
+      return [m, ui.num(d.requests), ui.num(d.totalTokens), ui.money(d.costUSD),
+              ui.num(mo.requests), ui.money(mo.costUSD)];
+    }), empty);
+    document.getElementById("strategy").textContent = "· " + i18n.t("strategy") + ": " + data.upstreams.strategy;
+    ui.setRows(document.getElementById("upstreams-table"), data.upstreams.upstreams.map(function (u) {
+      var state = !u.enabled ? i18n.t("disabled") : u.healthy ? i18n.t("healthy")
+        : (u.cooldownUntil ? i18n.t("cooldown") : i18n.t("down"));
+      if (u.reason) { state += " — " + u.reason; }
+      return [u.name + " (" + u.id + ")", state, ui.num(u.inFlight), ui.num(u.requests),
+              ui.pct(u.errorRate), u.p50LatencyMs === null ? "—" : u.p50LatencyMs + " ms", String(u.weight)];
+    }), empty);
+    ui.setRows(document.getElementById("requests-table"), data.requests.map(function (r) {
+      return [new Date(r.timestamp).toLocaleTimeString(), r.tenantId, r.requestedModel || r.model,
+              r.api || "anthropic", i18n.t(r.stream ? "yes" : "no"), String(r.statusCode),
+              r.upstream || "—", ui.num(r.totalTokens), ui.money(r.totalCost || 0),
+              (r.duration || 0) + " ms"];
+    }), empty);
+  }
+
+  function fillFilter() {
+    var select = document.getElementById("tenant-filter");
+    var chosen = select.value;
+    while (select.options.length > 1) { select.remove(1); }
+    data.tenants.forEach(function (t) {
+      var opt = document.createElement("option");
+      opt.value = t.id;
+      opt.textContent = t.name + " (" + t.id + ")";
+      select.appendChild(opt);
+    });
+    select.value = chosen;
+  }
+
+  function load() {
+    var tenant = document.getElementById("tenant-filter").value;
+    var status = document.getElementById("status");
+    return Promise.all([get("/overview"), get("/tenants"), get("/upstreams"),
+                        get("/requests?limit=100" + (tenant ? "&tenant=" + encodeURIComponent(tenant) : ""))])
+      .then(function (res) {
+        data = {overview: res[0], tenants: res[1].tenants, upstreams: res[2], requests: res[3].requests};
+        fillFilter();
+        render();
+        status.className = "status";
+        status.textContent = i18n.t("updated") + " " + new Date().toLocaleTimeString();
+      })
+      .catch(function (err) {
+        status.className = "status error";
+        status.textContent = i18n.t("loadFailed") + " " + err.message;
+      });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.getElementById("tenant-filter").addEventListener("change", load);
+    i18n.onChange(render);
+    load();
+    setInterval(load, 10000);
+  });
+})();
