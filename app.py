@@ -5,15 +5,50 @@ monkey.patch_all()  # before anything imports socket, ssl or threading
 
 import logging  # noqa: E402
 import os  # noqa: E402
+import signal  # noqa: E402
 import sys  # noqa: E402
+import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import click  # noqa: E402
+import gevent  # noqa: E402
+from flask import Flask  # noqa: E402
 
-from ccgate import create_app  # noqa: E402
+import ccgate  # noqa: E402
 from ccgate.bootstrap import first_run  # noqa: E402
+from ccgate.cli import cli as ccgate_cli  # noqa: E402
 from ccgate.config import ConfigError  # noqa: E402
 from ccgate.server import make_server  # noqa: E402
+
+log = logging.getLogger("ccgate")
+
+
+def create_app() -> Flask:
+    """For ``flask --app app …`` (and Flask's auto-discovery of app.py).
+
+    With a broken config it still returns an app carrying the ``ccgate`` commands, so that
+    ``flask ccgate validate`` can say what is wrong instead of failing to load.
+    """
+    try:
+        return ccgate.create_app()
+    except ConfigError:
+        app = Flask("ccgate-cli")
+        app.cli.add_command(ccgate_cli, "ccgate")
+        return app
+
+
+def shutdown(server, gateway, grace_s: float) -> None:
+    """Stop accepting, let in-flight requests and streams finish (up to ``grace_s``), stop."""
+    log.info("shutting down: waiting up to %.0f s for %d request(s) in flight", grace_s,
+             gateway.in_flight)
+    # Stop accepting and close the listener, but leave the server running: closing it through
+    # gevent would end every open connection after a second, streams included.
+    server.stop_accepting()
+    server.socket.close()
+    deadline = time.monotonic() + grace_s
+    while gateway.in_flight > 0 and time.monotonic() < deadline:
+        gevent.sleep(0.05)
+    server.stop(timeout=1)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -24,32 +59,47 @@ from ccgate.server import make_server  # noqa: E402
 @click.option("--host", envvar="HOST", default=None, help="Listen address (overrides server.host).")
 @click.option("--port", envvar="PORT", default=None, type=int,
               help="Listen port (overrides server.port).")
-def main(config_dir: str, data_dir: str, host: str | None, port: int | None) -> None:
+@click.option("--reload", "dev_reload", is_flag=True,
+              help="Development: restart when code, templates or static files change.")
+def main(config_dir: str, data_dir: str, host: str | None, port: int | None,
+         dev_reload: bool) -> None:
     """Run the CCGate gateway."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if dev_reload:
+        from ccgate.devreload import run_with_reloader
+        sys.exit(run_with_reloader([a for a in sys.argv if a != "--reload"]))
     message = first_run(Path(config_dir))
     if message:
         print(message, flush=True)
     try:
-        app = create_app(config_dir, data_dir)
+        app = ccgate.create_app(config_dir, data_dir)
     except ConfigError as e:
         for line in e.lines:
             click.echo(line, err=True)
         click.echo(f"CCGate not started: {len(e.lines)} config problem(s) in {config_dir}", err=True)
         sys.exit(1)
-    config = app.extensions["ccgate"].config
+    gateway = app.extensions["ccgate"]
+    config = gateway.config
     for warning in config.warnings:
-        logging.getLogger("ccgate").warning("%s", warning)
+        log.warning("%s", warning)
     host = host or config.host
     port = port or config.port
     server = make_server(app, host, port)
     try:
         server.init_socket()
     except OSError as e:
-        click.echo(f"CCGate not started: cannot listen on {host}:{port}: {e.strerror}", err=True)
+        gateway.close()
+        click.echo(f"CCGate not started: cannot listen on {host}:{port}: {e.strerror} "
+                   f"(another process has the port? try --port)", err=True)
         sys.exit(1)
-    logging.getLogger("ccgate").info("CCGate listening on http://%s:%d (pid %d)", host, port, os.getpid())
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        gevent.signal_handler(sig, lambda: gevent.spawn(shutdown, server, gateway,
+                                                        gateway.config.shutdown_grace_s))
+    gevent.signal_handler(signal.SIGHUP, lambda: gevent.spawn(gateway.watcher.check, True))
+    log.info("CCGate %s listening on http://%s:%d (pid %d)", ccgate.__version__, host, port,
+             os.getpid())
     server.serve_forever()
+    gateway.close()  # flushes logs and closes the usage files
+    sys.exit(0)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from flask import Flask
 
 from .config import load_config
 from .gateway import Gateway
+from .logs import setup_logging
 
 __version__ = "0.1.0"
 
@@ -26,12 +27,14 @@ def create_app(config_dir: str | os.PathLike | None = None,
     app = Flask(__name__, template_folder="../templates", static_folder="../static")
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
     app.url_map.merge_slashes = False  # "//" in a path is refused, not redirected
+    setup_logging(config.logging, data_dir)
     gateway = Gateway(config, data_dir)
     app.extensions["ccgate"] = gateway
 
-    from .api import (admin, anthropic, dashboard, health, openai, register_cors,
-                      register_error_handlers, usage)
+    from .api import (admin, anthropic, dashboard, health, metrics, openai, register_cors,
+                      register_error_handlers, register_request_hooks, usage)
     register_error_handlers(app)
+    register_request_hooks(app)
     register_cors(app, config.cors_origin)
     app.register_blueprint(admin.bp, url_prefix=config.admin.get("path", "/admin"))
     app.register_blueprint(dashboard.bp)
@@ -39,5 +42,8 @@ def create_app(config_dir: str | os.PathLike | None = None,
     app.register_blueprint(openai.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(usage.bp)
+    app.register_blueprint(metrics.bp)
+    from .cli import cli
+    app.cli.add_command(cli, "ccgate")
     gateway.start()
     return app

@@ -118,6 +118,8 @@ class Config:
     read_timeout_s: float
     usage_timezone: str
     cors_origin: str
+    metrics: dict
+    shutdown_grace_s: float
     admin: dict
     openai: dict
     logging: dict
@@ -203,20 +205,20 @@ def parse_size(value: int | str) -> int:
     return int(m.group(1)) * {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[m.group(2).lower()]
 
 
-def _cross_file_rules(upstreams_doc: dict, tenants_doc: dict, errors: list[str]) -> None:
+def _duplicate_ids(items: list[dict], file: str, name: str, errors: list[str]) -> None:
     seen: dict[str, int] = {}
-    for i, up in enumerate(upstreams_doc["upstreams"]):
-        if up["id"] in seen:
-            errors.append(f"{UPSTREAMS_FILE}: upstreams[{i}].id: duplicate id {up['id']!r} "
-                          f"(also upstreams[{seen[up['id']]}])")
-        seen.setdefault(up["id"], i)
-    seen_ids: dict[str, int] = {}
+    for i, item in enumerate(items):
+        if item["id"] in seen:
+            errors.append(f"{file}: {name}[{i}].id: duplicate id {item['id']!r} "
+                          f"(also {name}[{seen[item['id']]}])")
+        seen.setdefault(item["id"], i)
+
+
+def _cross_file_rules(upstreams_doc: dict, tenants_doc: dict, errors: list[str]) -> None:
+    _duplicate_ids(upstreams_doc["upstreams"], UPSTREAMS_FILE, "upstreams", errors)
+    _duplicate_ids(tenants_doc["tenants"], TENANTS_FILE, "tenants", errors)
     seen_hashes: dict[str, int] = {}
     for i, t in enumerate(tenants_doc["tenants"]):
-        if t["id"] in seen_ids:
-            errors.append(f"{TENANTS_FILE}: tenants[{i}].id: duplicate id {t['id']!r} "
-                          f"(also tenants[{seen_ids[t['id']]}])")
-        seen_ids.setdefault(t["id"], i)
         if "key" not in t and "keyHash" not in t:
             errors.append(f"{TENANTS_FILE}: tenants[{i}]: needs a 'key' or a 'keyHash'")
             continue
@@ -306,6 +308,8 @@ def load_config(config_dir: str | os.PathLike) -> Config:
         read_timeout_s=proxy_timeout_ms / 1000.0,
         usage_timezone=timezone,
         cors_origin=server.get("cors", {}).get("allowOrigin", "*"),
+        metrics=server.get("metrics", {}),
+        shutdown_grace_s=float(srv.get("shutdownGrace", 30)),
         admin=server.get("admin", {}),
         openai=server.get("openai", {}),
         logging=server.get("logging", {}),

@@ -4,7 +4,9 @@ from __future__ import annotations
 import time
 
 from .config import Config
+from .logs import stop_logging
 from .proxy import Forwarder
+from .reload import ConfigWatcher
 from .tenants import TenantRegistry
 from .throttle import FailureThrottle
 from .upstreams.health import HealthChecker
@@ -18,28 +20,55 @@ class Gateway:
     """Everything a request needs, built once from the config and kept on ``app.extensions``."""
 
     def __init__(self, config: Config, data_dir):
-        self.config = config
         self.data_dir = data_dir
         self.started = time.time()
-        self.tenants = TenantRegistry(config.tenants)
+        self.clock = time.time  # "now" for limits and /usage; tests pin it
+        self.store = FileStore(data_dir)
+        self.limiter = Limiter(self.store, config.usage_timezone)
+        self.admin_throttle = FailureThrottle(limit=10, window_s=300, block_s=300)
+        self.in_flight = 0  # HTTP requests being answered (graceful shutdown waits for 0)
         lb = config.load_balancer
         self.pool = Pool(config.upstreams, lb.strategy, unhealthy_threshold=lb.unhealthy_threshold,
                          sticky=lb.sticky, sticky_ttl_s=lb.sticky_ttl_s)
         self.forwarder = Forwarder(self.pool, failover=lb.failover, max_attempts=lb.max_attempts)
-        self.health = HealthChecker(self.pool, lb) if lb.health_check else None
-        self.store = FileStore(data_dir)
+        self.health: HealthChecker | None = None
+        self.running = False
+        self.apply(config)
+        self.watcher = ConfigWatcher(config.config_dir, self.apply)
+
+    def apply(self, config: Config) -> None:
+        """Take a new config (start-up or hot reload) without dropping in-flight requests.
+
+        Upstream health, counters and keep-alive connections survive for unchanged upstream ids;
+        usage, limits' windows and login lock-outs survive entirely. ``server.host``/``port``
+        and ``admin.path`` only change with a restart.
+        """
+        self.config = config
+        self.tenants = TenantRegistry(config.tenants)
         self.prices = PriceBook(config.pricing)
-        self.limiter = Limiter(self.store, config.usage_timezone)
-        self.clock = time.time  # "now" for limits and /usage; tests pin it
-        self.admin_throttle = FailureThrottle(limit=10, window_s=300, block_s=300)
+        self.limiter.set_timezone(config.usage_timezone)
+        lb = config.load_balancer
+        self.pool.configure(config.upstreams, lb.strategy, unhealthy_threshold=lb.unhealthy_threshold,
+                            sticky=lb.sticky, sticky_ttl_s=lb.sticky_ttl_s)
+        self.forwarder.configure(failover=lb.failover, max_attempts=lb.max_attempts)
+        if self.health is not None:
+            self.health.stop()
+        self.health = HealthChecker(self.pool, lb) if lb.health_check else None
+        if self.running and self.health is not None:
+            self.health.start()
 
     def start(self) -> None:
-        """Start the background greenlets (health checks)."""
+        """Start the background greenlets (config watcher, health checks)."""
+        self.running = True
+        self.watcher.start()
         if self.health is not None:
             self.health.start()
 
     def close(self) -> None:
+        self.running = False
+        self.watcher.stop()
         if self.health is not None:
             self.health.stop()
         self.forwarder.close()
         self.store.close()
+        stop_logging()

@@ -214,10 +214,20 @@ class Forwarder:
     def __init__(self, pool: Pool, *, failover: bool = True, max_attempts: int = 3,
                  pool_size: int = 512, clock: Callable[[], float] = time.monotonic):
         self.pool = pool
+        self.pool_size = pool_size
+        self.clock = clock
+        self._sessions: dict[str, requests.Session] = {}
+        self.configure(failover=failover, max_attempts=max_attempts)
+
+    def configure(self, *, failover: bool, max_attempts: int) -> None:
+        """Follow the pool's upstream list: keep-alive sessions stay for the upstreams that stay."""
         self.failover = failover
         self.max_attempts = max_attempts
-        self.clock = clock
-        self._sessions = {s.id: _make_session(pool_size) for s in pool.states}
+        for uid in [u for u in self._sessions if u not in self.pool.by_id]:
+            self._sessions.pop(uid).close()
+        for state in self.pool.states:
+            if state.id not in self._sessions:
+                self._sessions[state.id] = _make_session(self.pool_size)
 
     def close(self) -> None:
         for session in self._sessions.values():

@@ -1,6 +1,7 @@
 """Tenant registry: key lookup by hash and model allow-lists."""
 from __future__ import annotations
 
+import hashlib
 import hmac
 
 from .config import TenantConfig, hash_key
@@ -45,6 +46,12 @@ class TenantRegistry:
         if tenant is not None and hmac.compare_digest(tenant.config.key_hash, digest):
             return tenant
         return None
+
+
+def same_secret(given: str, expected: str) -> bool:
+    """Constant-time equality whatever the lengths: the digests are compared, not the strings."""
+    return hmac.compare_digest(hashlib.sha256(given.encode()).digest(),
+                               hashlib.sha256(expected.encode()).digest())
 
 
 def mask(secret: str | None) -> str:

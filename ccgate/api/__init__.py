@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
 from ..errors import GatewayError, anthropic_error_body
 from ..gateway import Gateway
+from ..logs import access_line
+from ..usage.meter import new_request_id
 from ..openai.response import openai_error
 from ..tenants import Tenant, presented_key
 
@@ -22,6 +25,7 @@ def current_gateway() -> Gateway:
 def authenticate() -> Tenant:
     """The calling tenant, or a 401/403 GatewayError."""
     tenant = current_gateway().tenants.authenticate(presented_key(request.headers))
+    g.tenant_id = tenant.id if tenant else None
     if tenant is None:
         raise GatewayError(401, "invalid or missing API key: send your CCGate tenant key in "
                                 "x-api-key or Authorization: Bearer")
@@ -100,4 +104,65 @@ def register_cors(app: Flask, origin: str) -> None:
             response.headers["access-control-allow-origin"] = origin
             response.headers["access-control-expose-headers"] = (
                 "x-request-id, x-ccgate-daily-remaining-usd, retry-after")
+        return response
+
+
+class CountingBody:
+    """Passes a streamed body through, counting bytes; ``close`` reaches the wrapped body, then
+    calls ``on_close`` (once) with the byte count."""
+
+    def __init__(self, body, on_close):
+        self.body = body
+        self.sent = 0
+        self.on_close = on_close
+
+    def __iter__(self):
+        for chunk in self.body:
+            self.sent += len(chunk)
+            yield chunk
+
+    def close(self) -> None:
+        try:
+            close = getattr(self.body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            on_close, self.on_close = self.on_close, None
+            if on_close is not None:
+                on_close(self.sent)
+
+
+def register_request_hooks(app: Flask) -> None:
+    """Request ids, the in-flight count (for graceful shutdown) and one access-log line each."""
+
+    @app.before_request
+    def start():
+        g.request_id = new_request_id()
+        g.started = time.monotonic()
+        current_gateway().in_flight += 1
+
+    @app.after_request
+    def finish(response: Response) -> Response:
+        response.headers["x-request-id"] = g.request_id
+        gw = current_gateway()
+        started, request_id = g.started, g.request_id
+        tenant_id, meter = g.get("tenant_id"), g.get("meter")
+        method, path = request.method, request.path
+
+        def done(sent: int | None) -> None:
+            gw.in_flight -= 1
+            record = meter.record if meter is not None else None
+            access_line(
+                time=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), requestId=request_id,
+                tenantId=tenant_id, method=method, path=path,
+                model=record["model"] if record else None, status=response.status_code,
+                upstream=record["upstream"] if record else None,
+                durationMs=round((time.monotonic() - started) * 1000, 1),
+                ttfbMs=record["ttfbMs"] if record else None, bytes=sent)
+
+        if response.is_streamed:
+            # Logged when the server closes the body: streams are over, bytes are known.
+            response.response = CountingBody(response.response, done)
+        else:
+            done(response.calculate_content_length())
         return response

@@ -1,14 +1,12 @@
 """HTTP basic auth for the admin dashboard and its API (flask-httpauth)."""
 from __future__ import annotations
 
-import hashlib
-import hmac
-
 from flask import request
 from flask_httpauth import HTTPBasicAuth
 from werkzeug.security import check_password_hash
 
 from ..errors import GatewayError
+from ..tenants import same_secret
 from ..throttle import FailureThrottle
 from . import current_gateway
 
@@ -17,16 +15,11 @@ HASH_PREFIXES = ("scrypt:", "pbkdf2:")
 auth = HTTPBasicAuth(realm="CCGate admin")
 
 
-def _same(a: str, b: str) -> bool:
-    """Constant time, whatever the lengths: compare digests, not the strings."""
-    return hmac.compare_digest(hashlib.sha256(a.encode()).digest(), hashlib.sha256(b.encode()).digest())
-
-
 def password_matches(stored: str, given: str) -> bool:
     """``admin.password`` may be plain text or a werkzeug hash (``scrypt:…``/``pbkdf2:…``)."""
     if stored.startswith(HASH_PREFIXES):
         return check_password_hash(stored, given)
-    return _same(stored, given)
+    return same_secret(stored, given)
 
 
 def throttle() -> FailureThrottle:
@@ -44,7 +37,7 @@ def verify(username: str, password: str):
         return None  # the browser's first request, before it asks for credentials
     admin = current_gateway().config.admin
     stored = admin.get("password") or ""
-    user_ok = _same(admin.get("username", "admin"), username)
+    user_ok = same_secret(admin.get("username", "admin"), username)
     pass_ok = bool(stored) and password_matches(stored, password)
     if user_ok and pass_ok:
         return username

@@ -1,7 +1,7 @@
 """``/anthropic/<path>``: Anthropic API pass-through for tenants (Claude Code's ANTHROPIC_BASE_URL)."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, g, request
 
 from ..errors import GatewayError
 from ..metering import forward_metered
@@ -71,13 +71,13 @@ def forward(path: str):
         relay = gw.forwarder.forward(req)
         return Response(relay.body, status=relay.status, headers=relay.headers,
                         direct_passthrough=True)
-    relay, meter = forward_metered(gw, tenant, req, api="anthropic", requested_model=model,
+    relay, g.meter = forward_metered(gw, tenant, req, api="anthropic", requested_model=model,
+                                   request_id=g.request_id,
                                    record=path in METERED_PATHS,
                                    user_agent=request.headers.get("user-agent"))
     response = Response(relay.body, status=relay.status, headers=relay.headers,
                         direct_passthrough=True)
-    response.headers["x-request-id"] = meter.request_id
-    remaining = meter.admission.daily_remaining_usd
+    remaining = g.meter.admission.daily_remaining_usd
     if remaining is not None and relay.status < 400:
         response.headers["x-ccgate-daily-remaining-usd"] = f"{remaining:.4f}"
     return response

@@ -5,7 +5,7 @@ import json
 import time
 from typing import Iterable, Iterator
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 from werkzeug.wsgi import ClosingIterator
 
 from ..errors import GatewayError
@@ -82,10 +82,11 @@ def chat_completions():
                        stream=stream, session=session_id(request.headers, anthropic_body),
                        body_json=anthropic_body,
                        client_socket=request.environ.get(CLIENT_SOCKET_KEY))
-    relay, meter = forward_metered(gw, tenant, req, api="openai", requested_model=requested,
+    relay, g.meter = forward_metered(gw, tenant, req, api="openai", requested_model=requested,
+                                   request_id=g.request_id,
                                    record=True, user_agent=request.headers.get("user-agent"))
-    out_headers = {"x-request-id": meter.request_id}
-    remaining = meter.admission.daily_remaining_usd
+    out_headers = {}
+    remaining = g.meter.admission.daily_remaining_usd
     if remaining is not None and relay.status < 400:
         out_headers["x-ccgate-daily-remaining-usd"] = f"{remaining:.4f}"
     upstream_headers = dict((k.lower(), v) for k, v in relay.headers)

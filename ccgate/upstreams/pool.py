@@ -31,11 +31,8 @@ class UpstreamState:
     """One upstream's configuration plus everything the gateway has learnt about it."""
 
     def __init__(self, config: UpstreamConfig, index: int):
-        self.config = config
         self.id = config.id
-        self.index = index
-        self.weight = config.weight
-        self.models = PatternSet(config.models) if config.models else None
+        self.configure(config, index)
         self.in_flight = 0
         self.requests = 0
         self.errors = 0
@@ -47,6 +44,13 @@ class UpstreamState:
         self.probe_down = False  # set by the active health check
         self.probe_reason: str | None = None
         self.latencies_ms: deque[float] = deque(maxlen=100)
+
+    def configure(self, config: UpstreamConfig, index: int) -> None:
+        """Take a (re)loaded configuration; what was learnt about the upstream is kept."""
+        self.config = config
+        self.index = index
+        self.weight = config.weight
+        self.models = PatternSet(config.models) if config.models else None
 
     def serves(self, model: str | None) -> bool:
         return self.models is None or model is None or self.models.match(model)
@@ -81,15 +85,34 @@ class Pool:
     def __init__(self, upstreams: tuple[UpstreamConfig, ...], strategy: str, *,
                  unhealthy_threshold: int = 3, sticky: bool = True, sticky_ttl_s: float = 3600.0,
                  clock: Callable[[], float] = time.monotonic):
-        self.states = [UpstreamState(u, i) for i, u in enumerate(upstreams)]
-        self.by_id = {s.id: s for s in self.states}
-        self.strategy_name = strategy
-        self.strategy = make_strategy(strategy)
+        self.clock = clock
+        self.states: list[UpstreamState] = []
+        self.by_id: dict[str, UpstreamState] = {}
+        self.strategy_name = ""
+        self._pins: dict[str, tuple[str, float]] = {}
+        self.configure(upstreams, strategy, unhealthy_threshold=unhealthy_threshold, sticky=sticky,
+                       sticky_ttl_s=sticky_ttl_s)
+
+    def configure(self, upstreams: tuple[UpstreamConfig, ...], strategy: str, *,
+                  unhealthy_threshold: int, sticky: bool, sticky_ttl_s: float) -> None:
+        """(Re)load the upstream list: an upstream whose id stays keeps its health, counters and
+        in-flight requests; the strategy keeps its rotation unless it is a different strategy."""
+        states = []
+        for i, u in enumerate(upstreams):
+            state = self.by_id.get(u.id)
+            if state is None:
+                state = UpstreamState(u, i)
+            else:
+                state.configure(u, i)
+            states.append(state)
+        self.states = states
+        self.by_id = {s.id: s for s in states}
+        if strategy != self.strategy_name:
+            self.strategy_name = strategy
+            self.strategy = make_strategy(strategy)
         self.unhealthy_threshold = unhealthy_threshold
         self.sticky = sticky
         self.sticky_ttl_s = sticky_ttl_s
-        self.clock = clock
-        self._pins: dict[str, tuple[str, float]] = {}
 
     # -- choosing ---------------------------------------------------------------------------------
     def _available(self, s: UpstreamState, now: float) -> bool:

@@ -14,8 +14,9 @@ from .store import UsageStore
 
 
 class LimitExceeded(Exception):
-    def __init__(self, message: str, retry_after_s: int):
+    def __init__(self, limit: str, message: str, retry_after_s: int):
         super().__init__(message)
+        self.limit = limit  # daily, monthly, rpm or concurrency
         self.message = message
         self.retry_after_s = max(1, retry_after_s)
 
@@ -43,9 +44,12 @@ class Limiter:
 
     def __init__(self, store: UsageStore, timezone: str):
         self.store = store
-        self.tz = ZoneInfo(timezone)
+        self.set_timezone(timezone)
         self._admitted: dict[str, deque[float]] = {}
         self._in_flight: dict[str, int] = {}
+
+    def set_timezone(self, timezone: str) -> None:
+        self.tz = ZoneInfo(timezone)
 
     def local_now(self, now: float) -> datetime:
         return datetime.fromtimestamp(now, self.tz)
@@ -72,7 +76,7 @@ class Limiter:
             if spent >= daily:
                 reset = self.next_midnight(local)
                 raise LimitExceeded(
-                    f"daily spending limit of ${daily:.2f} reached (${spent:.4f} spent today); "
+                    "daily", f"daily spending limit of ${daily:.2f} reached (${spent:.4f} spent today); "
                     f"resets at {_iso(reset)}", int((reset - local).total_seconds()))
             remaining = daily - spent
         monthly = limit_value(limits, "monthly", "maxUSD")
@@ -81,7 +85,7 @@ class Limiter:
             if spent >= monthly:
                 reset = self.next_month(local)
                 raise LimitExceeded(
-                    f"monthly spending limit of ${monthly:.2f} reached (${spent:.4f} spent this "
+                    "monthly", f"monthly spending limit of ${monthly:.2f} reached (${spent:.4f} spent this "
                     f"month); resets at {_iso(reset)}", int((reset - local).total_seconds()))
         rpm = int(limit_value(limits, "rpm"))
         window = self._admitted.setdefault(tenant_id, deque())
@@ -89,13 +93,13 @@ class Limiter:
             window.popleft()
         if rpm and len(window) >= rpm:
             wait = window[0] + 60 - now
-            raise LimitExceeded(f"rate limit of {rpm} requests per minute reached; retry in "
+            raise LimitExceeded("rpm", f"rate limit of {rpm} requests per minute reached; retry in "
                                 f"{wait:.0f} s", int(wait + 0.999))
         concurrency = int(limit_value(limits, "concurrency"))
         in_flight = self._in_flight.get(tenant_id, 0)
         if concurrency and in_flight >= concurrency:
-            raise LimitExceeded(f"concurrency limit of {concurrency} requests in flight reached",
-                                1)
+            raise LimitExceeded("concurrency",
+                                f"concurrency limit of {concurrency} requests in flight reached", 1)
         if rpm:
             window.append(now)
         self._in_flight[tenant_id] = in_flight + 1

@@ -5,6 +5,7 @@ import logging
 import secrets
 import time
 from datetime import datetime, timezone
+from typing import Callable
 from zoneinfo import ZoneInfo
 
 from ..errors import ANTHROPIC_TYPE_BY_STATUS
@@ -38,7 +39,8 @@ class Meter:
     def __init__(self, *, store: UsageStore | None, prices: PriceBook, limiter: Limiter,
                  admission: Admission, timezone_name: str, request_id: str, tenant_id: str,
                  model: str | None, requested_model: str | None, api: str, stream: bool,
-                 session: str | None, user_agent: str | None):
+                 session: str | None, user_agent: str | None,
+                 observers: tuple[Callable[[dict], None], ...] = ()):
         self.store = store
         self.prices = prices
         self.limiter = limiter
@@ -52,6 +54,7 @@ class Meter:
         self.stream = stream
         self.session = session
         self.user_agent = user_agent
+        self.observers = observers
         self.started = time.time()
         self.status: int | None = None
         self._sse: StreamUsage | None = None
@@ -97,6 +100,8 @@ class Meter:
             if self.store is not None:
                 day = datetime.fromtimestamp(self.started, self.tz).date()
                 self.store.append(self.record, day)
+                for observe in self.observers:
+                    observe(self.record)
         except Exception:
             log.exception("request %s: usage could not be recorded", self.request_id)
 

@@ -1,0 +1,144 @@
+"""Logging: rotating files and the console, written by a real OS thread off the request path.
+
+- ``<data>/logs/combined.log``: every application log line; ``error.log``: warnings and errors;
+  ``access.log``: one JSON object per request (``ccgate.access``); the console unless
+  ``logging.enableConsole`` is false.
+- Files rotate by size (``logging.maxFileSize``, default 100 MB; ``logging.maxFiles`` kept, default 5).
+- Request handlers only put records on a queue; one thread (a real one, not a greenlet, so a slow
+  disk never stalls the event loop) formats nothing and writes everything.
+- Each line carries the request id (``x-request-id``) of the request that logged it.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import logging.handlers
+import sys
+from pathlib import Path
+
+from gevent.monkey import get_original
+
+from .config import parse_size
+
+LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
+          "warning": logging.WARNING, "error": logging.ERROR}
+FORMAT = "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"
+ACCESS = "ccgate.access"
+
+_start_thread = get_original("_thread", "start_new_thread")
+_allocate_lock = get_original("_thread", "allocate_lock")
+_SimpleQueue = get_original("queue", "SimpleQueue")
+
+
+class RequestIdFilter(logging.Filter):
+    """Stamps each record with the current request's id ("-" outside a request)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            try:
+                from flask import g, has_request_context
+                record.request_id = g.get("request_id", "-") if has_request_context() else "-"
+            except ImportError:  # pragma: no cover - flask is always installed
+                record.request_id = "-"
+        return True
+
+
+class _OnlyAccess(logging.Filter):
+    def __init__(self, wanted: bool):
+        super().__init__()
+        self.wanted = wanted
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return (record.name == ACCESS) == self.wanted
+
+
+class BackgroundLog:
+    """A queue of records and the OS thread that hands them to the real handlers."""
+
+    def __init__(self, handlers: list[logging.Handler]):
+        self.handlers = handlers
+        self.queue = _SimpleQueue()
+        self._stopped = _allocate_lock()
+        self._stopped.acquire()
+        _start_thread(self._run, ())
+
+    def _run(self) -> None:
+        while True:
+            record = self.queue.get()
+            if record is None:
+                break
+            for handler in self.handlers:
+                if record.levelno >= handler.level:
+                    handler.handle(record)
+        for handler in self.handlers:
+            handler.close()
+        self._stopped.release()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Write what is queued, close the files."""
+        self.queue.put(None)
+        self._stopped.acquire(timeout=timeout)
+
+
+_current: tuple[BackgroundLog, list[logging.Handler]] | None = None
+
+
+def setup_logging(settings: dict, data_dir: Path) -> BackgroundLog:
+    """Route the ``ccgate`` loggers through a background writer; replaces an earlier setup."""
+    global _current
+    stop_logging()
+    log_dir = Path(data_dir) / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    max_bytes = parse_size(settings.get("maxFileSize", "100MB"))
+    keep = settings.get("maxFiles", 5)
+    formatter = logging.Formatter(FORMAT)
+
+    def rotating(name: str, level: int, access: bool) -> logging.Handler:
+        h = logging.handlers.RotatingFileHandler(log_dir / name, maxBytes=max_bytes,
+                                                 backupCount=keep, encoding="utf-8")
+        h.setLevel(level)
+        h.setFormatter(logging.Formatter("%(message)s") if access else formatter)
+        h.addFilter(_OnlyAccess(access))
+        return h
+
+    targets = [rotating("combined.log", logging.DEBUG, False),
+               rotating("error.log", logging.WARNING, False),
+               rotating("access.log", logging.DEBUG, True)]
+    if settings.get("enableConsole", True):
+        console = logging.StreamHandler(sys.stderr)
+        console.setFormatter(formatter)
+        console.addFilter(_OnlyAccess(False))
+        targets.append(console)
+    writer = BackgroundLog(targets)
+    front = logging.handlers.QueueHandler(writer.queue)
+    front.addFilter(RequestIdFilter())
+    installed = []
+    for name, level in (("ccgate", LEVELS.get(str(settings.get("level", "info")).lower(), logging.INFO)),
+                        (ACCESS, logging.INFO)):
+        logger = logging.getLogger(name)
+        logger.setLevel(level)
+        logger.addHandler(front)
+        logger.propagate = False
+        installed.append(front)
+    _current = (writer, installed)
+    return writer
+
+
+def stop_logging() -> None:
+    """Flush and close the background writer (at shutdown, or before a new setup)."""
+    global _current
+    if _current is None:
+        return
+    writer, fronts = _current
+    for name in ("ccgate", ACCESS):
+        logger = logging.getLogger(name)
+        for front in fronts:
+            logger.removeHandler(front)
+        logger.propagate = True
+    writer.stop()
+    _current = None
+
+
+def access_line(**fields) -> None:
+    """One JSON line in access.log (never a key or a body: callers pass only what is listed)."""
+    logging.getLogger(ACCESS).info(json.dumps(fields, ensure_ascii=False, separators=(",", ":")))

@@ -1,0 +1,81 @@
+"""Prometheus metrics (``prometheus_client``).
+
+Counters and histograms are process-wide; with several gunicorn workers set
+``PROMETHEUS_MULTIPROC_DIR`` (the library's multiprocess mode) and ``/metrics`` sums the workers.
+Per-upstream gauges are read from the pool at scrape time, so they show the answering process.
+"""
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (CollectorRegistry, Counter, Histogram, generate_latest,
+                               multiprocess)
+from prometheus_client.core import GaugeMetricFamily
+
+from .upstreams.pool import Pool
+
+BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+
+REQUESTS = Counter("ccgate_requests_total", "Metered requests", ["tenant", "model", "api", "status"])
+DURATION = Histogram("ccgate_request_duration_seconds", "Whole request, streams included", ["api"],
+                     buckets=BUCKETS)
+TTFB = Histogram("ccgate_time_to_first_byte_seconds", "Until the upstream's response headers",
+                 ["api"], buckets=BUCKETS)
+TOKENS = Counter("ccgate_tokens_total", "Tokens by kind", ["tenant", "model", "kind"])
+COST = Counter("ccgate_cost_usd_total", "Cost in USD", ["tenant", "model"])
+LIMIT_REJECTIONS = Counter("ccgate_limit_rejections_total", "Requests refused by a tenant limit",
+                           ["tenant", "limit"])
+TOKEN_KINDS = (("input", "inputTokens"), ("output", "outputTokens"),
+               ("cache_write", "cacheCreationTokens"), ("cache_read", "cacheReadTokens"))
+
+
+def observe_record(record: dict) -> None:
+    """Count one finished request from its usage record."""
+    tenant, model, api = record["tenantId"], record["model"], record["api"]
+    REQUESTS.labels(tenant, model, api, str(record["statusCode"])).inc()
+    DURATION.labels(api).observe(record["duration"] / 1000)
+    if record.get("ttfbMs") is not None:
+        TTFB.labels(api).observe(record["ttfbMs"] / 1000)
+    for kind, field in TOKEN_KINDS:
+        if record.get(field):
+            TOKENS.labels(tenant, model, kind).inc(record[field])
+    if record.get("totalCost"):
+        COST.labels(tenant, model).inc(record["totalCost"])
+
+
+class PoolCollector:
+    """Per-upstream gauges, read from one pool when scraped."""
+
+    def __init__(self, pool: Pool):
+        self.pool = pool
+
+    def collect(self):
+        snap = self.pool.snapshot()
+        families = {
+            "in_flight": GaugeMetricFamily("ccgate_upstream_in_flight", "Requests in flight", labels=["upstream"]),
+            "healthy": GaugeMetricFamily("ccgate_upstream_healthy", "1 when usable", labels=["upstream"]),
+            "cooldown": GaugeMetricFamily("ccgate_upstream_cooling_down", "1 while cooled down", labels=["upstream"]),
+            "requests": GaugeMetricFamily("ccgate_upstream_requests", "Attempts since start", labels=["upstream"]),
+            "errors": GaugeMetricFamily("ccgate_upstream_errors", "Failed attempts since start", labels=["upstream"]),
+        }
+        for u in snap:
+            families["in_flight"].add_metric([u["id"]], u["inFlight"])
+            families["healthy"].add_metric([u["id"]], 1 if u["healthy"] else 0)
+            families["cooldown"].add_metric([u["id"]], 1 if u["cooldownUntil"] else 0)
+            families["requests"].add_metric([u["id"]], u["requests"])
+            families["errors"].add_metric([u["id"]], u["errors"])
+        yield from families.values()
+
+
+def exposition(pool: Pool) -> bytes:
+    """The text exposition: process-wide (or all workers') metrics plus this pool's gauges."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        shared = CollectorRegistry()
+        multiprocess.MultiProcessCollector(shared)
+        text = generate_latest(shared)
+    else:
+        from prometheus_client import REGISTRY
+        text = generate_latest(REGISTRY)
+    upstreams = CollectorRegistry()
+    upstreams.register(PoolCollector(pool))
+    return text + generate_latest(upstreams)

@@ -1,0 +1,71 @@
+"""Hot reload: a greenlet watching the config files' mtimes (``SIGHUP`` forces a check)."""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Callable
+
+import gevent
+
+from .config import PRICING_FILE, REQUIRED_FILES, Config, ConfigError, load_config
+
+log = logging.getLogger("ccgate.reload")
+WATCHED = REQUIRED_FILES + (PRICING_FILE,)
+
+
+class ConfigWatcher:
+    """Reloads the config when a file changes; a version that fails validation is rejected, with
+    every problem logged, and the running config stays."""
+
+    def __init__(self, config_dir: Path, apply: Callable[[Config], None], interval_s: float = 1.0):
+        self.config_dir = Path(config_dir)
+        self.apply = apply
+        self.interval_s = interval_s
+        self._stamp = self._stamps()
+        self._greenlet: gevent.Greenlet | None = None
+
+    def _stamps(self) -> tuple:
+        out = []
+        for name in WATCHED:
+            try:
+                st = os.stat(self.config_dir / name)
+                out.append((st.st_mtime_ns, st.st_size, st.st_ino))
+            except FileNotFoundError:
+                out.append(None)
+        return tuple(out)
+
+    def check(self, force: bool = False) -> bool:
+        """Reload if a file changed (or ``force``); True when a new config was applied."""
+        stamp = self._stamps()
+        if stamp == self._stamp and not force:
+            return False
+        self._stamp = stamp
+        try:
+            config = load_config(self.config_dir)
+        except ConfigError as e:
+            for line in e.lines:
+                log.error("config reload rejected: %s", line)
+            log.error("config reload rejected (%d problems); the running config stays", len(e.lines))
+            return False
+        self.apply(config)
+        for warning in config.warnings:
+            log.warning("%s", warning)
+        log.info("config reloaded: %d upstreams, %d tenants", len(config.upstreams),
+                 len(config.tenants))
+        return True
+
+    def _run(self) -> None:
+        while True:
+            gevent.sleep(self.interval_s)
+            try:
+                self.check()
+            except Exception:  # never let the watcher die: log and keep watching
+                log.exception("config watcher failed")
+
+    def start(self) -> None:
+        self._greenlet = gevent.spawn(self._run)
+
+    def stop(self) -> None:
+        if self._greenlet is not None:
+            self._greenlet.kill(block=False)
