@@ -186,29 +186,50 @@ def hash_password() -> None:
     click.echo(generate_password_hash(password))
 
 
-@cli.command()
+def _open_store(paths: Paths, kind: str | None):
+    """The usage store the config names (or ``kind``), with the config's time zone."""
+    try:
+        config = load_config(paths.config_dir)
+        storage, tz_name, configured = config.storage, config.usage_timezone, [t.id for t in config.tenants]
+    except ConfigError:
+        storage, tz_name, configured = {"type": "file"}, "UTC", []
+    kind = kind or storage["type"]
+    if kind == "redis":
+        url = os.environ.get("CCGATE_REDIS_URL") or storage.get("url")
+        if not url:
+            _fail(["redis store: set storage.url in server.json or CCGATE_REDIS_URL"], 2)
+        from .usage.store_redis import RedisStore
+        store = RedisStore(url, storage.get("prefix", "ccgate:"), paths.data_dir)
+    else:
+        store = FileStore(paths.data_dir)
+    from zoneinfo import ZoneInfo
+    return store, ZoneInfo(tz_name), configured
+
+
+@cli.group(invoke_without_command=True)
 @click.option("--tenant", "tenant_id", help="Only this tenant.")
 @click.option("--days", default=7, show_default=True, type=click.IntRange(1, 366))
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
               show_default=True)
-@click.pass_obj
-def usage(paths: Paths, tenant_id: str | None, days: int, fmt: str) -> None:
-    """Usage per tenant and day from the store."""
-    try:
-        config = load_config(paths.config_dir)
-        tz_name, configured = config.usage_timezone, [t.id for t in config.tenants]
-    except ConfigError:
-        tz_name, configured = "UTC", []
-    from zoneinfo import ZoneInfo
-    today = datetime.now(ZoneInfo(tz_name)).date()
-    store = FileStore(paths.data_dir)
-    tenants = [tenant_id] if tenant_id else sorted(set(configured) | set(store.tenants()))
+@click.pass_context
+def usage(ctx: click.Context, tenant_id: str | None, days: int, fmt: str) -> None:
+    """Usage per tenant and day from the store (or: usage export / usage import)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    store, tz, configured = _open_store(ctx.obj, None)
+    from .usage.store import StoreUnavailable
+    today = datetime.now(tz).date()
     rows = []
-    for t in tenants:
-        for day, totals in store.range_totals(t, today - timedelta(days=days - 1), today):
-            counters = totals.as_dict()
-            rows.append({"tenant": t, "date": day.isoformat(), **{k: counters[k] for k in COUNTERS}})
-    store.close()
+    try:
+        tenants = [tenant_id] if tenant_id else sorted(set(configured) | set(store.tenants()))
+        for t in tenants:
+            for day, totals in store.range_totals(t, today - timedelta(days=days - 1), today):
+                counters = totals.as_dict()
+                rows.append({"tenant": t, "date": day.isoformat(), **{k: counters[k] for k in COUNTERS}})
+    except StoreUnavailable as e:
+        _fail([str(e)], 1)
+    finally:
+        store.close()
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
     elif fmt == "csv":
@@ -222,3 +243,69 @@ def usage(paths: Paths, tenant_id: str | None, days: int, fmt: str) -> None:
         table += [(r["tenant"], r["date"], r["requests"], r["errors"], r["totalTokens"],
                    f"{r['costUSD']:.4f}") for r in rows]
         _table(table)
+
+
+@usage.command("export")
+@click.option("--from", "first", required=True, type=click.DateTime(["%Y-%m-%d"]))
+@click.option("--to", "last", required=True, type=click.DateTime(["%Y-%m-%d"]))
+@click.option("--tenant", "tenant_id", help="Only this tenant.")
+@click.option("--store", "kind", type=click.Choice(["file", "redis"]),
+              help="Read this store instead of the configured one.")
+@click.pass_obj
+def usage_export(paths: Paths, first: datetime, last: datetime, tenant_id: str | None,
+                 kind: str | None) -> None:
+    """Write records as JSON lines (the CCGate record format) to standard output."""
+    store, _, configured = _open_store(paths, kind)
+    count = 0
+    try:
+        tenants = [tenant_id] if tenant_id else sorted(set(configured) | set(store.tenants()))
+        day = first.date()
+        while day <= last.date():
+            for t in tenants:
+                for record in store.records(t, day):
+                    click.echo(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
+                    count += 1
+            day += timedelta(days=1)
+    finally:
+        store.close()
+    click.echo(f"exported {count} records", err=True)
+
+
+@usage.command("import")
+@click.argument("source", type=click.File("r", encoding="utf-8"), default="-")
+@click.option("--store", "kind", type=click.Choice(["file", "redis"]),
+              help="Write into this store instead of the configured one.")
+@click.pass_obj
+def usage_import(paths: Paths, source, kind: str | None) -> None:
+    """Read JSON-lines records (from a file or standard input) into the store; records already
+    there (same requestId) are skipped, so an import can be repeated."""
+    store, tz, _ = _open_store(paths, kind)
+    added = skipped = bad = 0
+    seen: dict[tuple[str, date], set] = {}
+    try:
+        for n, line in enumerate(source, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                stamp = datetime.fromisoformat(record["timestamp"].replace("Z", "+00:00"))
+                tenant = record["tenantId"]
+                if not isinstance(tenant, str) or not tenant:
+                    raise ValueError("no tenantId")
+            except (ValueError, KeyError, TypeError, AttributeError) as e:
+                click.echo(f"line {n}: skipped ({e})", err=True)
+                bad += 1
+                continue
+            day = stamp.astimezone(tz).date()
+            ids = seen.get((tenant, day))
+            if ids is None:
+                ids = seen[(tenant, day)] = {r.get("requestId") for r in store.records(tenant, day)}
+            if record.get("requestId") in ids:
+                skipped += 1
+                continue
+            store.append(record, day)
+            ids.add(record.get("requestId"))
+            added += 1
+    finally:
+        store.close()
+    click.echo(f"imported {added} records ({skipped} already there, {bad} unreadable)")

@@ -118,6 +118,7 @@ class Config:
     read_timeout_s: float
     usage_timezone: str
     cors_origin: str
+    storage: dict  # {"type": "file"} or {"type": "redis", "url", "prefix"}
     metrics: dict
     shutdown_grace_s: float
     admin: dict
@@ -259,6 +260,16 @@ def _tenant(doc: dict) -> TenantConfig:
     )
 
 
+def _storage(doc: dict) -> dict:
+    """``storage`` with defaults; ``CCGATE_REDIS_URL`` selects Redis and overrides the URL."""
+    url = os.environ.get("CCGATE_REDIS_URL") or doc.get("url")
+    kind = "redis" if os.environ.get("CCGATE_REDIS_URL") else doc.get("type", "file")
+    if kind == "redis" and not url:
+        raise ConfigError([f"{SERVER_FILE}: storage.url: a redis:// URL is needed for storage "
+                           f"type redis (or set CCGATE_REDIS_URL)"])
+    return {"type": kind, "url": url, "prefix": doc.get("prefix", "ccgate:")}
+
+
 def load_config(config_dir: str | os.PathLike) -> Config:
     """Read, validate and type the config in ``config_dir``; raise ConfigError listing every problem."""
     config_dir = Path(config_dir)
@@ -308,6 +319,7 @@ def load_config(config_dir: str | os.PathLike) -> Config:
         read_timeout_s=proxy_timeout_ms / 1000.0,
         usage_timezone=timezone,
         cors_origin=server.get("cors", {}).get("allowOrigin", "*"),
+        storage=_storage(server.get("storage", {})),
         metrics=server.get("metrics", {}),
         shutdown_grace_s=float(srv.get("shutdownGrace", 30)),
         admin=server.get("admin", {}),

@@ -23,13 +23,21 @@ class Gateway:
         self.data_dir = data_dir
         self.started = time.time()
         self.clock = time.time  # "now" for limits and /usage; tests pin it
-        self.store = FileStore(data_dir)
-        self.limiter = Limiter(self.store, config.usage_timezone)
+        self.shared = None
+        if config.storage["type"] == "redis":
+            from .redis_state import RedisState
+            from .usage.store_redis import RedisStore
+            self.store = RedisStore(config.storage["url"], config.storage["prefix"], data_dir)
+            self.shared = RedisState(config.storage["url"], config.storage["prefix"])
+        else:
+            self.store = FileStore(data_dir)
+        self.limiter = Limiter(self.store, config.usage_timezone, counters=self.shared)
         self.admin_throttle = FailureThrottle(limit=10, window_s=300, block_s=300)
         self.in_flight = 0  # HTTP requests being answered (graceful shutdown waits for 0)
         lb = config.load_balancer
         self.pool = Pool(config.upstreams, lb.strategy, unhealthy_threshold=lb.unhealthy_threshold,
                          sticky=lb.sticky, sticky_ttl_s=lb.sticky_ttl_s)
+        self.pool.shared = self.shared
         self.forwarder = Forwarder(self.pool, failover=lb.failover, max_attempts=lb.max_attempts)
         self.health: HealthChecker | None = None
         self.running = False
@@ -57,6 +65,14 @@ class Gateway:
         if self.running and self.health is not None:
             self.health.start()
 
+    def shared_state_problem(self) -> str | None:
+        """Why shared state (Redis) is failing open right now, if it is."""
+        if self.shared is None:
+            return None
+        if not self.shared.healthy or not self.store.healthy:
+            return "redis unreachable: limits and balancing fail open, usage is spooled locally"
+        return None
+
     def start(self) -> None:
         """Start the background greenlets (config watcher, health checks)."""
         self.running = True
@@ -71,4 +87,6 @@ class Gateway:
             self.health.stop()
         self.forwarder.close()
         self.store.close()
+        if self.shared is not None:
+            self.shared.close()
         stop_logging()

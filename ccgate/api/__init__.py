@@ -12,6 +12,7 @@ from ..errors import GatewayError, anthropic_error_body
 from ..gateway import Gateway
 from ..logs import access_line
 from ..usage.meter import new_request_id
+from ..usage.store import StoreUnavailable
 from ..openai.response import openai_error
 from ..tenants import Tenant, presented_key
 
@@ -70,6 +71,10 @@ def register_error_handlers(app: Flask) -> None:
         else:
             message = e.description or e.name
         return error_response(GatewayError(status, message))
+
+    @app.errorhandler(StoreUnavailable)
+    def store_unavailable(e: StoreUnavailable):
+        return error_response(GatewayError(503, str(e), error_type="api_error"))
 
     @app.errorhandler(Exception)
     def unexpected(e: Exception):

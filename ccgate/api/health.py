@@ -17,9 +17,10 @@ def health():
     upstreams = gw.pool.snapshot()
     enabled = [u for u in upstreams if u["enabled"]]
     healthy = [u for u in enabled if u["healthy"]]
+    problem = gw.shared_state_problem()
     if not healthy:
         status = "down"
-    elif len(healthy) < len(enabled):
+    elif len(healthy) < len(enabled) or problem:
         status = "degraded"
     else:
         status = "ok"
@@ -28,5 +29,7 @@ def health():
         "version": __version__,
         "uptime": round(time.time() - gw.started, 1),
         "upstreams": upstreams,
+        "storage": {"type": gw.config.storage["type"], "ok": problem is None,
+                    **({"problem": problem} if problem else {})},
     }
     return jsonify(body), 503 if status == "down" else 200

@@ -46,7 +46,7 @@ class HealthChecker:
                 hc["timeout"] / 1000.0 if "timeout" in hc else self.lb.health_timeout_s)
 
     def probe(self, s: UpstreamState) -> None:
-        _, path, _, timeout = self.settings(s)
+        _, path, interval, timeout = self.settings(s)
         headers = {"anthropic-version": "2023-06-01", **s.config.auth_headers()}
         try:
             resp = self.session.get(s.config.url + path, headers=headers, allow_redirects=False,
@@ -60,7 +60,7 @@ class HealthChecker:
         if ok == s.probe_down or reason != s.probe_reason:
             log.log(logging.INFO if ok else logging.WARNING, "upstream %s is %s", s.id,
                     "up" if ok else f"down: {reason}")
-        self.pool.probe_result(s, ok, reason)
+        self.pool.probe_result(s, ok, reason, valid_s=3 * interval)
 
     def run(self) -> None:
         due = {s.id: 0.0 for s in self.pool.states}

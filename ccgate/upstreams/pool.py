@@ -90,6 +90,7 @@ class Pool:
         self.by_id: dict[str, UpstreamState] = {}
         self.strategy_name = ""
         self._pins: dict[str, tuple[str, float]] = {}
+        self.shared = None  # a RedisState when several instances balance together
         self.configure(upstreams, strategy, unhealthy_threshold=unhealthy_threshold, sticky=sticky,
                        sticky_ttl_s=sticky_ttl_s)
 
@@ -132,6 +133,12 @@ class Pool:
         if not eligible:
             return None
         usable = [s for s in eligible if self._available(s, now)]
+        if self.shared is not None:
+            chosen_id = self.shared.pick(self.strategy_name, usable or eligible,
+                                         session if self.sticky else None, self.sticky_ttl_s)
+            if chosen_id in self.by_id:
+                return self._begin(self.by_id[chosen_id])
+            # Redis did not answer: choose locally (fail open)
         if session and self.sticky:
             pinned = self._pins.get(session)
             if pinned and pinned[1] > now:
@@ -168,12 +175,18 @@ class Pool:
     def acquire(self, s: UpstreamState) -> None:
         s.in_flight += 1
         s.requests += 1
+        if self.shared is not None and self.strategy_name == "least_connections":
+            self.shared.in_flight(s.id, 1)
 
     def release(self, s: UpstreamState) -> None:
         s.in_flight -= 1
+        if self.shared is not None and self.strategy_name == "least_connections":
+            self.shared.in_flight(s.id, -1)
 
     def succeeded(self, s: UpstreamState, latency_ms: float) -> None:
         s.latencies_ms.append(latency_ms)
+        if self.shared is not None and (s.consecutive_failures or s.cooldown_until):
+            self.shared.recovered(s.id)
         s.consecutive_failures = 0
         s.cooldown_until = 0.0
         s.next_cooldown_s = FIRST_COOLDOWN_S
@@ -192,12 +205,18 @@ class Pool:
             s.cooldown_until = now + s.next_cooldown_s
             s.next_cooldown_s = min(s.next_cooldown_s * 2, MAX_COOLDOWN_S)
         s.half_open = False
+        if self.shared is not None and s.cooling(now):
+            self.shared.cooldown(s.id, s.cooldown_until - now, reason)
 
     def abandoned(self, s: UpstreamState) -> None:
         """The attempt ended for a reason that says nothing of the upstream (client left, 4xx)."""
         s.half_open = False
 
-    def probe_result(self, s: UpstreamState, ok: bool, reason: str | None) -> None:
+    def probe_result(self, s: UpstreamState, ok: bool, reason: str | None,
+                     valid_s: float = 90.0) -> None:
+        """An active probe's verdict; shared instances trust it for ``valid_s``."""
+        if self.shared is not None and (ok == s.probe_down or not ok):
+            self.shared.probe(s.id, ok, reason, valid_s)
         s.probe_down = not ok
         s.probe_reason = reason
         if ok and s.cooling(self.clock()):

@@ -5,12 +5,15 @@ the rpm window and the in-flight count are kept in this process.
 """
 from __future__ import annotations
 
+import logging
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from .store import UsageStore
+from .store import StoreUnavailable, UsageStore
+
+log = logging.getLogger("ccgate.usage")
 
 
 class LimitExceeded(Exception):
@@ -24,7 +27,8 @@ class LimitExceeded(Exception):
 @dataclass
 class Admission:
     tenant_id: str
-    daily_remaining_usd: float | None  # None when no daily limit is set
+    daily_remaining_usd: float | None  # None when no daily limit is set (or it could not be read)
+    slot: object = None  # the concurrency slot, given back by ``Limiter.release``
 
 
 def limit_value(limits: dict, *path) -> float:
@@ -39,14 +43,46 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="seconds")
 
 
-class Limiter:
-    """Decides whether a tenant's next request may go upstream, and counts it while it runs."""
+class LocalCounters:
+    """rpm windows and in-flight counts kept in this process."""
 
-    def __init__(self, store: UsageStore, timezone: str):
-        self.store = store
-        self.set_timezone(timezone)
+    def __init__(self) -> None:
         self._admitted: dict[str, deque[float]] = {}
         self._in_flight: dict[str, int] = {}
+
+    def rpm_admit(self, tenant_id: str, rpm: int, now: float) -> float | None:
+        """Count one request in the 60 s window; seconds to wait instead when it is full."""
+        window = self._admitted.setdefault(tenant_id, deque())
+        while window and window[0] <= now - 60:
+            window.popleft()
+        if len(window) >= rpm:
+            return window[0] + 60 - now
+        window.append(now)
+        return None
+
+    def acquire(self, tenant_id: str, limit: int, now: float) -> object | None:
+        """A slot among ``limit`` in-flight requests (0 = unlimited), or None when all are taken."""
+        in_flight = self._in_flight.get(tenant_id, 0)
+        if limit and in_flight >= limit:
+            return None
+        self._in_flight[tenant_id] = in_flight + 1
+        return tenant_id
+
+    def release(self, tenant_id: str, slot: object) -> None:
+        self._in_flight[tenant_id] -= 1
+
+
+class Limiter:
+    """Decides whether a tenant's next request may go upstream, and counts it while it runs.
+
+    When the store cannot be read (Redis down), spend limits fail open: requests keep flowing and
+    the outage is logged and shown by /health.
+    """
+
+    def __init__(self, store: UsageStore, timezone: str, counters=None):
+        self.store = store
+        self.counters = counters or LocalCounters()
+        self.set_timezone(timezone)
 
     def set_timezone(self, timezone: str) -> None:
         self.tz = ZoneInfo(timezone)
@@ -62,13 +98,9 @@ class Limiter:
         return datetime.combine((first + timedelta(days=32)).replace(day=1), time(), self.tz)
 
     def month_spend(self, tenant_id: str, local: datetime) -> float:
-        today = local.date()
-        days = self.store.range_totals(tenant_id, today.replace(day=1), today)
-        return sum(t.costUSD for _, t in days)
+        return self.store.month_cost(tenant_id, local.date())
 
-    def admit(self, tenant_id: str, limits: dict, now: float) -> Admission:
-        """Count the request in, or raise LimitExceeded (nothing is counted then)."""
-        local = self.local_now(now)
+    def _check_spend(self, tenant_id: str, limits: dict, local: datetime) -> float | None:
         remaining = None
         daily = limit_value(limits, "daily", "maxUSD")
         if daily:
@@ -76,8 +108,8 @@ class Limiter:
             if spent >= daily:
                 reset = self.next_midnight(local)
                 raise LimitExceeded(
-                    "daily", f"daily spending limit of ${daily:.2f} reached (${spent:.4f} spent today); "
-                    f"resets at {_iso(reset)}", int((reset - local).total_seconds()))
+                    "daily", f"daily spending limit of ${daily:.2f} reached (${spent:.4f} spent "
+                    f"today); resets at {_iso(reset)}", int((reset - local).total_seconds()))
             remaining = daily - spent
         monthly = limit_value(limits, "monthly", "maxUSD")
         if monthly:
@@ -85,28 +117,35 @@ class Limiter:
             if spent >= monthly:
                 reset = self.next_month(local)
                 raise LimitExceeded(
-                    "monthly", f"monthly spending limit of ${monthly:.2f} reached (${spent:.4f} spent this "
-                    f"month); resets at {_iso(reset)}", int((reset - local).total_seconds()))
-        rpm = int(limit_value(limits, "rpm"))
-        window = self._admitted.setdefault(tenant_id, deque())
-        while window and window[0] <= now - 60:
-            window.popleft()
-        if rpm and len(window) >= rpm:
-            wait = window[0] + 60 - now
-            raise LimitExceeded("rpm", f"rate limit of {rpm} requests per minute reached; retry in "
-                                f"{wait:.0f} s", int(wait + 0.999))
+                    "monthly", f"monthly spending limit of ${monthly:.2f} reached (${spent:.4f} "
+                    f"spent this month); resets at {_iso(reset)}",
+                    int((reset - local).total_seconds()))
+        return remaining
+
+    def admit(self, tenant_id: str, limits: dict, now: float) -> Admission:
+        """Count the request in, or raise LimitExceeded (nothing is counted then)."""
+        local = self.local_now(now)
+        try:
+            remaining = self._check_spend(tenant_id, limits, local)
+        except StoreUnavailable:
+            log.error("spend limits of %s not checked: the usage store is unavailable", tenant_id)
+            remaining = None
         concurrency = int(limit_value(limits, "concurrency"))
-        in_flight = self._in_flight.get(tenant_id, 0)
-        if concurrency and in_flight >= concurrency:
+        slot = self.counters.acquire(tenant_id, concurrency, now)
+        if slot is None:
             raise LimitExceeded("concurrency",
                                 f"concurrency limit of {concurrency} requests in flight reached", 1)
+        rpm = int(limit_value(limits, "rpm"))
         if rpm:
-            window.append(now)
-        self._in_flight[tenant_id] = in_flight + 1
-        return Admission(tenant_id, remaining)
+            wait = self.counters.rpm_admit(tenant_id, rpm, now)
+            if wait is not None:
+                self.counters.release(tenant_id, slot)
+                raise LimitExceeded("rpm", f"rate limit of {rpm} requests per minute reached; "
+                                           f"retry in {wait:.0f} s", int(wait + 0.999))
+        return Admission(tenant_id, remaining, slot)
 
     def release(self, admission: Admission) -> None:
-        self._in_flight[admission.tenant_id] -= 1
+        self.counters.release(admission.tenant_id, admission.slot)
 
     def limits_view(self, tenant_id: str, limits: dict, now: float) -> dict:
         """The ``limits`` part of ``/usage``: each spend limit with what is used and left."""

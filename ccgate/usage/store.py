@@ -84,6 +84,10 @@ class DayTotals(Counters):
         return out
 
 
+class StoreUnavailable(Exception):
+    """The store cannot be read right now (Redis down): limits fail open, reports answer 503."""
+
+
 class UsageStore(Protocol):
     def append(self, record: dict, day: date) -> None:
         """Add one record to ``day``'s records of its tenant."""
@@ -94,10 +98,17 @@ class UsageStore(Protocol):
     def range_totals(self, tenant_id: str, first: date, last: date) -> list[tuple[date, DayTotals]]:
         """Per-day totals from ``first`` to ``last`` inclusive."""
 
+    def month_cost(self, tenant_id: str, day: date) -> float:
+        """Spend in ``day``'s month up to and including ``day``."""
+
     def recent(self, day: date, limit: int, tenant_id: str | None = None) -> list[dict]:
         """The newest records of ``day``, newest first."""
+
+    def records(self, tenant_id: str, day: date) -> list[dict]:
+        """Every record of one tenant's day, in order (export)."""
 
     def tenants(self) -> Iterable[str]:
         """Ids of the tenants that have any records."""
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release files and connections."""

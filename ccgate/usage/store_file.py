@@ -164,6 +164,22 @@ class FileStore:
             day += timedelta(days=1)
         return out
 
+    def month_cost(self, tenant_id: str, day: date) -> float:
+        return sum(t.costUSD for _, t in self.range_totals(tenant_id, day.replace(day=1), day))
+
+    def records(self, tenant_id: str, day: date) -> list[dict]:
+        path = day_path(self.root, tenant_id, day)
+        out = []
+        if path.exists():
+            for line in path.read_bytes().split(b"\n"):
+                try:
+                    record = json.loads(line) if line.strip() else None
+                except ValueError:
+                    record = None  # a torn line: skipped, as when totals are read
+                if isinstance(record, dict):
+                    out.append(record)
+        return out
+
     def recent(self, day: date, limit: int, tenant_id: str | None = None) -> list[dict]:
         tenants = [tenant_id] if tenant_id else list(self.tenants())
         records = [r for t in tenants for r in self._day(t, day).recent]

@@ -1,0 +1,222 @@
+"""The Redis usage store, for several gateway instances that must act as one.
+
+Per tenant and day: a list of records (the CCGate record format, one JSON string each), a set of
+their request ids, and a hash of totals (also per model); per tenant and month, a hash of totals.
+One Lua script appends a record and bumps every total atomically, and does nothing for a request
+id it has seen: replaying a spool twice never bills twice.
+
+When Redis cannot be reached, records go to a bounded local spool file and are replayed by a
+background greenlet once it answers again; reads raise ``StoreUnavailable`` (callers fail open).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Iterable
+
+import gevent
+import redis
+
+from .store import COUNTER_FIELDS, Counters, DayTotals, StoreUnavailable
+
+log = logging.getLogger("ccgate.usage")
+
+SPOOL_MAX_BYTES = 256 * 1024 * 1024
+REPLAY_INTERVAL_S = 2.0
+
+APPEND = """
+if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('RPUSH', KEYS[2], ARGV[2])
+redis.call('SADD', KEYS[5], ARGV[3])
+for i = 4, #ARGV, 2 do
+  redis.call('HINCRBYFLOAT', KEYS[3], ARGV[i], ARGV[i + 1])
+  redis.call('HINCRBYFLOAT', KEYS[4], ARGV[i], ARGV[i + 1])
+end
+return 1
+"""
+
+
+def increments(record: dict) -> list[tuple[str, float]]:
+    """The totals one record adds: overall fields, and ``m|<model>|<field>`` per model."""
+    one = Counters()
+    one.add_record(record)
+    values = [(f, getattr(one, f)) for f in COUNTER_FIELDS if getattr(one, f)]
+    model = record.get("model") if isinstance(record.get("model"), str) else "unknown"
+    return values + [(f"m|{model}|{f}", v) for f, v in values]
+
+
+def totals_from_hash(raw: dict) -> DayTotals:
+    """A totals hash (``field`` and ``m|<model>|<field>`` keys) as DayTotals."""
+    totals = DayTotals()
+    for key, value in raw.items():
+        key = key.decode() if isinstance(key, bytes) else key
+        target: Counters = totals
+        field = key
+        if key.startswith("m|") and key.count("|") >= 2:
+            model, field = key[2:key.rindex("|")], key[key.rindex("|") + 1:]
+            target = totals.by_model.setdefault(model, Counters())
+        if field in COUNTER_FIELDS:
+            number = float(value)
+            setattr(target, field, number if field == "costUSD" else int(number))
+    return totals
+
+
+class RedisStore:
+    """Usage in Redis (``storage.type: "redis"``), same interface as the file store."""
+
+    def __init__(self, url: str, prefix: str, data_dir: Path):
+        self.redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2,
+                                          health_check_interval=30)
+        self.prefix = prefix
+        self.spool_dir = Path(data_dir) / "spool"
+        self.spool_path = self.spool_dir / f"redis-usage-{os.getpid()}.jsonl"
+        self._append = self.redis.register_script(APPEND)
+        self.healthy = True
+        self.last_error: str | None = None
+        self._replayer = gevent.spawn(self._replay_loop)
+
+    # -- keys -------------------------------------------------------------------------------------
+    def _day_key(self, tenant_id: str, day: date, kind: str) -> str:
+        return f"{self.prefix}u:{tenant_id}:{day:%Y-%m-%d}:{kind}"
+
+    def _month_key(self, tenant_id: str, day: date) -> str:
+        return f"{self.prefix}u:{tenant_id}:{day:%Y-%m}:month"
+
+    def _mark(self, ok: bool, error: Exception | None = None) -> None:
+        if ok != self.healthy:
+            if ok:
+                log.warning("redis is reachable again")
+            else:
+                log.error("redis unreachable (%s): failing open, spooling usage locally",
+                          type(error).__name__)
+        self.healthy = ok
+        self.last_error = None if ok else f"redis unreachable ({type(error).__name__})"
+
+    # -- writing ----------------------------------------------------------------------------------
+    def _write(self, record: dict, day: date) -> None:
+        tenant = record["tenantId"]
+        args = [record.get("requestId") or os.urandom(8).hex(),
+                json.dumps(record, ensure_ascii=False, separators=(",", ":")), tenant]
+        for field, value in increments(record):
+            args += [field, repr(float(value))]
+        self._append(keys=[self._day_key(tenant, day, "ids"), self._day_key(tenant, day, "records"),
+                           self._day_key(tenant, day, "totals"), self._month_key(tenant, day),
+                           f"{self.prefix}tenants"], args=args)
+
+    def append(self, record: dict, day: date) -> None:
+        try:
+            self._write(record, day)
+            self._mark(True)
+        except redis.RedisError as e:
+            self._mark(False, e)
+            self._spool(record, day)
+
+    def _spool(self, record: dict, day: date) -> None:
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        size = self.spool_path.stat().st_size if self.spool_path.exists() else 0
+        if size > SPOOL_MAX_BYTES:
+            log.error("usage spool full (%d bytes): record %s not kept", size, record.get("requestId"))
+            return
+        line = json.dumps({"day": day.isoformat(), "record": record}, ensure_ascii=False) + "\n"
+        with open(self.spool_path, "a", encoding="utf-8") as f:
+            f.write(line)
+
+    def replay(self) -> int:
+        """Send spooled records (of any process) to Redis; the number replayed."""
+        done = 0
+        for path in sorted(self.spool_dir.glob("redis-usage-*.jsonl")):
+            claimed = path.with_suffix(".replaying")
+            try:
+                os.rename(path, claimed)  # atomic: one process replays a given file
+            except FileNotFoundError:
+                continue
+            lines = claimed.read_text(encoding="utf-8").splitlines()
+            for i, line in enumerate(lines):
+                try:
+                    item = json.loads(line)
+                except ValueError:
+                    log.warning("%s: skipped a damaged spool line", claimed)
+                    continue
+                try:
+                    self._write(item["record"], date.fromisoformat(item["day"]))
+                except redis.RedisError:
+                    with open(path, "a", encoding="utf-8") as f:  # give the rest back
+                        f.write("\n".join(lines[i:]) + "\n")
+                    claimed.unlink()
+                    raise
+                done += 1
+            claimed.unlink()
+        return done
+
+    def _replay_loop(self) -> None:
+        while True:
+            gevent.sleep(REPLAY_INTERVAL_S)
+            if not self.spool_dir.exists() or not any(self.spool_dir.glob("redis-usage-*.jsonl")):
+                continue
+            try:
+                count = self.replay()
+                self._mark(True)
+                if count:
+                    log.warning("replayed %d spooled usage records into redis", count)
+            except redis.RedisError as e:
+                self._mark(False, e)
+            except Exception:
+                log.exception("usage spool replay failed")
+
+    # -- reading ----------------------------------------------------------------------------------
+    def _read(self, fn):
+        try:
+            result = fn()
+        except redis.RedisError as e:
+            self._mark(False, e)
+            raise StoreUnavailable("the usage store (redis) cannot be reached") from None
+        self._mark(True)
+        return result
+
+    def day_totals(self, tenant_id: str, day: date) -> DayTotals:
+        return totals_from_hash(self._read(lambda: self.redis.hgetall(
+            self._day_key(tenant_id, day, "totals"))))
+
+    def month_cost(self, tenant_id: str, day: date) -> float:
+        """Spend of ``day``'s month so far, from the month's running total."""
+        raw = self._read(lambda: self.redis.hget(self._month_key(tenant_id, day), "costUSD"))
+        return float(raw or 0)
+
+    def range_totals(self, tenant_id: str, first: date, last: date) -> list[tuple[date, DayTotals]]:
+        days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+        def fetch():
+            pipe = self.redis.pipeline(transaction=False)
+            for d in days:
+                pipe.hgetall(self._day_key(tenant_id, d, "totals"))
+            return pipe.execute()
+
+        return [(d, totals_from_hash(raw)) for d, raw in zip(days, self._read(fetch))]
+
+    def recent(self, day: date, limit: int, tenant_id: str | None = None) -> list[dict]:
+        tenants = [tenant_id] if tenant_id else list(self.tenants())
+
+        def fetch():
+            pipe = self.redis.pipeline(transaction=False)
+            for t in tenants:
+                pipe.lrange(self._day_key(t, day, "records"), -limit, -1)
+            return pipe.execute()
+
+        records = [json.loads(raw) for rows in self._read(fetch) for raw in rows]
+        records.sort(key=lambda r: str(r.get("timestamp", "")), reverse=True)
+        return records[:limit]
+
+    def records(self, tenant_id: str, day: date) -> list[dict]:
+        """Every record of one tenant's day (export)."""
+        return [json.loads(raw) for raw in self._read(
+            lambda: self.redis.lrange(self._day_key(tenant_id, day, "records"), 0, -1))]
+
+    def tenants(self) -> Iterable[str]:
+        return sorted(t.decode() for t in self._read(lambda: self.redis.smembers(f"{self.prefix}tenants")))
+
+    def close(self) -> None:
+        self._replayer.kill(block=False)
+        self.redis.close()

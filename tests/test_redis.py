@@ -1,0 +1,262 @@
+"""Several gateway instances sharing one Redis: usage, limits, balancing, health, outages."""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import gevent
+import pytest
+import requests
+
+from ccgate import create_app
+from ccgate.usage.store_file import FileStore
+from tests.conftest import TENANT_KEY, RunningGateway, upstream_entry, write_config
+from tests.mock_upstream import MockResponse, error_body
+
+ROOT = Path(__file__).resolve().parent.parent
+REDIS = shutil.which("redis-server")
+pytestmark = pytest.mark.skipif(not REDIS, reason="!!! REDIS TESTS SKIPPED: no redis-server "
+                                                   "(apt-get install redis-server) !!!")
+ASK = {"model": "claude-sonnet-4-20250514", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
+COST = (25 * 3 + 12 * 15) / 1e6
+
+
+def free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class RedisServer:
+    """A private redis-server on a free loopback port, without persistence."""
+
+    def __init__(self, workdir: Path):
+        self.port = free_port()
+        self.workdir = workdir
+        self.proc = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> "RedisServer":
+        self.proc = subprocess.Popen([REDIS, "--port", str(self.port), "--bind", "127.0.0.1",
+                                      "--save", "", "--appendonly", "no", "--dir", str(self.workdir)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return self
+            except OSError:
+                assert time.monotonic() < deadline, "redis-server did not start"
+                gevent.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    server = RedisServer(tmp_path).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def shared_gateways(tmp_path, redis_server):
+    """A factory of in-process gateways that share one Redis."""
+    made = []
+
+    def factory(upstreams, **config):
+        server = {"storage": {"type": "redis", "url": redis_server.url, "prefix": "t:"},
+                  **config.pop("server", {})}
+        d = write_config(tmp_path / f"cfg{len(made)}", upstreams, server=server, **config)
+        gw = RunningGateway(create_app(d, tmp_path / f"data{len(made)}"))
+        made.append(gw)
+        return gw
+
+    yield factory
+    for gw in made:
+        gw.stop()
+
+
+# -- the store contract, for both backends ---------------------------------------------------------
+@pytest.fixture(params=["file", "redis"])
+def store(request, tmp_path):
+    if request.param == "file":
+        s = FileStore(tmp_path)
+        yield s
+    else:
+        if not REDIS:
+            pytest.skip("no redis-server")
+        server = RedisServer(tmp_path).start()
+        from ccgate.usage.store_redis import RedisStore
+        s = RedisStore(server.url, "c:", tmp_path)
+        yield s
+        s.close()
+        server.stop()
+
+
+def rec(rid, tenant="t", model="claude-sonnet-4", cost=0.5, status=200, ts="2026-11-26T01:00:00.000Z"):
+    return {"requestId": rid, "tenantId": tenant, "timestamp": ts, "model": model,
+            "inputTokens": 10, "outputTokens": 5, "cacheCreationTokens": 1, "cacheReadTokens": 2,
+            "totalTokens": 18, "totalCost": cost, "statusCode": status,
+            "errorType": None if status < 400 else "api_error"}
+
+
+def test_store_contract(store):
+    d1, d2 = date(2026, 11, 25), date(2026, 11, 26)
+    store.append(rec("a", cost=1.0, ts="2026-11-25T01:00:00.000Z"), d1)
+    store.append(rec("b"), d2)
+    store.append(rec("c", model="claude-opus-4", status=529, cost=0), d2)
+    store.append(rec("d", tenant="u"), d2)
+    t = store.day_totals("t", d2)
+    assert (t.requests, t.errors, t.inputTokens, t.totalTokens, t.costUSD) == (2, 1, 20, 36, 0.5)
+    assert t.by_model["claude-opus-4"].errors == 1 and t.by_model["claude-sonnet-4"].requests == 1
+    assert [x.requests for _, x in store.range_totals("t", d1, d2)] == [1, 2]
+    assert store.month_cost("t", d2) == pytest.approx(1.5)
+    assert [r["requestId"] for r in store.records("t", d2)] == ["b", "c"]
+    assert {r["requestId"] for r in store.recent(d2, 10)} == {"b", "c", "d"}
+    assert [r["requestId"] for r in store.recent(d2, 10, "u")] == ["d"]
+    assert list(store.tenants()) == ["t", "u"]
+    assert store.day_totals("nobody", d2).requests == 0
+
+
+# -- instances acting as one -----------------------------------------------------------------------
+def post(gw, key=TENANT_KEY, **extra):
+    return requests.post(gw.url + "/anthropic/v1/messages", headers={"x-api-key": key}, json={**ASK, **extra})
+
+
+def test_round_robin_alternates_globally(make_mock, shared_gateways):
+    a, b = make_mock("a"), make_mock("b")
+    ups = [upstream_entry(a), upstream_entry(b)]
+    gw1, gw2 = shared_gateways(ups), shared_gateways(ups)
+    order = []
+    for i in range(8):
+        post(gw1 if i % 2 == 0 else gw2)
+        order.append("a" if len(a.requests) > order.count("a") else "b")
+    assert order == ["a", "b"] * 4  # each instance alone would have sent every request to a
+
+
+def test_cooldown_by_one_instance_is_seen_by_the_other(make_mock, shared_gateways):
+    a, b = make_mock("a"), make_mock("b")
+    a.handler = lambda req: MockResponse(429, headers=[("content-type", "application/json"),
+                                                       ("retry-after", "30")],
+                                         body=error_body("rate_limit_error", "slow down"))
+    ups = [upstream_entry(a), upstream_entry(b)]
+    gw1, gw2 = shared_gateways(ups), shared_gateways(ups)
+    assert post(gw1).status_code == 200  # a failed, b answered
+    hits = len(a.requests)
+    for _ in range(4):
+        assert post(gw2).status_code == 200
+    assert len(a.requests) == hits  # gw2 never tried a: cooled down by gw1
+
+
+def test_sticky_pins_are_shared(make_mock, shared_gateways):
+    mocks = [make_mock(n) for n in "abc"]
+    ups = [upstream_entry(m) for m in mocks]
+    gw1, gw2 = shared_gateways(ups), shared_gateways(ups)
+    for i in range(6):
+        post(gw1 if i % 2 else gw2, metadata={"user_id": "conversation-7"})
+    assert sorted(len(m.requests) for m in mocks) == [0, 0, 6]
+
+
+def test_shared_usage_and_one_daily_limit_across_processes(make_mock, tmp_path, redis_server):
+    mock = make_mock("m")
+    config = write_config(tmp_path / "cfg", [upstream_entry(mock)], server={
+        "storage": {"type": "redis", "url": redis_server.url, "prefix": "p:"}},
+        tenants=[{"id": "alice", "key": TENANT_KEY, "limits": {"daily": {"maxUSD": 5 * COST - 1e-9}}}])
+    ports = [free_port(), free_port()]
+    procs = [subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--config-dir", str(config),
+                               "--data-dir", str(tmp_path / f"d{i}"), "--host", "127.0.0.1", "--port", str(p)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for i, p in enumerate(ports)]
+    try:
+        for p in ports:
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    requests.get(f"http://127.0.0.1:{p}/health", timeout=2)
+                    break
+                except requests.RequestException:
+                    assert time.monotonic() < deadline
+                    gevent.sleep(0.1)
+        statuses = []
+        for i in range(10):
+            r = requests.post(f"http://127.0.0.1:{ports[i % 2]}/anthropic/v1/messages",
+                              headers={"x-api-key": TENANT_KEY}, json=ASK)
+            statuses.append(r.status_code)
+        assert statuses == [200] * 5 + [429] * 5  # one limit, whichever instance is asked
+        assert len(mock.requests) == 5
+        for p in ports:
+            today = requests.get(f"http://127.0.0.1:{p}/usage", headers={"x-api-key": TENANT_KEY}).json()
+            assert today["today"]["requests"] == 5
+            assert today["today"]["costUSD"] == pytest.approx(5 * COST)
+            assert today["limits"]["daily"]["exceeded"] is True
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(10)
+
+
+def test_redis_outage_fails_open_and_spooled_records_arrive(make_mock, shared_gateways, redis_server):
+    mock = make_mock("m")
+    gw = shared_gateways([upstream_entry(mock)], tenants=[
+        {"id": "alice", "key": TENANT_KEY, "limits": {"daily": {"maxUSD": 100}, "rpm": 1000,
+                                                      "concurrency": 10}}])
+    for _ in range(3):
+        assert post(gw).status_code == 200
+    redis_server.stop()
+    for _ in range(4):
+        r = post(gw)
+        assert r.status_code == 200  # limits and balancing fail open
+    health = requests.get(gw.url + "/health").json()
+    assert health["status"] == "degraded" and health["storage"]["ok"] is False
+    assert requests.get(gw.url + "/usage", headers={"x-api-key": TENANT_KEY}).status_code == 503
+    spool = list((Path(gw.gateway.data_dir) / "spool").glob("*.jsonl"))
+    assert spool and len(spool[0].read_text().splitlines()) == 4
+    redis_server.start()  # same port, empty (no persistence): only what is replayed counts
+    deadline = time.monotonic() + 10
+    while True:
+        r = requests.get(gw.url + "/usage", headers={"x-api-key": TENANT_KEY})
+        if r.status_code == 200 and r.json()["today"]["requests"] == 4:
+            break
+        assert time.monotonic() < deadline, r.text
+        gevent.sleep(0.2)
+    assert r.json()["today"]["costUSD"] == pytest.approx(4 * COST)
+    assert not list((Path(gw.gateway.data_dir) / "spool").glob("*.jsonl"))
+    assert post(gw).status_code == 200
+    assert requests.get(gw.url + "/health").json()["status"] == "ok"
+
+
+def test_export_import_between_file_and_redis(tmp_path, redis_server):
+    from ccgate.cli import cli
+    from click.testing import CliRunner
+    files = FileStore(tmp_path / "data")
+    for i in range(3):
+        files.append(rec(f"r{i}", tenant="alice"), date(2026, 11, 26))
+    files.close()
+    d = write_config(tmp_path / "cfg", [{"id": "a", "url": "http://127.0.0.1:1"}])
+    base = ["--config-dir", str(d), "--data-dir", str(tmp_path / "data")]
+    out = CliRunner().invoke(cli, base + ["usage", "export", "--from", "2026-11-01", "--to", "2026-11-30"])
+    lines = out.stdout.splitlines()
+    assert len(lines) == 3 and json.loads(lines[0])["requestId"] == "r0"
+    env = {"CCGATE_REDIS_URL": redis_server.url}
+    for _ in range(2):  # importing twice adds nothing the second time
+        result = CliRunner(env=env).invoke(cli, base + ["usage", "import", "-"], input="\n".join(lines))
+        assert result.exit_code == 0, result.output
+    assert "imported 0 records (3 already there" in result.stdout
+    from ccgate.usage.store_redis import RedisStore
+    rs = RedisStore(redis_server.url, "ccgate:", tmp_path)
+    assert rs.day_totals("alice", date(2026, 11, 26)).requests == 3
+    rs.close()
