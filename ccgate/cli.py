@@ -18,7 +18,7 @@ import click
 
 from .bootstrap import new_tenant_key
 from .config import ConfigError, hash_key, load_config
-from .usage.store_file import FileStore
+from .usage.store_file import SAFE_ID, FileStore
 
 COUNTERS = ("requests", "errors", "inputTokens", "outputTokens", "cacheCreationTokens",
             "cacheReadTokens", "totalTokens", "costUSD")
@@ -290,8 +290,8 @@ def usage_import(paths: Paths, source, kind: str | None) -> None:
                 record = json.loads(line)
                 stamp = datetime.fromisoformat(record["timestamp"].replace("Z", "+00:00"))
                 tenant = record["tenantId"]
-                if not isinstance(tenant, str) or not tenant:
-                    raise ValueError("no tenantId")
+                if not isinstance(tenant, str) or not SAFE_ID.fullmatch(tenant):
+                    raise ValueError(f"bad tenantId {tenant!r}")
             except (ValueError, KeyError, TypeError, AttributeError) as e:
                 click.echo(f"line {n}: skipped ({e})", err=True)
                 bad += 1

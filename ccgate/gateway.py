@@ -33,6 +33,7 @@ class Gateway:
             self.store = FileStore(data_dir)
         self.limiter = Limiter(self.store, config.usage_timezone, counters=self.shared)
         self.admin_throttle = FailureThrottle(limit=10, window_s=300, block_s=300)
+        self.key_throttle = FailureThrottle(limit=30, window_s=60, block_s=60)
         self.in_flight = 0  # HTTP requests being answered (graceful shutdown waits for 0)
         lb = config.load_balancer
         self.pool = Pool(config.upstreams, lb.strategy, unhealthy_threshold=lb.unhealthy_threshold,

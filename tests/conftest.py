@@ -26,6 +26,8 @@ from ccgate import create_app  # noqa: E402
 from ccgate.server import make_server  # noqa: E402
 from tests.mock_upstream import MockUpstream  # noqa: E402
 
+import flask  # noqa: E402
+
 TENANT_KEY = "sk-ccg-test-tenant-key-0123456789"
 OTHER_KEY = "sk-ccg-test-other-key-9876543210"
 DISABLED_KEY = "sk-ccg-test-disabled-key-000000"
@@ -148,3 +150,56 @@ def node_config(tmp_path) -> Path:
     for f in src.iterdir():
         shutil.copy(f, target / f.name.removesuffix(".example"))
     return target
+
+
+# Every secret the suite configures anywhere (keys, passwords, tokens).
+SECRETS = (TENANT_KEY, OTHER_KEY, DISABLED_KEY, UPSTREAM_KEY, "s3cret-Passw0rd", "browser-test-pw-1",
+           "admin-pw-123", "hashed-pw", "scrape-token-1", "sk-upstream-raw-123",
+           "sk-ccg-added-while-running-123")
+
+
+class _Recorder:
+    """Keeps every byte a gateway response sent, streamed bodies included."""
+
+    def __init__(self):
+        self.seen: list[bytes] = []
+
+    def __call__(self, sender, response, **_):
+        self.seen.append(str(response.status_code).encode() + b" " + str(response.headers).encode())
+        if response.is_streamed:
+            response.response = _RecordingBody(response.response, self.seen)
+        else:
+            self.seen.append(response.get_data())
+
+
+class _RecordingBody:
+    def __init__(self, body, sink):
+        self.body, self.sink = body, sink
+
+    def __iter__(self):
+        for chunk in self.body:
+            self.sink.append(chunk if isinstance(chunk, bytes) else str(chunk).encode())
+            yield chunk
+
+    def close(self):
+        close = getattr(self.body, "close", None)
+        if close is not None:
+            close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_secret_leaks(tmp_path_factory):
+    """Fails the run if a configured secret appears in any response or any log line."""
+    recorder = _Recorder()
+    flask.request_finished.connect(recorder)
+    yield
+    flask.request_finished.disconnect(recorder)
+    assert recorder.seen, "the leak scan saw no response: its hook is not wired"
+    leaks = []
+    for blob in recorder.seen:
+        leaks += [s for s in SECRETS if s.encode() in blob]
+    base = tmp_path_factory.getbasetemp()
+    for log_file in list(base.rglob("*.log")) + list(base.rglob("*.log.[0-9]")):
+        text = log_file.read_text(errors="replace")
+        leaks += [f"{s} in {log_file}" for s in SECRETS if s in text]
+    assert not leaks, f"secrets leaked: {sorted(set(leaks))[:10]}"

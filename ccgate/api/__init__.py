@@ -23,13 +23,30 @@ def current_gateway() -> Gateway:
     return current_app.extensions["ccgate"]
 
 
-def authenticate() -> Tenant:
-    """The calling tenant, or a 401/403 GatewayError."""
-    tenant = current_gateway().tenants.authenticate(presented_key(request.headers))
+def tenant_for_key(key: str | None) -> Tenant:
+    """The tenant owning ``key``; else 401, or 429 for an address that sent many bad keys.
+
+    A valid key is never refused because of its address (family members share one NAT); an
+    address that sent 30 bad keys within a minute gets 429 for its bad keys for a minute.
+    """
+    gw = current_gateway()
+    tenant = gw.tenants.authenticate(key)
     g.tenant_id = tenant.id if tenant else None
-    if tenant is None:
-        raise GatewayError(401, "invalid or missing API key: send your CCGate tenant key in "
-                                "x-api-key or Authorization: Bearer")
+    if tenant is not None:
+        return tenant
+    address = request.remote_addr or "?"
+    wait = gw.key_throttle.blocked_for(address)
+    if wait:
+        raise GatewayError(429, "too many invalid API keys from this address; try again later",
+                           headers={"retry-after": str(int(wait) + 1)})
+    gw.key_throttle.failed(address)
+    raise GatewayError(401, "invalid or missing API key: send your CCGate tenant key in "
+                            "x-api-key or Authorization: Bearer")
+
+
+def authenticate() -> Tenant:
+    """The calling tenant of an API request, or a 401/403/429 GatewayError."""
+    tenant = tenant_for_key(presented_key(request.headers))
     if not tenant.enabled:
         raise GatewayError(403, "this API key is disabled")
     return tenant
@@ -145,6 +162,10 @@ def register_request_hooks(app: Flask) -> None:
         g.request_id = new_request_id()
         g.started = time.monotonic()
         current_gateway().in_flight += 1
+        for name, value in request.headers.items():
+            if any(c in value for c in "\r\n\x00"):
+                # Never forwarded: a CR/LF in a header value could split the upstream request.
+                raise GatewayError(400, f"header {name!r} contains a control character")
 
     @app.after_request
     def finish(response: Response) -> Response:

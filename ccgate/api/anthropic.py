@@ -46,7 +46,8 @@ def forward(path: str):
     path = safe_path(path)
     body = request.get_data(cache=False)
     doc = None
-    if body and (path in JSON_PATHS or request.mimetype == "application/json"):
+    if (body or path in JSON_PATHS) and request.method == "POST" and (
+            path in JSON_PATHS or request.mimetype == "application/json"):
         try:
             doc = parse_json_object(body)
         except ValueError as e:

@@ -7,7 +7,7 @@ from flask import Blueprint, jsonify, request
 
 from ..errors import GatewayError
 from ..tenants import presented_key
-from . import current_gateway
+from . import current_gateway, tenant_for_key
 
 bp = Blueprint("usage", __name__)
 
@@ -40,9 +40,7 @@ def _days() -> int:
 def usage():
     gw = current_gateway()
     days = _days()
-    tenant = gw.tenants.authenticate(_key_from_request())
-    if tenant is None:
-        raise GatewayError(401, "invalid or missing API key")
+    tenant = tenant_for_key(_key_from_request())
     now = gw.clock()
     today = gw.limiter.local_now(now).date()
     history = gw.store.range_totals(tenant.id, today - timedelta(days=days - 1), today)

@@ -16,6 +16,7 @@ import fcntl
 import json
 import logging
 import os
+import re
 import time
 from collections import deque
 from datetime import date, timedelta
@@ -30,7 +31,13 @@ RECENT_PER_DAY = 200
 PAST_DAY_RECHECK_S = 60.0
 
 
+SAFE_ID = re.compile(r"(?!\.{1,2}$)[A-Za-z0-9_.-]+")
+
+
 def day_path(root: Path, tenant_id: str, day: date) -> Path:
+    """The day file of a tenant; an id that could leave ``root`` is refused (ValueError)."""
+    if not SAFE_ID.fullmatch(tenant_id):
+        raise ValueError(f"unsafe tenant id {tenant_id!r}")
     return root / tenant_id / f"{day:%Y-%m}" / f"{day:%Y-%m-%d}.json"
 
 
@@ -136,6 +143,13 @@ class FileStore:
             os.write(fd, line)
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
+        df = self._days.get((record["tenantId"], day))
+        if df is not None and df.offset == size and line[:1] != b"\n":
+            # Nobody else wrote since this process last read: count the record directly
+            # instead of reading it back and parsing it again.
+            df.totals.add_record(record)
+            df.recent.append(record)
+            df.offset = size + len(line)
 
     # -- reading ----------------------------------------------------------------------------------
     def _day(self, tenant_id: str, day: date, today: date | None = None) -> DayFile:

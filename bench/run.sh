@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# The CCGate benchmark, one command:  bash bench/run.sh [--rounds 2] [--duration 10] [--quick]
+#
+# Uses the shared harness (../shared/bench, or $CCGATE_BENCH_HARNESS): a fast mock upstream on
+# 127.0.0.1:18080, wrk and an SSE probe. Per round it measures "direct" (the mock itself, the
+# limit) and then "ccgate" (python app.py in front of it, metering/limits/access log on, a tenant
+# with no limit), alternating, so ratios compare numbers taken minutes apart on the same machine.
+# Then: 2,000 slow streams, the flat-cost run (200,000 records already in today's usage file),
+# a 50 KB Claude-Code-sized body, and the OpenAI surface. Writes bench/RESULTS.md.
+# Needs wrk, node, python3, curl (Debian: apt-get install wrk nodejs).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+HARNESS="${CCGATE_BENCH_HARNESS:-$ROOT/../shared/bench}"
+ROUNDS=2 DURATION=10 K2000=2000
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --rounds) ROUNDS="$2"; shift 2 ;;
+    --duration) DURATION="$2"; shift 2 ;;
+    --quick) ROUNDS=1; DURATION=5; K2000=1000; shift ;;
+    *) echo "unknown argument: $1" >&2; exit 2 ;;
+  esac
+done
+[ -x "$HARNESS/run.sh" ] || { echo "no harness at $HARNESS (set CCGATE_BENCH_HARNESS)" >&2; exit 2; }
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+WORK="$(mktemp -d /tmp/ccgate-bench.XXXXXX)"
+OUT="$WORK/results"
+KEY="sk-bench-tenant-key-0000000000"
+mkdir -p "$WORK/config" "$OUT"
+cat > "$WORK/config/server.json" <<JSON
+{"server": {"host": "127.0.0.1", "port": 13000},
+ "admin": {"enabled": true, "username": "admin", "password": "bench-admin-password"},
+ "openai": {"models": {"gpt-4o": "claude-sonnet-4-20250514"}},
+ "logging": {"level": "info", "enableConsole": false}}
+JSON
+cat > "$WORK/config/upstreams.json" <<JSON
+{"upstreams": [{"id": "mock", "name": "bench mock", "url": "http://127.0.0.1:18080", "key": "sk-bench-upstream"}],
+ "loadBalancer": {"strategy": "round_robin", "healthCheckEnabled": false}}
+JSON
+cat > "$WORK/config/tenants.json" <<JSON
+{"tenants": [{"id": "bench", "name": "bench", "key": "$KEY", "allowedModels": ["*"]}]}
+JSON
+START="cd $ROOT && exec python3 app.py --config-dir $WORK/config --data-dir"
+gw() { # gw NAME DATA_DIR [run.sh options]
+  local name="$1" data="$2"; shift 2
+  "$HARNESS/run.sh" --name "$name" --start "$START $data" --base http://127.0.0.1:13000/anthropic \
+    --key "$KEY" --duration "$DURATION" "$@" > /dev/null
+}
+for r in $(seq 1 "$ROUNDS"); do
+  "$HARNESS/run.sh" --name direct --start '' --base http://127.0.0.1:18080 --duration "$DURATION" \
+    --out "$OUT/r$r-direct" > /dev/null
+  gw ccgate "$WORK/data-r$r" --out "$OUT/r$r-ccgate"
+done
+gw ccgate-2000-streams "$WORK/data-k" --only probe --k "$K2000" --out "$OUT/k2000"
+
+# Flat cost: today's usage file already holds 200,000 records.
+python3 - "$WORK/data-flat" <<'PY'
+import json, sys, time
+from datetime import datetime, timezone
+from pathlib import Path
+day = datetime.now(timezone.utc).date()
+path = Path(sys.argv[1]) / "usage" / "bench" / f"{day:%Y-%m}" / f"{day:%Y-%m-%d}.json"
+path.parent.mkdir(parents=True, exist_ok=True)
+line = json.dumps({"requestId": "prefill", "tenantId": "bench", "timestamp": f"{day}T00:00:00.000Z",
+                   "model": "claude-sonnet-4-20250514", "inputTokens": 2095, "outputTokens": 62,
+                   "cacheCreationTokens": 2048, "cacheReadTokens": 8192, "totalTokens": 12397,
+                   "totalCost": 0.0176, "statusCode": 200, "errorType": None}) + "\n"
+path.write_text(line * 200_000)
+PY
+gw ccgate-200k-records "$WORK/data-flat" --only nonstream --out "$OUT/flat"
+gw ccgate-empty-file "$WORK/data-empty" --only nonstream --out "$OUT/empty"
+
+# Claude Code's real requests are ~50 KB: the harness body padded with a long system prompt.
+python3 - "$HARNESS/request_body.json" "$WORK/body-50k.json" <<'PY'
+import json, sys
+body = json.load(open(sys.argv[1]))
+body["system"].append({"type": "text", "text": ("You follow the project's conventions. " * 1400)[:48000]})
+open(sys.argv[2], "w").write(json.dumps(body))
+PY
+BENCH_BODY="$WORK/body-50k.json" gw ccgate-50k-body "$WORK/data-50k" --only nonstream --out "$OUT/body50k"
+
+# The OpenAI surface: same upstream work through /openai/v1/chat/completions.
+python3 "$ROOT/bench/openai_load.py" --work "$WORK" --key "$KEY" --duration "$DURATION" \
+  --harness "$HARNESS" > "$OUT/openai.json"
+
+python3 "$HARNESS/summarize.py" --ref direct "$OUT"/r*/metrics.jsonl > "$OUT/summary.md"
+python3 "$ROOT/bench/report.py" --out "$OUT" --rounds "$ROUNDS" --duration "$DURATION" \
+  --k2000 "$K2000" > "$ROOT/bench/RESULTS.md"
+echo "bench/RESULTS.md written (raw results in $OUT)" >&2
