@@ -125,7 +125,7 @@ def test_upstreams_requests_usage_json(admin_client):
     assert admin_client.get("/admin/api/requests?limit=x", headers=GOOD).status_code == 400
     assert admin_client.get("/admin/api/requests?tenant=nobody", headers=GOOD).status_code == 404
     today = date.today().isoformat()
-    usage = admin_client.get(f"/admin/api/usage?from=2026-01-01&to=2026-01-03&tenant=bob",
+    usage = admin_client.get("/admin/api/usage?from=2026-01-01&to=2026-01-03&tenant=bob",
                              headers=GOOD).get_json()
     assert [d["date"] for d in usage["tenants"]["bob"]] == ["2026-01-01", "2026-01-02", "2026-01-03"]
     assert admin_client.get("/admin/api/usage?from=bad", headers=GOOD).status_code == 400

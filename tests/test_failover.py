@@ -1,6 +1,5 @@
 """Upstream pool end to end: several mock upstreams behind one gateway, official SDK as client."""
 import json
-import socket
 import time
 from collections import Counter
 
@@ -10,6 +9,7 @@ import pytest
 import requests
 
 from tests.conftest import TENANT_KEY, upstream_entry
+from tests.helpers import free_port
 from tests.mock_upstream import MockResponse, error_body, message, message_events, sse
 
 MODEL = "claude-sonnet-4-20250514"
@@ -21,11 +21,7 @@ def sdk(gw) -> anthropic.Anthropic:
 
 
 def dead_url() -> str:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{free_port()}"
 
 
 def served_by(mocks) -> Counter:

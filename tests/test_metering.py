@@ -15,6 +15,7 @@ import gevent.pool
 import pytest
 import requests
 
+from tests.helpers import free_port, wait_up
 from tests.conftest import OTHER_KEY, TENANT_KEY, upstream_entry, write_config
 from tests.mock_upstream import MockResponse, error_body, message, message_events
 
@@ -188,12 +189,6 @@ def test_node_ccgate_data_dir_through_usage(make_mock, tmp_path):
         gw.stop()
 
 
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def test_two_gateway_processes_share_one_data_dir(make_mock, tmp_path):
@@ -206,14 +201,7 @@ def test_two_gateway_processes_share_one_data_dir(make_mock, tmp_path):
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for p in ports]
     try:
         for p in ports:
-            deadline = time.monotonic() + 15
-            while True:
-                try:
-                    requests.get(f"http://127.0.0.1:{p}/health", timeout=1)
-                    break
-                except requests.ConnectionError:
-                    assert time.monotonic() < deadline
-                    gevent.sleep(0.1)
+            wait_up(f"http://127.0.0.1:{p}/health")
         session = requests.Session()
         session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=100))
 

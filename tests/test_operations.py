@@ -2,7 +2,6 @@
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,8 +16,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ccgate.cli import cli
 from ccgate.config import load_config
+from tests.helpers import free_port, wait_up
 from tests.conftest import TENANT_KEY, UPSTREAM_KEY, upstream_entry, write_config
-from tests.mock_upstream import message, message_events
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = "claude-sonnet-4-20250514"
@@ -30,23 +29,8 @@ def run_cli(*args, env=None, input=None):
                           text=True, timeout=30, input=input, env={**os.environ, **(env or {})})
 
 
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
-def wait_up(url: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            requests.get(url, timeout=2)
-            return
-        except requests.RequestException:
-            assert time.monotonic() < deadline, f"{url} did not come up"
-            gevent.sleep(0.1)
 
 
 # -- CLI ------------------------------------------------------------------------------------------

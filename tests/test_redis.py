@@ -1,6 +1,5 @@
 """Several gateway instances sharing one Redis: usage, limits, balancing, health, outages."""
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -15,6 +14,7 @@ import requests
 
 from ccgate import create_app
 from ccgate.usage.store_file import FileStore
+from tests.helpers import free_port, wait_up
 from tests.conftest import TENANT_KEY, RunningGateway, upstream_entry, write_config
 from tests.mock_upstream import MockResponse, error_body
 
@@ -26,12 +26,6 @@ ASK = {"model": "claude-sonnet-4-20250514", "max_tokens": 5, "messages": [{"role
 COST = (25 * 3 + 12 * 15) / 1e6
 
 
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class RedisServer:
@@ -183,14 +177,7 @@ def test_shared_usage_and_one_daily_limit_across_processes(make_mock, tmp_path, 
              for i, p in enumerate(ports)]
     try:
         for p in ports:
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    requests.get(f"http://127.0.0.1:{p}/health", timeout=2)
-                    break
-                except requests.RequestException:
-                    assert time.monotonic() < deadline
-                    gevent.sleep(0.1)
+            wait_up(f"http://127.0.0.1:{p}/health")
         statuses = []
         for i in range(10):
             r = requests.post(f"http://127.0.0.1:{ports[i % 2]}/anthropic/v1/messages",

@@ -14,6 +14,7 @@ import gevent.pool
 import pytest
 import requests
 
+from tests.helpers import free_port, wait_up
 from tests.conftest import TENANT_KEY, write_config
 from tests.faults.raw_upstream import (RawUpstream, chunk, good_json, gzip_json, response, sse_head,
                                        stream_events, trickle)
@@ -230,7 +231,6 @@ def test_client_gone_before_headers_is_billed_once(fgw, raw):
 
 
 def test_client_gone_during_failover(make_gateway, raw):
-    from tests.mock_upstream import MockUpstream
     slow_fail = RawUpstream()
 
     def fail_slowly(sock, req):
@@ -318,7 +318,7 @@ def test_kill_9_under_load_then_restart_keeps_usage_consistent(make_mock, tmp_pa
            str(tmp_path / "data"), "--host", "127.0.0.1", "--port", str(port)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    wait_up(url)
+    wait_up(url + "/health")
 
     def one(i):
         try:
@@ -339,7 +339,7 @@ def test_kill_9_under_load_then_restart_keeps_usage_consistent(make_mock, tmp_pa
     pool.join(timeout=15)
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_up(url)
+        wait_up(url + "/health")
         lines = [line for f in (tmp_path / "data" / "usage").rglob("*.json")
                  for line in f.read_bytes().split(b"\n") if line.strip()]
         parsed = []
@@ -360,20 +360,4 @@ def test_kill_9_under_load_then_restart_keeps_usage_consistent(make_mock, tmp_pa
         proc.wait(10)
 
 
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
-
-def wait_up(url: str) -> None:
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            requests.get(url + "/health", timeout=2)
-            return
-        except requests.RequestException:
-            assert time.monotonic() < deadline
-            gevent.sleep(0.1)
