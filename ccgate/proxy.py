@@ -14,7 +14,7 @@ import logging
 import math
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Protocol
 
 import gevent
@@ -142,7 +142,6 @@ class Outcome:
     client_gone: bool = False
     upstream_error: str | None = None
     ttfb_ms: float | None = None
-    attempts: int = 0
 
 
 @dataclass
@@ -150,9 +149,6 @@ class Relay:
     status: int
     headers: list[tuple[str, str]]
     body: Iterable[bytes]
-    upstream: str | None
-    attempts: int = 0
-    outcome: Outcome | None = field(default=None, repr=False)
 
 
 class _Failed(Exception):
@@ -356,18 +352,15 @@ class Forwarder:
                 self.pool.repin(req.session, up)
             decoded = "content-encoding" in resp.headers and \
                 resp.headers["content-encoding"].lower() != "identity"
-            outcome = Outcome(status=resp.status_code, upstream=up.id, ttfb_ms=ttfb_ms,
-                              attempts=attempt)
+            outcome = Outcome(status=resp.status_code, upstream=up.id, ttfb_ms=ttfb_ms)
             if observer is not None:
                 observer.begin(resp.status_code, resp.headers.get("content-type", ""))
             body = RelayBody(self, up, resp, held, chunks, is_sse, req.client_socket, observer,
                              outcome)
-            return Relay(resp.status_code, client_headers(resp.headers, decoded), body, up.id,
-                         attempt, outcome)
+            return Relay(resp.status_code, client_headers(resp.headers, decoded), body)
         status, body = final_error(failure, last_up.config if last_up else None)
         outcome = Outcome(status=status, upstream=last_up.id if last_up else None,
-                          upstream_error=failure.reason if failure else "no upstream available",
-                          attempts=len(tried))
+                          upstream_error=failure.reason if failure else "no upstream available")
         extra = []
         if failure is not None and failure.retry_after:
             extra.append(("retry-after", str(math.ceil(failure.retry_after))))
@@ -381,8 +374,7 @@ class Forwarder:
             observer.begin(status, "application/json")
             observer.feed(body)
             observer.finish(outcome)
-        return Relay(status, [("content-type", "application/json"), *extra_headers], [body],
-                     outcome.upstream, outcome.attempts, outcome)
+        return Relay(status, [("content-type", "application/json"), *extra_headers], [body])
 
 
 class RelayBody:

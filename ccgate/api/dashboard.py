@@ -8,7 +8,6 @@ from . import current_gateway
 from .admin_auth import auth
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
-LANGUAGES = ("en", "zh")
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'none'; "
        "frame-ancestors 'none'")

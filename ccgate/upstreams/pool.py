@@ -231,7 +231,3 @@ class Pool:
     def snapshot(self) -> list[dict]:
         now = self.clock()
         return [s.snapshot(now) for s in self.states]
-
-    def usable_count(self) -> int:
-        now = self.clock()
-        return sum(1 for s in self.states if s.healthy(now))

@@ -11,9 +11,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Iterable, Protocol
 
-TOKEN_FIELDS = ("inputTokens", "outputTokens", "cacheCreationTokens", "cacheReadTokens",
-                "totalTokens")
-
 
 def _int(value) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
