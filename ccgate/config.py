@@ -77,6 +77,7 @@ class TenantConfig:
     enabled: bool
     allowed_models: tuple[str, ...]
     limits: dict = field(default_factory=dict)
+    allow_batches: bool = False  # Message Batches are billed outside the gateway's metering
 
 
 @dataclass(frozen=True)
@@ -257,6 +258,7 @@ def _tenant(doc: dict) -> TenantConfig:
         enabled=doc.get("enabled", True),
         allowed_models=tuple(doc.get("allowedModels", ["*"])),
         limits=doc.get("limits") or {},
+        allow_batches=doc.get("allowBatches", False),
     )
 
 

@@ -1,26 +1,102 @@
-"""The gevent WSGI server the gateway runs in (``python app.py`` and the tests)."""
+"""The gevent WSGI server the gateway runs in (``python app.py`` and the tests).
+
+gevent's own parser is lenient in ways that matter behind a front proxy that frames requests
+differently (request smuggling): it accepts ``Transfer-Encoding`` together with
+``Content-Length``, folded header lines, bare CR or LF line ends and signed lengths. The
+``Handler`` here reads the request head itself and refuses each of those with 400 and a closed
+connection (RFC 9112 §2.2, §5.2, §6.3, §11.2) before anything reaches a view; only the head it
+accepted is handed to gevent's parser. Nothing a client sent is ever echoed into a log line.
+"""
 from __future__ import annotations
 
+import logging
+import re
 import socket
+from io import BytesIO
 
 import gevent
 from gevent.pywsgi import WSGIHandler, WSGIServer
 
+log = logging.getLogger("ccgate.server")
+
 CLIENT_SOCKET_KEY = "ccgate.client_socket"
-REQUEST_LINE_TIMEOUT_S = 75.0  # an idle keep-alive connection, then its request line
-HEADERS_TIMEOUT_S = 15.0  # the rest of a request's head, once its first line is in
+HEAD_TIMEOUT_S = 15.0  # a request head, from its first byte (or a new connection) to its blank line
+IDLE_KEEPALIVE_S = 75.0  # a kept-alive connection waiting for its next request's first byte
+MAX_HEADER_LINE = 16 * 1024
+MAX_HEADERS = 100
+
+_TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_REQUEST_LINE = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+) ([\x21-\x7e]+) HTTP/1\.([01])\r\n")
+# A field value: visible ASCII, obs-text, spaces and tabs; no CR, LF, NUL or other controls.
+_FIELD_VALUE = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
+_DIGITS = re.compile(r"[0-9]{1,18}")
+_BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
 
 
 class _SlowClient(BaseException):
     """A client that takes too long to send a request head (slowloris): the connection closes."""
 
 
-class Handler(WSGIHandler):
-    """Exposes the client socket so a relay can notice a hang-up while the upstream is quiet,
-    and closes connections whose request head does not arrive in time (slowloris).
+class BadFraming(ValueError):
+    """A request head this server refuses (400, connection closed); the text names no input."""
 
-    It also turns Nagle's algorithm off: a response's last small write (the closing chunk) would
-    otherwise wait for the client's delayed ACK, 40 ms per request, and SSE events would bunch.
+
+def check_head_line(line: bytes) -> tuple[bytes, bytes]:
+    """``(name, value)`` of one raw header line, or BadFraming."""
+    if not line.endswith(b"\r\n") or b"\r" in line[:-2] or b"\n" in line[:-2]:
+        raise BadFraming("header line not ended by CRLF, or a bare CR/LF inside it")
+    if line[:1] in (b" ", b"\t"):
+        raise BadFraming("folded header line (obs-fold)")
+    name, sep, value = line[:-2].partition(b":")
+    if not sep or not _TOKEN.fullmatch(name):
+        raise BadFraming("malformed header name")
+    value = value.strip(b" \t")
+    if not _FIELD_VALUE.fullmatch(value):
+        raise BadFraming("control character in a header value")
+    return name, value
+
+
+def check_framing(headers: list[tuple[bytes, bytes]]) -> None:
+    """RFC 9112 §6.3: one unambiguous body length, or BadFraming."""
+    te = [v for n, v in headers if n.lower() == b"transfer-encoding"]
+    cl = [v for n, v in headers if n.lower() == b"content-length"]
+    if te:
+        if cl:
+            raise BadFraming("both Transfer-Encoding and Content-Length")
+        if len(te) > 1 or te[0].lower() != b"chunked":
+            raise BadFraming("Transfer-Encoding other than a single 'chunked'")
+    if cl:
+        values = {v.strip() for item in cl for v in item.split(b",")}
+        if len(values) != 1 or not _DIGITS.fullmatch(values.pop().decode("latin-1")):
+            raise BadFraming("invalid or conflicting Content-Length")
+
+
+def read_head(rfile) -> bytes:
+    """The header lines of a request (up to and including the blank line), checked."""
+    lines: list[bytes] = []
+    headers: list[tuple[bytes, bytes]] = []
+    while True:
+        line = rfile.readline(MAX_HEADER_LINE + 1)
+        if not line:
+            raise BadFraming("connection closed inside the request head")
+        if len(line) > MAX_HEADER_LINE:
+            raise BadFraming("header line too long")
+        if line == b"\r\n":
+            break
+        headers.append(check_head_line(line))
+        lines.append(line)
+        if len(lines) > MAX_HEADERS:
+            raise BadFraming("too many header lines")
+    check_framing(headers)
+    return b"".join(lines) + b"\r\n"
+
+
+class Handler(WSGIHandler):
+    """Strict request heads, slowloris cut-off, the client socket in the environ, no Nagle.
+
+    The client socket lets a relay notice a hang-up while the upstream is quiet. Nagle's algorithm
+    is off: a response's last small write (the closing chunk) would otherwise wait for the
+    client's delayed ACK, 40 ms per request, and SSE events would bunch.
     """
 
     def __init__(self, sock, address, server, rfile=None):
@@ -28,21 +104,56 @@ class Handler(WSGIHandler):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError:
             pass  # not TCP (a Unix socket): nothing to turn off
+        self._requests_seen = 0
+        self._head_timer: gevent.Timeout | None = None
         super().__init__(sock, address, server, rfile)
 
     def read_requestline(self):
-        with gevent.Timeout(REQUEST_LINE_TIMEOUT_S, _SlowClient):
-            return super().read_requestline()
+        # A new connection has HEAD_TIMEOUT_S for its whole head; a kept-alive one may idle
+        # longer before its next request starts, then has the same budget for the head.
+        if self._requests_seen:
+            with gevent.Timeout(IDLE_KEEPALIVE_S, _SlowClient):
+                if not self.rfile.peek(1):
+                    return ""
+        self._requests_seen += 1
+        self._head_timer = gevent.Timeout(HEAD_TIMEOUT_S, _SlowClient)
+        self._head_timer.start()
+        line = self.rfile.readline(8192)
+        return line.decode("latin-1")
 
     def read_request(self, raw_requestline):
-        with gevent.Timeout(HEADERS_TIMEOUT_S, _SlowClient):
+        try:
+            match = _REQUEST_LINE.fullmatch(raw_requestline.encode("latin-1"))
+            if match is None:
+                raise BadFraming("malformed request line")
+            head = read_head(self.rfile)
+        finally:
+            if self._head_timer is not None:
+                self._head_timer.close()
+                self._head_timer = None
+        self.rfile, real = BytesIO(head), self.rfile
+        try:
             return super().read_request(raw_requestline)
+        finally:
+            self.rfile = real
 
     def handle_one_request(self):
         try:
             return super().handle_one_request()
         except _SlowClient:
             return None  # close the connection; nothing was started for it
+        finally:
+            if self._head_timer is not None:
+                self._head_timer.close()
+                self._head_timer = None
+
+    def _handle_client_error(self, ex):
+        # gevent's own message quotes the request line (a key, a password, a prompt): log only
+        # what kind of problem it was, never the input.
+        reason = str(ex) if isinstance(ex, BadFraming) else type(ex).__name__
+        log.info("refused a malformed request from %s: %s", self.client_address[0]
+                 if isinstance(self.client_address, tuple) else "?", reason)
+        return "400", _BAD_REQUEST
 
     def get_environ(self):
         environ = super().get_environ()
@@ -50,6 +161,32 @@ class Handler(WSGIHandler):
         return environ
 
 
-def make_server(app, host: str, port: int, log=None, error_log="default") -> WSGIServer:
+_SECRETISH = re.compile(r"(sk-[A-Za-z0-9_-]{2})[A-Za-z0-9_-]+|((?:Bearer|Basic)\s+)\S+", re.I)
+
+
+def redact(text: str, limit: int = 200) -> str:
+    """``text`` with anything key-like masked, cut to ``limit`` characters."""
+    text = _SECRETISH.sub(lambda m: (m.group(1) or m.group(2)) + "…", text)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+class ServerErrorLog:
+    """gevent's error log, routed through the application's logging with secrets redacted."""
+
+    def write(self, message: str) -> None:
+        message = message.strip()
+        if message:
+            log.warning("server: %s", redact(message))
+
+    def flush(self) -> None:  # file-like, for WSGI's wsgi.errors
+        pass
+
+    def writelines(self, lines) -> None:
+        for line in lines:
+            self.write(line)
+
+
+def make_server(app, host: str, port: int, log=None, error_log=None) -> WSGIServer:
     """A gevent WSGI server for ``app``; ``log=None`` keeps per-request lines off the console."""
-    return WSGIServer((host, port), app, handler_class=Handler, log=log, error_log=error_log)
+    return WSGIServer((host, port), app, handler_class=Handler, log=log,
+                      error_log=error_log or ServerErrorLog())

@@ -11,7 +11,7 @@ from .wildcard import PatternSet
 class Tenant:
     """A configured tenant with its compiled model allow-list."""
 
-    __slots__ = ("config", "id", "name", "enabled", "allowed", "limits")
+    __slots__ = ("config", "id", "name", "enabled", "allowed", "limits", "allow_batches")
 
     def __init__(self, config: TenantConfig):
         self.config = config
@@ -20,6 +20,7 @@ class Tenant:
         self.enabled = config.enabled
         self.allowed = PatternSet(config.allowed_models)
         self.limits = config.limits
+        self.allow_batches = config.allow_batches
 
     def may_use(self, model: str) -> bool:
         return self.allowed.match(model)

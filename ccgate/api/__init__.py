@@ -52,6 +52,31 @@ def authenticate() -> Tenant:
     return tenant
 
 
+READ_SIZE = 64 * 1024
+
+
+def request_body() -> bytes:
+    """The whole request body; 413 over ``server.maxBodyMB``, with Content-Length or chunked.
+
+    A chunked body is read here rather than through werkzeug, which cuts it at the limit
+    silently; an over-long one is refused whole and the connection closed (its rest is unread).
+    """
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if request.content_length is not None:
+        return request.get_data(cache=False)  # werkzeug answers 413 over the limit
+    stream = request.environ["wsgi.input"]
+    parts, size = [], 0
+    while True:
+        chunk = stream.read(READ_SIZE)
+        if not chunk:
+            return b"".join(parts)
+        size += len(chunk)
+        if limit is not None and size > limit:
+            raise GatewayError(413, "request body is larger than this gateway accepts",
+                               headers={"connection": "close"})
+        parts.append(chunk)
+
+
 def check_models(tenant: Tenant, models: list[str]) -> None:
     """403 unless the tenant may use every model named."""
     for model in models:

@@ -1,5 +1,12 @@
-"""``/anthropic/<path>``: Anthropic API pass-through for tenants (Claude Code's ANTHROPIC_BASE_URL)."""
+"""``/anthropic/<path>``: Anthropic API pass-through for tenants (Claude Code's ANTHROPIC_BASE_URL).
+
+Every request here, whatever its path, method or content type, is authenticated, checked against
+the tenant's model allow-list and limits, and metered by what comes back (``metering``). The
+upstream path is decided once, from the decoded path, and only paths made of plain segments pass.
+"""
 from __future__ import annotations
+
+import re
 
 from flask import Blueprint, Response, g, request
 
@@ -8,54 +15,92 @@ from ..metering import forward_metered
 from ..proxy import ProxyRequest
 from ..request_meta import parse_json_object, session_id
 from ..server import CLIENT_SOCKET_KEY
-from . import authenticate, check_models, current_gateway
+from . import authenticate, check_models, current_gateway, request_body
 
 bp = Blueprint("anthropic", __name__, url_prefix="/anthropic")
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
-# Paths whose body must be a JSON object: the gateway reads ``model`` and ``stream`` from it.
+# Paths whose body must be a JSON object naming a model: the gateway reads ``model`` and ``stream``.
 JSON_PATHS = frozenset({"/v1/messages", "/v1/messages/count_tokens", "/v1/complete"})
-# Paths that generate tokens: each request writes a usage record. Every request naming a model
-# (count_tokens, batches too) is still admitted against the tenant's limits first.
+# Paths that generate tokens: each request writes a usage record, even when it fails. Any other
+# response that turns out to be a generated message is recorded too.
 METERED_PATHS = frozenset({"/v1/messages", "/v1/complete"})
+BATCHES = "/v1/messages/batches"
+# One decoded path segment: RFC 3986 unreserved characters only. That rules out "?", "#", ";",
+# "%" (so nothing is still encoded after one decoding), whitespace and control characters.
+_SEGMENT = re.compile(r"[A-Za-z0-9._~-]+")
 
 
-def safe_path(path: str) -> str:
-    """``/`` + path, refusing anything that could leave the upstream's URL prefix."""
+def upstream_path(path: str) -> str:
+    """``/`` + the decoded ``path`` as the upstream will receive it; 404 for anything ambiguous.
+
+    Refused: empty, ``.`` and ``..`` segments and any character outside the unreserved set. What
+    passes needs no percent-encoding, so the upstream receives exactly the path that was checked.
+    """
     segments = path.split("/")
-    if any(s in ("", ".", "..") for s in segments) or "\\" in path or ":" in segments[0]:
-        raise GatewayError(404, f"no such endpoint: /{path}")
+    if any(s in (".", "..") or not _SEGMENT.fullmatch(s) for s in segments):
+        raise GatewayError(404, "no such endpoint: the path may only hold letters, digits and "
+                                "'-', '.', '_', '~' between single slashes")
     return "/" + path
 
 
-def models_in(path: str, body: dict) -> list[str]:
-    """Every model a request names: top level, or inside each request of a message batch."""
-    found = [body["model"]] if isinstance(body.get("model"), str) else []
-    if path.startswith("/v1/messages/batches") and isinstance(body.get("requests"), list):
-        for item in body["requests"]:
+def models_in(kind: str, body: dict) -> list[str]:
+    """Every model a request body names: top level, and each request of a message batch.
+
+    A ``model`` that is present but not a string is a 400: it could mean something else to a
+    mirror than to the allow-list.
+    """
+    found = []
+    if "model" in body:
+        if not isinstance(body["model"], str):
+            raise GatewayError(400, "model: must be a string")
+        found.append(body["model"])
+    if kind.startswith(BATCHES) and "requests" in body:
+        if not isinstance(body["requests"], list):
+            raise GatewayError(400, "requests: must be an array")
+        for i, item in enumerate(body["requests"]):
             params = item.get("params") if isinstance(item, dict) else None
-            if isinstance(params, dict) and isinstance(params.get("model"), str):
-                found.append(params["model"])
+            if not isinstance(params, dict) or not isinstance(params.get("model"), str):
+                raise GatewayError(400, f"requests[{i}].params.model: must be a string")
+            found.append(params["model"])
     return found
+
+
+def parse_body(kind: str, body: bytes) -> dict | None:
+    """The body as a JSON object, whatever the content type claims; None for no body."""
+    if not body and kind not in JSON_PATHS:
+        return None
+    try:
+        return parse_json_object(body)
+    except ValueError as e:
+        raise GatewayError(400, str(e)) from None
+
+
+def is_free(method: str, kind: str) -> bool:
+    """Requests that cost nothing: spend limits do not apply (rpm and concurrency still do)."""
+    return kind == "/v1/messages/count_tokens" or (
+        method in ("GET", "HEAD") and (kind == "/v1/models" or kind.startswith("/v1/models/")))
 
 
 @bp.route("/<path:path>", methods=METHODS)
 def forward(path: str):
     gw = current_gateway()
     tenant = authenticate()
-    path = safe_path(path)
-    body = request.get_data(cache=False)
-    doc = None
-    if (body or path in JSON_PATHS) and request.method == "POST" and (
-            path in JSON_PATHS or request.mimetype == "application/json"):
-        try:
-            doc = parse_json_object(body)
-        except ValueError as e:
-            if path in JSON_PATHS:
-                raise GatewayError(400, str(e)) from None
-    model = doc.get("model") if doc and isinstance(doc.get("model"), str) else None
-    models = models_in(path, doc) if doc else []
+    path = upstream_path(path)
+    kind = path.lower()  # what the path means; some mirrors route case-insensitively
+    if kind in JSON_PATHS and request.method != "POST":
+        raise GatewayError(405, f"{path} takes POST only")
+    if kind.startswith(BATCHES) and not tenant.allow_batches:
+        raise GatewayError(403, "Message Batches are not allowed for this key: batch spend is "
+                                "billed later, outside this gateway's limits; ask the operator "
+                                "to set allowBatches for your tenant")
+    body = request_body()
+    doc = parse_body(kind, body)
+    models = models_in(kind, doc) if doc is not None else []
+    if kind in JSON_PATHS and not models:
+        raise GatewayError(400, "model: this field is required")
     check_models(tenant, models)
+    model = models[0] if models and "model" in doc else None
     req = ProxyRequest(
         method=request.method,
         path=path,
@@ -68,14 +113,10 @@ def forward(path: str):
         body_json=doc,
         client_socket=request.environ.get(CLIENT_SOCKET_KEY),
     )
-    if not models:
-        relay = gw.forwarder.forward(req)
-        return Response(relay.body, status=relay.status, headers=relay.headers,
-                        direct_passthrough=True)
     relay, g.meter = forward_metered(gw, tenant, req, api="anthropic", requested_model=model,
-                                   request_id=g.request_id,
-                                   record=path in METERED_PATHS,
-                                   user_agent=request.headers.get("user-agent"))
+                                     request_id=g.request_id, record=kind in METERED_PATHS,
+                                     spend_limits=not is_free(request.method, kind),
+                                     user_agent=request.headers.get("user-agent"))
     response = Response(relay.body, status=relay.status, headers=relay.headers,
                         direct_passthrough=True)
     remaining = g.meter.admission.daily_remaining_usd

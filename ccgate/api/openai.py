@@ -9,7 +9,7 @@ from flask import Blueprint, Response, g, jsonify, request
 from werkzeug.wsgi import ClosingIterator
 
 from ..errors import GatewayError
-from ..metering import forward_metered
+from ..metering import admitted, forward_metered
 from ..openai.models import model_list
 from ..openai.request import TranslationError, resolve_model, to_anthropic
 from ..openai.response import error_from_anthropic, openai_error, to_chat_completion
@@ -17,7 +17,7 @@ from ..openai.stream import StreamTranslator, sse_data
 from ..proxy import ProxyRequest
 from ..request_meta import parse_json_object, session_id
 from ..server import CLIENT_SOCKET_KEY
-from . import authenticate, check_models, current_gateway
+from . import authenticate, check_models, current_gateway, request_body
 
 bp = Blueprint("openai", __name__, url_prefix="/openai/v1")
 
@@ -61,7 +61,7 @@ def chat_completions():
     gw = current_gateway()
     tenant = authenticate()
     try:
-        body = parse_json_object(request.get_data(cache=False))
+        body = parse_json_object(request_body())
     except ValueError as e:
         raise GatewayError(400, str(e)) from None
     settings = gw.config.openai
@@ -118,12 +118,16 @@ def _models_for(tenant) -> list[dict]:
 
 @bp.get("/models")
 def list_models():
-    return jsonify({"object": "list", "data": _models_for(authenticate())})
+    tenant = authenticate()
+    with admitted(current_gateway(), tenant):
+        return jsonify({"object": "list", "data": _models_for(tenant)})
 
 
 @bp.get("/models/<path:model_id>")
 def get_model(model_id: str):
-    for entry in _models_for(authenticate()):
-        if entry["id"] == model_id:
-            return jsonify(entry)
+    tenant = authenticate()
+    with admitted(current_gateway(), tenant):
+        for entry in _models_for(tenant):
+            if entry["id"] == model_id:
+                return jsonify(entry)
     raise GatewayError(404, f"The model `{model_id}` does not exist", code="model_not_found")

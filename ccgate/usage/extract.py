@@ -7,7 +7,7 @@ carries cumulative counts that replace earlier ones (its ``output_tokens`` is th
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..sse import Event, SSEParser
 
@@ -19,6 +19,10 @@ class Usage:
     cache_creation_tokens: int = 0
     cache_read_tokens: int = 0
     cache_creation_1h_tokens: int = 0  # the part of cache_creation written with a 1-hour TTL
+    # Whether a ``usage`` object was reported at all (a message was generated), and the model the
+    # response names: what the response says about itself, not token counts.
+    seen: bool = field(default=False, compare=False)
+    model: str | None = field(default=None, compare=False)
 
     @property
     def total_tokens(self) -> int:
@@ -29,6 +33,7 @@ class Usage:
         """Take every count present in an Anthropic ``usage`` object (later values replace)."""
         if not isinstance(usage, dict):
             return
+        self.seen = True
         for key, attr in (("input_tokens", "input_tokens"), ("output_tokens", "output_tokens"),
                           ("cache_creation_input_tokens", "cache_creation_tokens"),
                           ("cache_read_input_tokens", "cache_read_tokens")):
@@ -51,6 +56,8 @@ def usage_from_body(body: bytes) -> Usage:
         return usage
     if isinstance(doc, dict):
         usage.update(doc.get("usage"))
+        if isinstance(doc.get("model"), str):
+            usage.model = doc["model"]
     return usage
 
 
@@ -99,7 +106,10 @@ class StreamUsage:
         if name == "message_start":
             message = doc.get("message")
             if isinstance(message, dict):
+                self.usage.seen = True
                 self.usage.update(message.get("usage"))
+                if isinstance(message.get("model"), str):
+                    self.usage.model = message["model"]
         elif name == "message_delta":
             self.usage.update(doc.get("usage"))
             delta = doc.get("delta")

@@ -122,14 +122,19 @@ class Limiter:
                     int((reset - local).total_seconds()))
         return remaining
 
-    def admit(self, tenant_id: str, limits: dict, now: float) -> Admission:
-        """Count the request in, or raise LimitExceeded (nothing is counted then)."""
+    def admit(self, tenant_id: str, limits: dict, now: float, spend: bool = True) -> Admission:
+        """Count the request in, or raise LimitExceeded (nothing is counted then).
+
+        rpm and concurrency apply to every request; ``spend=False`` skips the spend limits, for
+        requests that cost nothing (``count_tokens``, listing models).
+        """
         local = self.local_now(now)
+        remaining = None
         try:
-            remaining = self._check_spend(tenant_id, limits, local)
+            if spend:
+                remaining = self._check_spend(tenant_id, limits, local)
         except StoreUnavailable:
             log.error("spend limits of %s not checked: the usage store is unavailable", tenant_id)
-            remaining = None
         concurrency = int(limit_value(limits, "concurrency"))
         slot = self.counters.acquire(tenant_id, concurrency, now)
         if slot is None:

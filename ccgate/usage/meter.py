@@ -32,16 +32,21 @@ def iso_utc(ts: float) -> str:
 class Meter:
     """The relay's observer for one request (see ``proxy.Observer``).
 
+    A record is written when ``always_record`` (the token-generating endpoints), and also for any
+    other request whose response turns out to be a generated message (a body with ``usage``, or a
+    stream with ``message_start``): metering goes by what came back, not by the request's path.
+
     ``finish`` runs exactly once, whatever ended the request, and never raises: a metering
     problem is logged, never turned into a client error.
     """
 
-    def __init__(self, *, store: UsageStore | None, prices: PriceBook, limiter: Limiter,
+    def __init__(self, *, store: UsageStore, always_record: bool, prices: PriceBook, limiter: Limiter,
                  admission: Admission, timezone_name: str, request_id: str, tenant_id: str,
                  model: str | None, requested_model: str | None, api: str, stream: bool,
                  session: str | None, user_agent: str | None,
                  observers: tuple[Callable[[dict], None], ...] = ()):
         self.store = store
+        self.always_record = always_record
         self.prices = prices
         self.limiter = limiter
         self.admission = admission
@@ -81,6 +86,11 @@ class Meter:
             error = self._sse.error_type or ("api_error" if outcome.upstream_error else None)
             return self._sse.usage, error
         body = b"".join(self._body)
+        if body.lstrip()[:6].startswith((b"event:", b"data:")):
+            # A stream without its text/event-stream content type is still a stream.
+            self._sse = StreamUsage()
+            self._sse.feed(body)
+            return self._usage_and_error(outcome)
         if outcome.status >= 400:
             return Usage(), (error_type_of_body(body)
                              or ANTHROPIC_TYPE_BY_STATUS.get(outcome.status, "api_error"))
@@ -97,7 +107,7 @@ class Meter:
             self.limiter.release(self.admission)
             usage, error_type = self._usage_and_error(outcome)
             self.record = self._record(outcome, usage, error_type)
-            if self.store is not None:
+            if self.always_record or usage.seen:
                 day = datetime.fromtimestamp(self.started, self.tz).date()
                 self.store.append(self.record, day)
                 for observe in self.observers:
@@ -106,7 +116,7 @@ class Meter:
             log.exception("request %s: usage could not be recorded", self.request_id)
 
     def _record(self, outcome, usage: Usage, error_type: str | None) -> dict:
-        model = self.model or "unknown"
+        model = self.model or usage.model or "unknown"
         if usage.total_tokens:
             cost = self.prices.cost(model, usage)
             costs = (cost.input, cost.output, cost.cache_creation, cost.cache_read, cost.total)
