@@ -26,7 +26,9 @@ from requests.utils import requote_uri
 from .config import CONNECT_TIMEOUT_S, UpstreamConfig
 from .errors import (ANTHROPIC_TYPE_BY_STATUS, STATUS_BY_ANTHROPIC_TYPE, anthropic_error_body,
                      anthropic_error_event)
-from .sse import SSEParser
+from .client_watch import ClientWatch, shut_down
+from .redact import StreamRedactor, replace_secrets
+from .sse import EventTooLarge, SSEParser
 from .upstreams.pool import Pool, UpstreamState
 
 log = logging.getLogger("ccgate.proxy")
@@ -37,7 +39,8 @@ DROP_REQUEST_HEADERS = frozenset({
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
     "te", "trailer", "trailers", "transfer-encoding", "upgrade", "host", "content-length",
     "accept-encoding", "x-api-key", "authorization", "cookie", "forwarded", "x-real-ip",
-    "x-ccgate-session", "via",
+    "x-ccgate-session", "via", "cf-connecting-ip", "true-client-ip", "x-client-ip",
+    "x-cluster-client-ip", "x-envoy-external-address", "x-original-forwarded-for",
 })
 DROP_RESPONSE_HEADERS = frozenset({
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
@@ -65,8 +68,18 @@ def upstream_headers(client_headers: Iterable[tuple[str, str]], upstream: Upstre
     return out
 
 
-def client_headers(upstream_resp_headers, decoded: bool) -> list[tuple[str, str]]:
-    """Response headers for the client; length and encoding go when the body was decoded."""
+def secrets_of(upstream: UpstreamConfig, error: bool) -> tuple[str, ...]:
+    """What an upstream's answers must not show a tenant: its key and URL, and in errors its host.
+
+    The host is left in successful bodies: a model may legitimately write ``api.anthropic.com``.
+    """
+    return (upstream.key, upstream.url) + ((upstream.host,) if error else ())
+
+
+def client_headers(upstream_resp_headers, decoded: bool,
+                   secrets: tuple[str, ...]) -> list[tuple[str, str]]:
+    """Response headers for the client, cleaned of the upstream's secrets; length and encoding
+    go when the body was decoded."""
     out = []
     for name, value in upstream_resp_headers.items():
         lower = name.lower()
@@ -74,7 +87,7 @@ def client_headers(upstream_resp_headers, decoded: bool) -> list[tuple[str, str]
             continue
         if decoded and lower in ("content-encoding", "content-length"):
             continue
-        out.append((name, value))
+        out.append((name, replace_secrets(value, secrets)))
     return out
 
 
@@ -131,6 +144,7 @@ class ProxyRequest:
     session: str | None = None
     body_json: dict | None = None  # parsed body, needed only for modelMap
     client_socket: socket.socket | None = None
+    interim_ok: bool = True  # an HTTP/1.1 client: the watch may probe it with "100 Continue"
 
 
 @dataclass
@@ -149,6 +163,10 @@ class Relay:
     status: int
     headers: list[tuple[str, str]]
     body: Iterable[bytes]
+
+
+class _ClientGone(Exception):
+    """The client hung up before its answer started."""
 
 
 class _Failed(Exception):
@@ -186,13 +204,6 @@ def prepare(method: str, url: str, headers: dict, body: bytes) -> requests.Prepa
     return prep
 
 
-def _sanitize(text: str, upstream: UpstreamConfig) -> str:
-    for secret in (upstream.key, upstream.url, upstream.host):
-        if secret:
-            text = text.replace(secret, "[upstream]")
-    return text
-
-
 def final_error(failure: _Failed | None, upstream: UpstreamConfig | None) -> tuple[int, bytes]:
     """The client's answer when every attempt failed: the last status, Anthropic's error shape."""
     if failure is None or failure.status is None:
@@ -215,7 +226,7 @@ def final_error(failure: _Failed | None, upstream: UpstreamConfig | None) -> tup
         pass  # an HTML page from a proxy in front of the mirror: keep the generic message
     error_type = error_type or ANTHROPIC_TYPE_BY_STATUS.get(failure.status, "api_error")
     if upstream is not None:
-        message = _sanitize(message, upstream)
+        message = replace_secrets(message, secrets_of(upstream, error=True))
     return failure.status, anthropic_error_body(error_type, message)
 
 
@@ -301,8 +312,42 @@ class Forwarder:
                 return held
         return held
 
+    def _send_watched(self, up: UpstreamState, req: ProxyRequest,
+                      watch: ClientWatch | None) -> requests.Response:
+        """``_send``, given up (``_ClientGone``) the moment the client hangs up.
+
+        The upstream call runs in a child greenlet so that waiting for it can end early; killing
+        it raises GreenletExit inside urllib3, which then drops that connection.
+        """
+        if watch is None:
+            return self._send(up, req)
+        sender = gevent.spawn(_outcome_of, self._send, up, req)
+        gevent.wait([sender, watch.gone], count=1)
+        if not sender.ready():
+            sender.kill()
+            raise _ClientGone()
+        resp, error = sender.value
+        if error is not None:
+            raise error
+        return resp
+
     # -- the request ------------------------------------------------------------------------------
     def forward(self, req: ProxyRequest, observer: Observer | None = None) -> Relay:
+        """Try upstreams until one gives an answer worth relaying; the client is watched throughout."""
+        watch = (ClientWatch(req.client_socket, req.interim_ok)
+                 if req.client_socket is not None else None)
+        try:
+            relay = self._attempts(req, observer, watch)
+        except BaseException:
+            if watch is not None:
+                watch.stop()
+            raise
+        if watch is not None and not isinstance(relay.body, RelayBody):
+            watch.stop()
+        return relay
+
+    def _attempts(self, req: ProxyRequest, observer: Observer | None,
+                  watch: ClientWatch | None) -> Relay:
         attempts_allowed = min(self.max_attempts if self.failover else 1, len(self.pool.states))
         tried: set[str] = set()
         failure: _Failed | None = None
@@ -321,7 +366,9 @@ class Forwarder:
             self.pool.acquire(up)
             attempt_started = self.clock()
             try:
-                resp = self._send(up, req)
+                resp = self._send_watched(up, req, watch)
+                if watch is not None:
+                    watch.on_gone(lambda r=resp: shut_down(upstream_socket(r)))
                 now = self.clock()
                 ttfb_ms = (now - started) * 1000
                 latency_ms = (now - attempt_started) * 1000
@@ -336,8 +383,16 @@ class Forwarder:
                         raise
                     except Exception as e:  # connection reset or timeout before the commit point
                         resp.close()
+                        if watch is not None and watch.gone.is_set():
+                            raise _ClientGone() from None
                         raise _Failed(f"stream broke before the first content block "
                                       f"({type(e).__name__})") from None
+            except _ClientGone:
+                self.pool.release(up)
+                self.pool.abandoned(up)
+                outcome = Outcome(status=499, upstream=up.id, client_gone=True)
+                return self._answer(499, anthropic_error_body(
+                    "api_error", "the client closed the request"), outcome, observer)
             except _Failed as f:
                 failure = f
                 self.pool.release(up)
@@ -355,9 +410,10 @@ class Forwarder:
             outcome = Outcome(status=resp.status_code, upstream=up.id, ttfb_ms=ttfb_ms)
             if observer is not None:
                 observer.begin(resp.status_code, resp.headers.get("content-type", ""))
-            body = RelayBody(self, up, resp, held, chunks, is_sse, req.client_socket, observer,
-                             outcome)
-            return Relay(resp.status_code, client_headers(resp.headers, decoded), body)
+            secrets = secrets_of(up.config, error=resp.status_code >= 400)
+            body = RelayBody(self, up, resp, held, chunks, is_sse, watch, observer, outcome,
+                             StreamRedactor(secrets))
+            return Relay(resp.status_code, client_headers(resp.headers, decoded, secrets), body)
         status, body = final_error(failure, last_up.config if last_up else None)
         outcome = Outcome(status=status, upstream=last_up.id if last_up else None,
                           upstream_error=failure.reason if failure else "no upstream available")
@@ -380,15 +436,18 @@ class Forwarder:
 class RelayBody:
     """The client's response body: upstream bytes as they arrive, then one cleanup.
 
-    The cleanup (stop watching the client, return or drop the upstream connection, release the
-    upstream's in-flight slot, tell the observer) runs exactly once: when the bytes run out, when
-    the upstream breaks, when the client leaves mid-body, and also when the server closes the body
-    without ever iterating it (a client gone before the first byte).
+    The bytes pass a ``StreamRedactor`` (the upstream's key and URL never reach the client) and
+    the observer sees them as the upstream sent them. The cleanup (stop watching the client,
+    return or drop the upstream connection, release the upstream's in-flight slot, tell the
+    observer) runs exactly once: when the bytes run out, when the upstream breaks, when the client
+    leaves mid-body, and also when the server closes the body without ever iterating it (a client
+    gone before the first byte).
     """
 
     def __init__(self, forwarder: "Forwarder", up: UpstreamState, resp: requests.Response,
                  held: list[bytes], chunks: Iterator[bytes], is_sse: bool,
-                 client_sock: socket.socket | None, observer: Observer | None, outcome: Outcome):
+                 watch: ClientWatch | None, observer: Observer | None, outcome: Outcome,
+                 redactor: StreamRedactor):
         self.forwarder = forwarder
         self.up = up
         self.resp = resp
@@ -397,40 +456,58 @@ class RelayBody:
         self.is_sse = is_sse
         self.observer = observer
         self.outcome = outcome
+        self.redactor = redactor
         self._gen: Iterator[bytes] | None = None
         self._cleaned = False
-        self._watcher = (gevent.spawn(_watch_client, client_sock, resp, outcome)
-                         if client_sock is not None else None)
+        self._watch = watch
+        if watch is not None:
+            watch.responding = True
+            watch.on_gone(self._client_left)
+
+    def _client_left(self) -> None:
+        # Shut the upstream socket down rather than close the response: the relay greenlet is
+        # inside a read on it, which then returns at once; the relay's finally does the rest.
+        self.outcome.client_gone = True
+        shut_down(upstream_socket(self.resp))
 
     def __iter__(self) -> Iterator[bytes]:
         self._gen = self._generate()
         return self._gen
 
+    def _upstream_chunks(self) -> Iterator[bytes]:
+        yield from self.held
+        self.held = []
+        yield from self.chunks
+
     def _generate(self) -> Iterator[bytes]:
-        observer, outcome = self.observer, self.outcome
+        observer, outcome, redactor = self.observer, self.outcome, self.redactor
         try:
-            for chunk in self.held:
+            for chunk in self._upstream_chunks():
                 if observer is not None:
                     observer.feed(chunk)
-                yield chunk
-            self.held = []
-            for chunk in self.chunks:
-                if observer is not None:
-                    observer.feed(chunk)
-                yield chunk
+                chunk = redactor.feed(chunk)
+                if chunk:
+                    yield chunk
+            tail = redactor.flush()
+            if tail:
+                yield tail
             outcome.completed = True
         except GeneratorExit:
             outcome.client_gone = True
             raise
         except Exception as e:
             if outcome.client_gone:
-                return  # the watcher shut the upstream socket because the client left
-            outcome.upstream_error = f"upstream broke mid-response ({type(e).__name__})"
+                return  # the watch shut the upstream socket because the client left
+            if isinstance(e, EventTooLarge):
+                outcome.upstream_error = f"upstream sent {e}"
+                msg = f"the upstream sent {e}; the stream was ended"
+            else:
+                outcome.upstream_error = f"upstream broke mid-response ({type(e).__name__})"
+                msg = ("upstream read timed out" if "Timeout" in type(e).__name__
+                       else "upstream connection lost") + " mid-stream; the response is incomplete"
             log.warning("upstream %s: %s", self.up.id, outcome.upstream_error)
             self.forwarder.pool.failed(self.up, outcome.upstream_error)
             if self.is_sse:
-                msg = ("upstream read timed out" if "Timeout" in type(e).__name__
-                       else "upstream connection lost") + " mid-stream; the response is incomplete"
                 yield anthropic_error_event("api_error", msg)
         finally:
             self._cleanup()
@@ -447,9 +524,8 @@ class RelayBody:
         if self._cleaned:
             return
         self._cleaned = True
-        if self._watcher is not None:
-            # Synchronously: the server reads the next keep-alive request from this socket.
-            self._watcher.kill()
+        if self._watch is not None:
+            self._watch.stop()
         if self.outcome.completed:
             self.resp.raw.release_conn()  # the connection goes back to the keep-alive pool
         else:
@@ -459,23 +535,16 @@ class RelayBody:
             self.observer.finish(self.outcome)
 
 
-def _watch_client(sock: socket.socket, resp: requests.Response, outcome: Outcome) -> None:
-    """Close the upstream response the moment the client hangs up, even while the upstream is quiet.
+def upstream_socket(resp: requests.Response) -> socket.socket | None:
+    """The socket under a streamed response, while it has one."""
+    conn = getattr(resp.raw, "connection", None)
+    return conn.sock if conn is not None else None
 
-    The client sends nothing while it waits for a response, so the socket turning readable with
-    no data (EOF) means it disconnected; any data (a pipelined request) ends the watch.
-    """
+
+def _outcome_of(fn, *args):
+    """``(result, None)`` or ``(None, exception)``: a child greenlet's answer, never its traceback
+    on stderr (gevent prints exceptions that end a greenlet)."""
     try:
-        data = sock.recv(1, socket.MSG_PEEK)
-    except OSError:
-        data = b""
-    if not data:
-        outcome.client_gone = True
-        # Shut the upstream socket down rather than close the response: the relay greenlet is
-        # inside a read on it, which then returns at once; the relay's finally does the rest.
-        conn = resp.raw.connection
-        if conn is not None and conn.sock is not None:
-            try:
-                conn.sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass  # already gone
+        return fn(*args), None
+    except Exception as e:
+        return None, e

@@ -17,6 +17,8 @@ from io import BytesIO
 import gevent
 from gevent.pywsgi import WSGIHandler, WSGIServer
 
+from .redact import mask_secretish
+
 log = logging.getLogger("ccgate.server")
 
 CLIENT_SOCKET_KEY = "ccgate.client_socket"
@@ -161,22 +163,13 @@ class Handler(WSGIHandler):
         return environ
 
 
-_SECRETISH = re.compile(r"(sk-[A-Za-z0-9_-]{2})[A-Za-z0-9_-]+|((?:Bearer|Basic)\s+)\S+", re.I)
-
-
-def redact(text: str, limit: int = 200) -> str:
-    """``text`` with anything key-like masked, cut to ``limit`` characters."""
-    text = _SECRETISH.sub(lambda m: (m.group(1) or m.group(2)) + "…", text)
-    return text if len(text) <= limit else text[:limit] + "…"
-
-
 class ServerErrorLog:
     """gevent's error log, routed through the application's logging with secrets redacted."""
 
     def write(self, message: str) -> None:
         message = message.strip()
         if message:
-            log.warning("server: %s", redact(message))
+            log.warning("server: %s", mask_secretish(message))
 
     def flush(self) -> None:  # file-like, for WSGI's wsgi.errors
         pass

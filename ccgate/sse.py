@@ -14,16 +14,31 @@ class Event(NamedTuple):
     data: str
 
 
+MAX_EVENT_BYTES = 8 * 1024 * 1024
+
+
+class EventTooLarge(ValueError):
+    """One SSE event grew past ``MAX_EVENT_BYTES`` (a broken or hostile upstream)."""
+
+
 class SSEParser:
     """Feed raw bytes with ``feed``; it returns the events those bytes completed."""
 
-    __slots__ = ("_partial", "_skip_lf", "_event", "_data")
+    __slots__ = ("_partial", "_partial_size", "_data_size", "_skip_lf", "_event", "_data")
 
     def __init__(self) -> None:
-        self._partial = b""
+        self._partial: list[bytes] = []  # pieces of a line not yet ended
+        self._partial_size = 0
+        self._data_size = 0  # bytes of the current event's data lines
         self._skip_lf = False  # the last chunk ended in "\r": a "\n" starting the next one is its pair
         self._event = ""
         self._data: list[str] = []
+
+    def _check_size(self) -> None:
+        if self._partial_size + self._data_size > MAX_EVENT_BYTES:
+            self._partial, self._partial_size, self._data_size = [], 0, 0
+            self._event, self._data = "", []
+            raise EventTooLarge(f"an SSE event over {MAX_EVENT_BYTES // (1024 * 1024)} MB")
 
     def feed(self, chunk: bytes) -> list[Event]:
         if self._skip_lf and chunk[:1] == b"\n":
@@ -31,26 +46,37 @@ class SSEParser:
         self._skip_lf = False
         if not chunk:
             return []
-        lines = (self._partial + chunk).splitlines(keepends=True)
+        if b"\n" not in chunk and b"\r" not in chunk:
+            self._partial.append(chunk)
+            self._partial_size += len(chunk)
+            self._check_size()
+            return []
+        if self._partial:
+            self._partial.append(chunk)
+            chunk = b"".join(self._partial)
+        lines = chunk.splitlines(keepends=True)
         last = lines[-1]
         if last.endswith((b"\n", b"\r")):
-            self._partial = b""
+            self._partial, self._partial_size = [], 0
             self._skip_lf = last.endswith(b"\r")
         else:
-            self._partial = lines.pop()
+            tail = lines.pop()
+            self._partial, self._partial_size = [tail], len(tail)
         events: list[Event] = []
         for raw in lines:
             line = raw.rstrip(b"\r\n").decode("utf-8", "replace")
             if not line:
                 if self._data or self._event:
                     events.append(Event(self._event or "message", "\n".join(self._data)))
-                self._event, self._data = "", []
+                self._event, self._data, self._data_size = "", [], 0
                 continue
             name, sep, value = line.partition(":")
             if sep and value.startswith(" "):
                 value = value[1:]
             if name == "data":
                 self._data.append(value)
+                self._data_size += len(value)
+                self._check_size()
             elif name == "event":
                 self._event = value
             # "id", "retry" and ":comment" lines carry nothing the gateway needs

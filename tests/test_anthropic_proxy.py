@@ -67,13 +67,18 @@ def test_count_tokens_and_models(gw, upstream):
     assert models.data[0].id == MODEL
 
 
+CLIENT_ADDRESS_HEADERS = {h: "10.1.2.3" for h in (
+    "cf-connecting-ip", "true-client-ip", "x-client-ip", "x-cluster-client-ip",
+    "x-envoy-external-address", "x-original-forwarded-for")}
+
+
 def test_query_and_beta_headers_forwarded_and_key_swapped(gw, upstream):
     r = requests.post(gw.url + "/anthropic/v1/messages?beta=true",
                       headers={"x-api-key": TENANT_KEY, "anthropic-beta": "prompt-caching-2024-07-31",
                                "anthropic-version": "2023-06-01", "x-custom": "kept",
                                "cookie": "session=abc", "x-forwarded-for": "10.1.2.3",
                                "x-forwarded-host": "evil", "forwarded": "for=10.1.2.3",
-                               "x-real-ip": "10.1.2.3"},
+                               "x-real-ip": "10.1.2.3", **CLIENT_ADDRESS_HEADERS},
                       json={"model": MODEL, "max_tokens": 5, "messages": []})
     assert r.status_code == 200
     seen = upstream.requests[-1]
@@ -84,7 +89,8 @@ def test_query_and_beta_headers_forwarded_and_key_swapped(gw, upstream):
     assert TENANT_KEY not in json.dumps(seen.headers)
     assert seen.headers["x-api-key"] == UPSTREAM_KEY
     assert seen.headers["authorization"] == f"Bearer {UPSTREAM_KEY}"  # auto mode, not api.anthropic.com
-    for dropped in ("cookie", "x-forwarded-for", "x-forwarded-host", "forwarded", "x-real-ip"):
+    for dropped in ("cookie", "x-forwarded-for", "x-forwarded-host", "forwarded", "x-real-ip",
+                    *CLIENT_ADDRESS_HEADERS):
         assert dropped not in seen.headers
     assert "10.1.2.3" not in json.dumps(seen.headers) and "127.0.0.1" not in json.dumps(
         {k: v for k, v in seen.headers.items() if k != "host"})

@@ -112,6 +112,7 @@ def forward(path: str):
         session=session_id(request.headers, doc),
         body_json=doc,
         client_socket=request.environ.get(CLIENT_SOCKET_KEY),
+        interim_ok=request.environ.get("SERVER_PROTOCOL") == "HTTP/1.1",
     )
     relay, g.meter = forward_metered(gw, tenant, req, api="anthropic", requested_model=model,
                                      request_id=g.request_id, record=kind in METERED_PATHS,

@@ -81,7 +81,8 @@ def chat_completions():
                        body=json.dumps(anthropic_body, ensure_ascii=False).encode(), model=model,
                        stream=stream, session=session_id(request.headers, anthropic_body),
                        body_json=anthropic_body,
-                       client_socket=request.environ.get(CLIENT_SOCKET_KEY))
+                       client_socket=request.environ.get(CLIENT_SOCKET_KEY),
+                       interim_ok=request.environ.get("SERVER_PROTOCOL") == "HTTP/1.1")
     relay, g.meter = forward_metered(gw, tenant, req, api="openai", requested_model=requested,
                                    request_id=g.request_id,
                                    record=True, user_agent=request.headers.get("user-agent"))

@@ -133,7 +133,8 @@ class RedisStore:
                 os.rename(path, claimed)  # atomic: one process replays a given file
             except FileNotFoundError:
                 continue
-            lines = claimed.read_text(encoding="utf-8").splitlines()
+            # "\n" only: splitlines() would also break at U+2028/U+2029 inside a JSON string.
+            lines = [ln for ln in claimed.read_text(encoding="utf-8").split("\n") if ln]
             for i, line in enumerate(lines):
                 try:
                     item = json.loads(line)

@@ -1,0 +1,75 @@
+"""Keeping secrets out of what leaves the gateway: upstream keys and URLs, key-like strings.
+
+Pure functions and a small stateful class; no I/O.
+"""
+from __future__ import annotations
+
+import re
+from typing import Iterable
+
+REPLACEMENT = "[upstream]"
+_SECRETISH = re.compile(r"(sk-[A-Za-z0-9_-]{2})[A-Za-z0-9_-]+|((?:Bearer|Basic)\s+)\S+", re.I)
+
+
+def mask_secretish(text: str, limit: int = 200) -> str:
+    """``text`` with anything key-like masked, cut to ``limit`` characters (for log lines)."""
+    text = _SECRETISH.sub(lambda m: (m.group(1) or m.group(2)) + "…", text)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def cover(secret: str) -> str:
+    """What stands in for ``secret``: ``[upstream]`` padded with ``*`` to the same length.
+
+    The same length keeps a relayed body's ``Content-Length`` true.
+    """
+    if len(secret) < len(REPLACEMENT):
+        return "*" * len(secret)
+    return REPLACEMENT + "*" * (len(secret) - len(REPLACEMENT))
+
+
+def replace_secrets(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with each secret (longest first) covered."""
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, cover(secret))
+    return text
+
+
+class StreamRedactor:
+    """Replaces secrets in a byte stream, also when one is split across two chunks.
+
+    Only the end of a chunk that could be the start of a secret is held back until the next chunk
+    (or ``flush``). Events end in a blank line and JSON bodies in ``}``, which no secret starts
+    with, so in practice nothing is delayed past the chunk it came in.
+    """
+
+    __slots__ = ("secrets", "held")
+
+    def __init__(self, secrets: Iterable[str]):
+        self.secrets = [(s.encode(), cover(s).encode())
+                        for s in sorted({s for s in secrets if s}, key=len, reverse=True)]
+        self.held = b""
+
+    def feed(self, chunk: bytes) -> bytes:
+        data = self.held + chunk if self.held else chunk
+        keep = 0
+        for secret, stand_in in self.secrets:
+            if secret in data:
+                data = data.replace(secret, stand_in)
+            # The longest tail of data that is a proper prefix of this secret.
+            first = secret[:1]
+            i = data.find(first, max(0, len(data) - len(secret) + 1))
+            while i != -1:
+                if secret.startswith(data[i:]):
+                    keep = max(keep, len(data) - i)
+                    break
+                i = data.find(first, i + 1)
+        if keep:
+            self.held = data[-keep:]
+            return data[:-keep]
+        self.held = b""
+        return data
+
+    def flush(self) -> bytes:
+        held, self.held = self.held, b""
+        return held
