@@ -21,6 +21,15 @@ INTERIM = b"HTTP/1.1 100 Continue\r\n\r\n"
 PROBE_WAITS_S = (0.05, 0.2, 0.5, 1.0)
 
 
+def _was_reset(sock: socket.socket) -> bool:
+    """Whether the peer answered with a reset. After its FIN, recv() keeps returning EOF even
+    then (Linux checks the FIN first), so ask for the socket's pending error instead."""
+    try:
+        return bool(sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR))
+    except OSError:
+        return True
+
+
 def _peek(sock: socket.socket) -> bytes | None:
     """One byte peeked (waits until readable); b"" on EOF, None when the socket was reset."""
     try:
@@ -71,7 +80,7 @@ class ClientWatch:
             gevent.sleep(wait)
             if self.responding:
                 return True  # the answer is going out: its writes decide from here
-            if _peek(self.sock) is None:
+            if _was_reset(self.sock):
                 return False
         return True
 

@@ -269,7 +269,9 @@ def _storage(doc: dict) -> dict:
     if kind == "redis" and not url:
         raise ConfigError([f"{SERVER_FILE}: storage.url: a redis:// URL is needed for storage "
                            f"type redis (or set CCGATE_REDIS_URL)"])
-    return {"type": kind, "url": url, "prefix": doc.get("prefix", "ccgate:")}
+    spool = doc.get("spoolDir")
+    return {"type": kind, "url": url, "prefix": doc.get("prefix", "ccgate:"),
+            "spool_dir": Path(spool) if spool else None}
 
 
 def load_config(config_dir: str | os.PathLike) -> Config:

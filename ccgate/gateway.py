@@ -1,7 +1,10 @@
 """The running gateway's state: config, tenants, upstream pool and forwarder, built from a Config."""
 from __future__ import annotations
 
+import logging
 import time
+
+import gevent
 
 from .config import Config
 from .logs import stop_logging
@@ -13,7 +16,11 @@ from .upstreams.health import HealthChecker
 from .upstreams.pool import Pool
 from .usage.limits import Limiter
 from .usage.pricing import PriceBook
+from .usage.spool import default_spool_dir
 from .usage.store_file import FileStore
+
+log = logging.getLogger("ccgate")
+SPOOL_RETRY_S = 2.0
 
 
 class Gateway:
@@ -30,7 +37,8 @@ class Gateway:
             self.store = RedisStore(config.storage["url"], config.storage["prefix"], data_dir)
             self.shared = RedisState(config.storage["url"], config.storage["prefix"])
         else:
-            self.store = FileStore(data_dir)
+            self.store = FileStore(data_dir, spool_dir=config.storage["spool_dir"]
+                                   or default_spool_dir(data_dir))
         self.limiter = Limiter(self.store, config.usage_timezone, counters=self.shared)
         self.admin_throttle = FailureThrottle(limit=10, window_s=300, block_s=300)
         self.key_throttle = FailureThrottle(limit=30, window_s=60, block_s=60)
@@ -42,6 +50,7 @@ class Gateway:
         self.forwarder = Forwarder(self.pool, failover=lb.failover, max_attempts=lb.max_attempts)
         self.health: HealthChecker | None = None
         self.running = False
+        self._spool_retry: gevent.Greenlet | None = None
         self.apply(config)
         self.watcher = ConfigWatcher(config.config_dir, self.apply)
 
@@ -74,15 +83,34 @@ class Gateway:
             return "redis unreachable: limits and balancing fail open, usage is spooled locally"
         return None
 
+    def storage_problem(self) -> str | None:
+        """Why usage recording is degraded right now, if it is (for /health)."""
+        problem = getattr(self.store, "problem", None)
+        return (problem() if problem else None) or self.shared_state_problem()
+
+    def _retry_spooled(self) -> None:
+        """Owner of the spool retries: write records the data disk refused, once it has room."""
+        while self.running:
+            gevent.sleep(SPOOL_RETRY_S)
+            try:
+                if self.store.spool.pending:
+                    self.store.retry_spooled()
+            except Exception:
+                log.exception("retrying spooled usage records failed; retrying later")
+
     def start(self) -> None:
-        """Start the background greenlets (config watcher, health checks)."""
+        """Start the background greenlets (config watcher, health checks, spool retries)."""
         self.running = True
         self.watcher.start()
+        if getattr(self.store, "spool", None) is not None:
+            self._spool_retry = gevent.spawn(self._retry_spooled)
         if self.health is not None:
             self.health.start()
 
     def close(self) -> None:
         self.running = False
+        if self._spool_retry is not None:
+            self._spool_retry.kill()
         self.watcher.stop()
         if self.health is not None:
             self.health.stop()

@@ -7,6 +7,10 @@
 - Request handlers only put records on a queue; one thread (a real one, not a greenlet, so a slow
   disk never stalls the event loop) formats nothing and writes everything.
 - Each line carries the request id (``x-request-id``) of the request that logged it.
+- A write error (a full or read-only disk) never stops the writer: the failing file is closed and
+  reopened at most once a second, lines meanwhile are lost (and counted), and writing resumes when
+  the disk has room. The queue is bounded: past ``MAX_QUEUE`` records waiting, the oldest access
+  lines are dropped and counted; a request never waits for the log.
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ import json
 import logging
 import logging.handlers
 import sys
+import time
 from pathlib import Path
 
 from gevent.monkey import get_original
@@ -52,6 +57,10 @@ class _OnlyAccess(logging.Filter):
         return (record.name == ACCESS) == self.wanted
 
 
+MAX_QUEUE = 50_000
+REOPEN_AFTER_S = 1.0
+
+
 class RotatingFile(logging.Handler):
     """A size-rotated log file that the writer thread flushes once per batch of records.
 
@@ -64,10 +73,38 @@ class RotatingFile(logging.Handler):
         self.path = Path(path)
         self.max_bytes = max_bytes
         self.backups = backups
+        self.lost = 0  # lines that could not be written
+        self._broken_at = 0.0
         self.stream = open(self.path, "a", encoding="utf-8")
         self.size = self.stream.tell()
 
+    def _usable(self) -> bool:
+        if self.stream is not None:
+            return True
+        if time.monotonic() - self._broken_at < REOPEN_AFTER_S:
+            return False
+        try:
+            self.stream = open(self.path, "a", encoding="utf-8")
+            self.size = self.stream.tell()
+            return True
+        except OSError:
+            self._broken_at = time.monotonic()
+            return False
+
+    def _broke(self) -> None:
+        """A write failed: drop the file (and its unwritten buffer), reopen it later."""
+        stream, self.stream = self.stream, None
+        self._broken_at = time.monotonic()
+        if stream is not None:
+            try:
+                stream.close()
+            except Exception:
+                pass  # the buffer that did not fit is what is lost
+
     def emit(self, record: logging.LogRecord) -> None:
+        if not self._usable():
+            self.lost += 1
+            return
         try:
             line = self.format(record) + "\n"
             if self.max_bytes and self.size and self.size + len(line) > self.max_bytes:
@@ -75,7 +112,8 @@ class RotatingFile(logging.Handler):
             self.stream.write(line)
             self.size += len(line)
         except Exception:
-            self.handleError(record)
+            self.lost += 1
+            self._broke()
 
     def rotate(self) -> None:
         self.stream.close()
@@ -91,12 +129,16 @@ class RotatingFile(logging.Handler):
         self.size = 0
 
     def flush(self) -> None:
-        if self.stream and not self.stream.closed:
-            self.stream.flush()
+        if self.stream is not None:
+            try:
+                self.stream.flush()
+            except Exception:
+                self.lost += 1
+                self._broke()
 
     def close(self) -> None:
         self.flush()
-        self.stream.close()
+        self._broke()
         super().close()
 
 
@@ -105,6 +147,7 @@ class BackgroundLog:
 
     def __init__(self, handlers: list[logging.Handler]):
         self.handlers = handlers
+        self.dropped = 0  # access lines dropped because the queue was full
         self.queue = _SimpleQueue()
         self._stopped = _allocate_lock()
         self._stopped.acquire()
@@ -119,23 +162,56 @@ class BackgroundLog:
                     batch.append(self.queue.get_nowait())
                 except Exception:  # queue.Empty
                     break
+            if self.queue.qsize() > MAX_QUEUE:  # falling behind: the oldest access lines go
+                kept = [r for r in batch if r is None or r.name != ACCESS]
+                self.dropped += len(batch) - len(kept)
+                batch = kept
             for record in batch:
                 if record is None:
                     stopping = True
                     break
-                for handler in self.handlers:
-                    if record.levelno >= handler.level:
-                        handler.handle(record)
+                self._write(record)
             for handler in self.handlers:
-                handler.flush()
+                self._guard(handler.flush)
         for handler in self.handlers:
-            handler.close()
+            self._guard(handler.close)
         self._stopped.release()
+
+    def _write(self, record: logging.LogRecord) -> None:
+        for handler in self.handlers:
+            if record.levelno >= handler.level:
+                self._guard(handler.handle, record)
+
+    @staticmethod
+    def _guard(fn, *args) -> None:
+        """One handler's failure never ends the writer thread (nor reaches stderr)."""
+        try:
+            fn(*args)
+        except Exception:
+            pass
+
+    def put(self, record: logging.LogRecord) -> None:
+        """Queue a record; never blocks. Access lines are dropped while the queue is full."""
+        if record.name == ACCESS and self.queue.qsize() >= 2 * MAX_QUEUE:
+            self.dropped += 1
+            return
+        self.queue.put(record)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Write what is queued, close the files."""
         self.queue.put(None)
         self._stopped.acquire(timeout=timeout)
+
+
+class _Front(logging.handlers.QueueHandler):
+    """What request handlers log to: hands records to the writer, never waiting."""
+
+    def __init__(self, writer: BackgroundLog):
+        super().__init__(writer.queue)
+        self.writer = writer
+
+    def enqueue(self, record: logging.LogRecord) -> None:
+        self.writer.put(record)
 
 
 _current: tuple[BackgroundLog, list[logging.Handler]] | None = None
@@ -167,7 +243,7 @@ def setup_logging(settings: dict, data_dir: Path) -> BackgroundLog:
         console.addFilter(_OnlyAccess(False))
         targets.append(console)
     writer = BackgroundLog(targets)
-    front = logging.handlers.QueueHandler(writer.queue)
+    front = _Front(writer)
     front.addFilter(RequestIdFilter())
     installed = []
     for name, level in (("ccgate", LEVELS.get(str(settings.get("level", "info")).lower(), logging.INFO)),

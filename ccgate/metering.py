@@ -9,7 +9,7 @@ from .errors import GatewayError
 from .gateway import Gateway
 from .proxy import Outcome, ProxyRequest, Relay
 from .tenants import Tenant
-from .usage.limits import Admission, LimitExceeded
+from .usage.limits import Admission, LimitExceeded, RecordingUnavailable
 from .usage.meter import Meter
 
 
@@ -20,6 +20,11 @@ def admit(gw: Gateway, tenant: Tenant, spend_limits: bool = True) -> Admission:
     except LimitExceeded as e:
         metrics.LIMIT_REJECTIONS.labels(tenant.id, e.limit).inc()
         raise GatewayError(429, e.message, headers={"retry-after": str(e.retry_after_s)}) from None
+    except RecordingUnavailable:
+        raise GatewayError(503, "usage cannot be recorded right now, so requests with a spending "
+                                "limit are paused; try again in a minute (the operator sees why "
+                                "on /health)", error_type="overloaded_error",
+                           headers={"retry-after": "30"}) from None
 
 
 @contextmanager

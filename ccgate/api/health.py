@@ -17,7 +17,7 @@ def health():
     upstreams = gw.pool.snapshot()
     enabled = [u for u in upstreams if u["enabled"]]
     healthy = [u for u in enabled if u["healthy"]]
-    problem = gw.shared_state_problem()
+    problem = gw.storage_problem()
     if not healthy:
         status = "down"
     elif len(healthy) < len(enabled) or problem:

@@ -16,6 +16,10 @@ from .store import StoreUnavailable, UsageStore
 log = logging.getLogger("ccgate.usage")
 
 
+class RecordingUnavailable(Exception):
+    """Usage cannot be recorded anywhere durable: tenants with spend limits are refused."""
+
+
 class LimitExceeded(Exception):
     def __init__(self, limit: str, message: str, retry_after_s: int):
         super().__init__(message)
@@ -130,6 +134,9 @@ class Limiter:
         """
         local = self.local_now(now)
         remaining = None
+        if spend and not getattr(self.store, "recording_ok", True) and (
+                limit_value(limits, "daily", "maxUSD") or limit_value(limits, "monthly", "maxUSD")):
+            raise RecordingUnavailable()
         try:
             if spend:
                 remaining = self._check_spend(tenant_id, limits, local)

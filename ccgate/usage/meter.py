@@ -17,6 +17,11 @@ from .store import UsageStore
 log = logging.getLogger("ccgate.usage")
 
 MAX_METERED_BODY = 32 * 1024 * 1024
+# Failed requests for models without a price are counted under this name: a client inventing
+# model names must not grow metrics and reports without bound (the record keeps the name asked
+# for in ``requestedModel``, cut to MAX_MODEL_NAME characters).
+OTHER_MODEL = "other"
+MAX_MODEL_NAME = 200
 
 
 def new_request_id() -> str:
@@ -117,6 +122,8 @@ class Meter:
 
     def _record(self, outcome, usage: Usage, error_type: str | None) -> dict:
         model = self.model or usage.model or "unknown"
+        if (outcome.status >= 400 or error_type) and not self.prices.is_priced(model):
+            model = OTHER_MODEL
         if usage.total_tokens:
             cost = self.prices.cost(model, usage)
             costs = (cost.input, cost.output, cost.cache_creation, cost.cache_read, cost.total)
@@ -144,7 +151,8 @@ class Meter:
             "upstream": outcome.upstream,
             "api": self.api,
             "stream": self.stream,
-            "requestedModel": self.requested_model,
+            "requestedModel": (self.requested_model[:MAX_MODEL_NAME]
+                               if isinstance(self.requested_model, str) else self.requested_model),
             "ttfbMs": round(outcome.ttfb_ms, 1) if outcome.ttfb_ms is not None else None,
             "sessionId": self.session,
             "userAgent": self.user_agent,

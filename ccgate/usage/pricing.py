@@ -161,6 +161,7 @@ class PriceBook:
         self._patterns = PatternSet(list(self._overrides))
         self._default = doc.get("default")
         self.prices = lru_cache(maxsize=1024)(self._resolve)
+        self.is_priced = lru_cache(maxsize=1024)(self._is_priced)
 
     def _resolve(self, model: str) -> Prices:
         pattern = self._patterns.first(model)
@@ -178,6 +179,10 @@ class PriceBook:
             fallback = most_expensive_price()
         log.warning("no price known for model %r: charging %s", model, fallback.source)
         return fallback
+
+    def _is_priced(self, model: str) -> bool:
+        """Whether ``model`` has a price of its own (``pricing.json`` or the table), not a fallback."""
+        return self._patterns.first(model) is not None or _snapshot_price(model) is not None
 
     def cost(self, model: str, usage: Usage) -> Cost:
         return cost_of(usage, self.prices(model))

@@ -9,9 +9,14 @@
 - Totals live in memory and are brought up to date by reading only the bytes appended since the
   last read, so every process sees the others' appends and a request's cost does not grow with
   the size of the day file.
+- A record that cannot be written (full or read-only disk) goes to a ``FallbackSpool`` and is
+  retried (at the next append, at most once a second, and by ``retry_spooled``) until written
+  exactly once; meanwhile it counts in the totals, so limits still hold. A short write is cut
+  back, so no partial line can later turn into a whole one.
 """
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import logging
@@ -19,16 +24,19 @@ import os
 import re
 import time
 from collections import deque
+from contextlib import suppress
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Iterable
 
+from .spool import MAX_PENDING, FallbackSpool
 from .store import DayTotals
 
 log = logging.getLogger("ccgate.usage")
 
 RECENT_PER_DAY = 200
 PAST_DAY_RECHECK_S = 60.0
+RETRY_EVERY_S = 1.0
 
 
 SAFE_ID = re.compile(r"(?!\.{1,2}$)[A-Za-z0-9_.-]+")
@@ -112,12 +120,22 @@ class DayFile:
 
 
 class FileStore:
-    """Usage records in day files under ``<data_dir>/usage``."""
+    """Usage records in day files under ``<data_dir>/usage``.
 
-    def __init__(self, data_dir: Path):
+    Without ``spool_dir`` (the CLI's reports) a failed write raises; with it, it is spooled.
+    """
+
+    def __init__(self, data_dir: Path, spool_dir: Path | None = None):
         self.root = Path(data_dir) / "usage"
         self._writers: dict[str, tuple[date, int]] = {}  # tenant -> (day, fd) of its open day file
         self._days: dict[tuple[str, date], DayFile] = {}
+        self.spool = FallbackSpool(spool_dir) if spool_dir is not None else None
+        self._spooled: dict[tuple[str, date], DayTotals] = {}  # totals of pending records
+        self.write_error: str | None = None  # why the last write to the day files failed
+        self._last_retry = 0.0
+        if self.spool is not None:
+            for record, day in self.spool.leftovers():
+                self._replay_leftover(record, day)
 
     # -- writing ----------------------------------------------------------------------------------
     def _writer(self, tenant_id: str, day: date) -> int:
@@ -133,14 +151,33 @@ class FileStore:
         return fd
 
     def append(self, record: dict, day: date) -> None:
+        if self.spool is None:
+            self._write(record, day)
+            return
+        if self.spool.pending and time.monotonic() - self._last_retry >= RETRY_EVERY_S:
+            self.retry_spooled()
+        try:
+            self._write(record, day)
+            self.write_error = None
+        except OSError as e:
+            self._spool(record, day, e)
+
+    def _write(self, record: dict, day: date) -> None:
         line = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
         fd = self._writer(record["tenantId"], day)
         fcntl.flock(fd, fcntl.LOCK_EX)
+        size = None
         try:
             size = os.fstat(fd).st_size
             if size and os.pread(fd, 1, size - 1) != b"\n":
                 line = b"\n" + line  # close a line torn by a crash, so this one stays whole
-            os.write(fd, line)
+            if os.write(fd, line) != len(line):
+                raise OSError(errno.ENOSPC, "No space left on device (short write)")
+        except OSError:
+            if size is not None:
+                with suppress(OSError):
+                    os.ftruncate(fd, size)  # no partial line may stay behind to be completed later
+            raise
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
         df = self._days.get((record["tenantId"], day))
@@ -150,6 +187,79 @@ class FileStore:
             df.totals.add_record(record)
             df.recent.append(record)
             df.offset = size + len(line)
+
+    # -- when the disk fails ------------------------------------------------------------------------
+    def _spool(self, record: dict, day: date, error: OSError) -> None:
+        first = self.write_error is None
+        self.write_error = f"{self.root}: {error.strerror or error}"
+        if not self.spool.add(record, day):
+            log.error("usage record %s LOST: the data disk fails (%s) and %d records are already "
+                      "spooled in memory", record.get("requestId"), self.write_error,
+                      len(self.spool.pending))
+            return
+        self._spooled.setdefault((record["tenantId"], day), DayTotals()).add_record(record)
+        if first:
+            log.error("usage records cannot be written (%s): spooling them, retried every %.0f s",
+                      self.write_error, RETRY_EVERY_S)
+
+    def retry_spooled(self) -> int:
+        """Write what the spool holds, oldest first, until a write fails; the number written."""
+        self._last_retry = time.monotonic()
+        done = 0
+        for key, (record, day) in list(self.spool.pending.items()):
+            try:
+                self._write(record, day)
+            except OSError as e:
+                self.write_error = f"{self.root}: {e.strerror or e}"
+                break
+            self.spool.written(key)
+            done += 1
+        if done:
+            self._spooled = {}
+            for record, day in self.spool.pending.values():
+                self._spooled.setdefault((record["tenantId"], day), DayTotals()).add_record(record)
+            if not self.spool.pending:
+                self.write_error = None
+            log.warning("wrote %d spooled usage records (%d still pending)", done,
+                        len(self.spool.pending))
+        return done
+
+    def _replay_leftover(self, record: dict, day: date) -> None:
+        """A record a dead process spooled: written unless its day file already has it."""
+        tenant = record.get("tenantId")
+        if not isinstance(tenant, str) or not SAFE_ID.fullmatch(tenant):
+            return
+        if any(r.get("requestId") == record.get("requestId") for r in self.records(tenant, day)):
+            return
+        try:
+            self._write(record, day)
+        except OSError as e:
+            self._spool(record, day, e)
+
+    @property
+    def recording_ok(self) -> bool:
+        """False while a record could be kept nowhere but in memory (refuse metered spend)."""
+        if self.spool is None or self.write_error is None:
+            return True
+        return self.spool.disk_error is None and len(self.spool.pending) < MAX_PENDING
+
+    def problem(self) -> str | None:
+        """What is wrong with recording usage, for /health."""
+        if self.write_error is None:
+            return None
+        where = (f"kept in memory only ({self.spool.disk_error})" if self.spool.disk_error
+                 else f"spooled in {self.spool.dir}")
+        return (f"usage records cannot be written ({self.write_error}): "
+                f"{len(self.spool.pending)} {where}, retried every {RETRY_EVERY_S:.0f} s")
+
+    def _with_spooled(self, tenant_id: str, day: date, totals: DayTotals) -> DayTotals:
+        extra = self._spooled.get((tenant_id, day))
+        if extra is None:
+            return totals
+        merged = DayTotals()
+        merged.merge(totals)
+        merged.merge(extra)
+        return merged
 
     # -- reading ----------------------------------------------------------------------------------
     def _day(self, tenant_id: str, day: date, today: date | None = None) -> DayFile:
@@ -163,7 +273,7 @@ class FileStore:
         return df
 
     def day_totals(self, tenant_id: str, day: date) -> DayTotals:
-        return self._day(tenant_id, day).totals
+        return self._with_spooled(tenant_id, day, self._day(tenant_id, day).totals)
 
     def range_totals(self, tenant_id: str, first: date, last: date) -> list[tuple[date, DayTotals]]:
         """Past days are re-read at most once a minute; ``last`` (today) always."""
@@ -174,7 +284,7 @@ class FileStore:
             if day < last:
                 df.recent.clear()  # history needs totals only: keep memory and file handles low
                 df.close()
-            out.append((day, df.totals))
+            out.append((day, self._with_spooled(tenant_id, day, df.totals)))
             day += timedelta(days=1)
         return out
 
