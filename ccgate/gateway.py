@@ -32,10 +32,12 @@ class Gateway:
         self.clock = time.time  # "now" for limits and /usage; tests pin it
         self.shared = None
         if config.storage["type"] == "redis":
+            from .redis_link import RedisLink
             from .redis_state import RedisState
             from .usage.store_redis import RedisStore
-            self.store = RedisStore(config.storage["url"], config.storage["prefix"], data_dir)
-            self.shared = RedisState(config.storage["url"], config.storage["prefix"])
+            link = RedisLink(config.storage["url"])
+            self.store = RedisStore(link, config.storage["prefix"], data_dir)
+            self.shared = RedisState(link, config.storage["prefix"])
         else:
             self.store = FileStore(data_dir, spool_dir=config.storage["spool_dir"]
                                    or default_spool_dir(data_dir))
@@ -75,18 +77,13 @@ class Gateway:
         if self.running and self.health is not None:
             self.health.start()
 
-    def shared_state_problem(self) -> str | None:
-        """Why shared state (Redis) is failing open right now, if it is."""
-        if self.shared is None:
-            return None
-        if not self.shared.healthy or not self.store.healthy:
-            return "redis unreachable: limits and balancing fail open, usage is spooled locally"
-        return None
-
     def storage_problem(self) -> str | None:
         """Why usage recording is degraded right now, if it is (for /health)."""
-        problem = getattr(self.store, "problem", None)
-        return (problem() if problem else None) or self.shared_state_problem()
+        return self.store.problem()
+
+    def storage_warning(self) -> str | None:
+        """Something the operator should fix that is not failing yet (Redis without persistence)."""
+        return self.store.link.persistence_warning() if self.shared is not None else None
 
     def _retry_spooled(self) -> None:
         """Owner of the spool retries: write records the data disk refused, once it has room."""

@@ -272,6 +272,19 @@ def stop_logging() -> None:
     _current = None
 
 
+def log_problem() -> str | None:
+    """Why log files are not being written right now, if they are not (for /health)."""
+    if _current is None:
+        return None
+    writer = _current[0]
+    files = [h for h in writer.handlers if isinstance(h, RotatingFile)]
+    broken = [h.path.name for h in files if h.stream is None]
+    if not broken:
+        return None
+    return (f"log files cannot be written ({', '.join(broken)}): {sum(h.lost for h in files)} "
+            f"lines lost so far, {writer.dropped} access lines dropped")
+
+
 def access_line(**fields) -> None:
     """One JSON line in access.log (never a key or a body: callers pass only what is listed)."""
     logging.getLogger(ACCESS).info(json.dumps(fields, ensure_ascii=False, separators=(",", ":")))

@@ -8,13 +8,19 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import Sequence
 
+import gevent
 import redis
+
+from .redis_link import RedisLink
 
 log = logging.getLogger("ccgate.redis")
 
-LEASE_TTL_S = 3600  # a crashed instance's concurrency slots come back after this at the latest
+LEASE_TTL_S = 60  # a crashed instance's concurrency slots come back after this at the latest
+LEASE_RENEW_S = 20  # leases of requests still running are renewed this often
+UPKEEP_S = 2.0  # how often releases that failed are retried
 
 RPM = """
 local now = tonumber(ARGV[1])
@@ -118,40 +124,43 @@ return chosen.id
 
 
 class RedisState:
-    """Shared counters and balancing for every instance using the same Redis and prefix."""
+    """Shared counters and balancing for every instance using the same Redis and prefix.
 
-    def __init__(self, url: str, prefix: str):
-        self.redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2,
-                                          health_check_interval=30)
+    Concurrency slots are leases of ``LEASE_TTL_S`` that an upkeep greenlet (owned here) renews
+    while their requests run, so an instance that dies gives its slots back within a minute.
+    A release that fails (Redis down) is retried by the same greenlet until it goes through.
+    """
+
+    def __init__(self, link: RedisLink | str, prefix: str):
+        self.link = RedisLink(link) if isinstance(link, str) else link
+        self.redis = self.link.redis
         self.prefix = prefix
         self.instance = f"{os.uname().nodename}:{os.getpid()}:{os.urandom(3).hex()}"
         self._rpm = self.redis.register_script(RPM)
         self._acquire = self.redis.register_script(ACQUIRE)
         self._pick = self.redis.register_script(PICK)
-        self.healthy = True
         self._serial = 0
+        self._leases: dict[str, str] = {}  # lease -> tenant, for requests in flight
+        self._unreleased: dict[str, str] = {}  # lease -> tenant, releases that failed
+        self._upkeep = gevent.spawn(self._upkeep_loop)
 
-    def _failed(self, what: str, error: Exception) -> None:
-        if self.healthy:
-            log.error("redis unreachable (%s) during %s: failing open on this instance",
-                      type(error).__name__, what)
-        self.healthy = False
+    @property
+    def healthy(self) -> bool:
+        return self.link.healthy
 
-    def _ok(self) -> None:
-        if not self.healthy:
-            log.warning("redis is reachable again: shared state resumes")
-        self.healthy = True
+    def _call(self, what: str, fn, default=None):
+        """``fn()`` through the link; ``default`` when Redis fails (fail open)."""
+        try:
+            return self.link.call(what, fn)
+        except redis.RedisError:
+            return default
 
     # -- limit counters (the Limiter's ``counters``) ----------------------------------------------
     def rpm_admit(self, tenant_id: str, rpm: int, now: float) -> float | None:
         self._serial += 1
-        try:
-            wait = self._rpm(keys=[f"{self.prefix}rpm:{tenant_id}"],
-                             args=[now, rpm, f"{self.instance}:{self._serial}"])
-        except redis.RedisError as e:
-            self._failed("the rpm check", e)
-            return None
-        self._ok()
+        wait = self._call("the rpm check", lambda: self._rpm(
+            keys=[f"{self.prefix}rpm:{tenant_id}"],
+            args=[now, rpm, f"{self.instance}:{self._serial}"]))
         return float(wait) if wait is not None else None
 
     def acquire(self, tenant_id: str, limit: int, now: float) -> object | None:
@@ -159,22 +168,62 @@ class RedisState:
             return "unlimited"
         self._serial += 1
         lease = f"{self.instance}:{self._serial}"
-        try:
-            got = self._acquire(keys=[f"{self.prefix}concurrency:{tenant_id}"],
-                                args=[now, limit, LEASE_TTL_S, lease])
-        except redis.RedisError as e:
-            self._failed("the concurrency check", e)
+        got = self._call("the concurrency check", lambda: self._acquire(
+            keys=[self._concurrency_key(tenant_id)], args=[now, limit, LEASE_TTL_S, lease]),
+            default="unchecked")
+        if got == "unchecked":
             return "unchecked"
-        self._ok()
-        return lease if got else None
+        if not got:
+            return None
+        self._leases[lease] = tenant_id
+        return lease
 
     def release(self, tenant_id: str, slot: object) -> None:
         if slot in ("unlimited", "unchecked"):
             return
+        self._leases.pop(slot, None)
         try:
-            self.redis.zrem(f"{self.prefix}concurrency:{tenant_id}", slot)
-        except redis.RedisError as e:
-            self._failed("a concurrency release", e)  # the lease expires by itself
+            self.link.call("a concurrency release",
+                           lambda: self.redis.zrem(self._concurrency_key(tenant_id), slot))
+        except redis.RedisError:
+            self._unreleased[slot] = tenant_id  # retried by the upkeep greenlet
+
+    def _concurrency_key(self, tenant_id: str) -> str:
+        return f"{self.prefix}concurrency:{tenant_id}"
+
+    def upkeep(self, now: float, renew: bool) -> None:
+        """Retry failed releases; with ``renew``, push the expiry of running requests' leases."""
+        if not self._unreleased and not (renew and self._leases):
+            return
+        unreleased, leases = dict(self._unreleased), dict(self._leases) if renew else {}
+
+        def run():
+            pipe = self.redis.pipeline(transaction=False)
+            for lease, tenant in unreleased.items():
+                pipe.zrem(self._concurrency_key(tenant), lease)
+            for lease, tenant in leases.items():
+                pipe.zadd(self._concurrency_key(tenant), {lease: now + LEASE_TTL_S}, xx=True)
+                pipe.expire(self._concurrency_key(tenant), LEASE_TTL_S)
+            pipe.execute()
+
+        try:
+            self.link.call("lease upkeep", run)
+        except redis.RedisError:
+            return
+        for lease in unreleased:
+            self._unreleased.pop(lease, None)
+
+    def _upkeep_loop(self) -> None:
+        last_renew = time.monotonic()
+        while True:
+            gevent.sleep(UPKEEP_S)
+            renew = time.monotonic() - last_renew >= LEASE_RENEW_S
+            try:
+                self.upkeep(time.time(), renew)
+            except Exception:
+                log.exception("concurrency lease upkeep failed; retrying")
+            if renew:
+                last_renew = time.monotonic()
 
     # -- balancing (the Pool's ``shared``) ----------------------------------------------------------
     def pick(self, strategy: str, candidates: Sequence, session: str | None,
@@ -186,21 +235,8 @@ class RedisState:
             args += [c.id, c.index, c.weight]
         keys = [f"{self.prefix}rr", f"{self.prefix}wrr", f"{self.prefix}lc",
                 f"{self.prefix}pin:{session}" if session else ""]
-        try:
-            chosen = self._pick(keys=keys, args=args)
-        except redis.RedisError as e:
-            self._failed("an upstream pick", e)
-            return None
-        self._ok()
+        chosen = self._call("an upstream pick", lambda: self._pick(keys=keys, args=args))
         return chosen.decode() if isinstance(chosen, bytes) else chosen
-
-    def _call(self, what: str, fn) -> None:
-        try:
-            fn()
-        except redis.RedisError as e:
-            self._failed(what, e)
-            return
-        self._ok()
 
     def in_flight(self, upstream_id: str, delta: int) -> None:
         self._call("an in-flight count", lambda: self.redis.hincrby(f"{self.prefix}lc", upstream_id, delta))
@@ -221,4 +257,5 @@ class RedisState:
                                                                 px=int(valid_s * 1000)))
 
     def close(self) -> None:
-        self.redis.close()
+        self._upkeep.kill(block=False)
+        self.link.close()

@@ -169,6 +169,8 @@ def test_log_disk_full_keeps_the_writer_alive_and_bounded(tmp_path, upstream, tm
         from ccgate import logs as logs_module
         writer = logs_module._current[0]
         wait_until(lambda: writer.queue.qsize() == 0)  # the writer still drains the queue
+        health = requests.get(gw.url + "/health").json()
+        assert health["status"] == "degraded" and "lines lost" in health["logs"]["problem"]
         filler.unlink()
         (logs / "access.log").write_text("")
         gevent.sleep(1.1)  # the broken file is reopened at most once a second

@@ -1,5 +1,7 @@
 """Several gateway instances sharing one Redis: usage, limits, balancing, health, outages."""
 import json
+import os
+import signal
 import shutil
 import socket
 import subprocess
@@ -247,3 +249,75 @@ def test_export_import_between_file_and_redis(tmp_path, redis_server):
     rs = RedisStore(redis_server.url, "ccgate:", tmp_path)
     assert rs.day_totals("alice", date(2026, 11, 26)).requests == 3
     rs.close()
+
+
+# -- Redis faults (issue 21) -----------------------------------------------------------------------
+LIMITED = [{"id": "alice", "key": TENANT_KEY, "limits": {"daily": {"maxUSD": 100}, "rpm": 1000,
+                                                         "concurrency": 1}}]
+
+
+def wait_for(predicate, timeout=12.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        gevent.sleep(0.1)
+
+
+def test_frozen_redis_costs_one_timeout_not_one_per_call(make_mock, shared_gateways, redis_server):
+    mock = make_mock("m")
+    gw = shared_gateways([upstream_entry(mock)], tenants=LIMITED)
+    assert post(gw).status_code == 200
+    os.kill(redis_server.proc.pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        for _ in range(5):
+            assert post(gw).status_code == 200
+        elapsed = time.monotonic() - started
+    finally:
+        os.kill(redis_server.proc.pid, signal.SIGCONT)
+    assert elapsed < 10, f"5 requests took {elapsed:.1f} s"  # before: four 2 s timeouts each
+    wait_for(lambda: requests.get(gw.url + "/usage", headers={"x-api-key": TENANT_KEY})
+             .json().get("today", {}).get("requests") == 6)
+
+
+def test_lease_of_a_request_that_ended_during_a_freeze_is_released(make_mock, shared_gateways,
+                                                                   redis_server):
+    mock = make_mock("m")
+    mock.handler = lambda req: MockResponse(delay_s=1.0, body=json.dumps(
+        {"type": "message", "usage": {"input_tokens": 1, "output_tokens": 1}}).encode())
+    gw = shared_gateways([upstream_entry(mock)], tenants=LIMITED)
+    slow = gevent.spawn(post, gw)
+    gevent.sleep(0.3)  # its lease is taken
+    os.kill(redis_server.proc.pid, signal.SIGSTOP)
+    try:
+        slow.join(10)
+        assert slow.value.status_code == 200
+    finally:
+        os.kill(redis_server.proc.pid, signal.SIGCONT)
+    mock.handler = None
+    codes = []
+    wait_for(lambda: codes.append(post(gw).status_code) or codes[-1] == 200)
+    assert gw.gateway.shared._unreleased == {}
+
+
+def test_health_warns_when_redis_keeps_nothing_across_a_restart(make_mock, shared_gateways):
+    gw = shared_gateways([upstream_entry(make_mock("m"))])
+    storage = requests.get(gw.url + "/health").json()["storage"]
+    assert "appendonly yes" in storage["warning"] and storage["ok"] is True
+
+
+def test_spool_replay_keeps_records_with_line_separators(tmp_path, redis_server):
+    from ccgate.usage.store_redis import RedisStore
+    store = RedisStore(redis_server.url, "s:", tmp_path)
+    try:
+        (tmp_path / "spool").mkdir()
+        odd = [rec(f"u{i}", tenant="alice") | {"userAgent": f"agent\u2028{i}\u2029x",
+                                                "sessionId": "\u0085"} for i in range(3)]
+        (tmp_path / "spool" / "redis-usage-1.jsonl").write_text("".join(
+            json.dumps({"day": "2026-11-26", "record": r}, ensure_ascii=False) + "\n" for r in odd),
+            encoding="utf-8")
+        assert store.replay() == 3
+        got = store.records("alice", date(2026, 11, 26))
+        assert [r["userAgent"] for r in got] == [r["userAgent"] for r in odd]
+    finally:
+        store.close()

@@ -6,6 +6,7 @@ import time
 from flask import Blueprint, jsonify
 
 from .. import __version__
+from ..logs import log_problem
 from . import current_gateway
 
 bp = Blueprint("health", __name__)
@@ -18,9 +19,11 @@ def health():
     enabled = [u for u in upstreams if u["enabled"]]
     healthy = [u for u in enabled if u["healthy"]]
     problem = gw.storage_problem()
+    warning = gw.storage_warning()
+    log_trouble = log_problem()
     if not healthy:
         status = "down"
-    elif len(healthy) < len(enabled) or problem:
+    elif len(healthy) < len(enabled) or problem or log_trouble:
         status = "degraded"
     else:
         status = "ok"
@@ -30,6 +33,8 @@ def health():
         "uptime": round(time.time() - gw.started, 1),
         "upstreams": upstreams,
         "storage": {"type": gw.config.storage["type"], "ok": problem is None,
-                    **({"problem": problem} if problem else {})},
+                    **({"problem": problem} if problem else {}),
+                    **({"warning": warning} if warning else {})},
+        "logs": {"ok": log_trouble is None, **({"problem": log_trouble} if log_trouble else {})},
     }
     return jsonify(body), 503 if status == "down" else 200

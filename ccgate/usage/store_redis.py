@@ -10,9 +10,11 @@ background greenlet once it answers again; reads raise ``StoreUnavailable`` (cal
 """
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
+from collections import deque
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Iterable
@@ -20,6 +22,8 @@ from typing import Iterable
 import gevent
 import redis
 
+from ..redis_link import RedisLink
+from .spool import MAX_PENDING
 from .store import COUNTER_FIELDS, Counters, DayTotals, StoreUnavailable
 
 log = logging.getLogger("ccgate.usage")
@@ -67,15 +71,15 @@ def totals_from_hash(raw: dict) -> DayTotals:
 class RedisStore:
     """Usage in Redis (``storage.type: "redis"``), same interface as the file store."""
 
-    def __init__(self, url: str, prefix: str, data_dir: Path):
-        self.redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2,
-                                          health_check_interval=30)
+    def __init__(self, link: RedisLink | str, prefix: str, data_dir: Path):
+        self.link = RedisLink(link) if isinstance(link, str) else link
+        self.redis = self.link.redis
         self.prefix = prefix
         self.spool_dir = Path(data_dir) / "spool"
         self.spool_path = self.spool_dir / f"redis-usage-{os.getpid()}.jsonl"
         self._append = self.redis.register_script(APPEND)
-        self.healthy = True
-        self.last_error: str | None = None
+        self.spool_error: str | None = None
+        self._memory: deque[tuple[dict, date]] = deque()
         self._replayer = gevent.spawn(self._replay_loop)
 
     # -- keys -------------------------------------------------------------------------------------
@@ -85,15 +89,9 @@ class RedisStore:
     def _month_key(self, tenant_id: str, day: date) -> str:
         return f"{self.prefix}u:{tenant_id}:{day:%Y-%m}:month"
 
-    def _mark(self, ok: bool, error: Exception | None = None) -> None:
-        if ok != self.healthy:
-            if ok:
-                log.warning("redis is reachable again")
-            else:
-                log.error("redis unreachable (%s): failing open, spooling usage locally",
-                          type(error).__name__)
-        self.healthy = ok
-        self.last_error = None if ok else f"redis unreachable ({type(error).__name__})"
+    @property
+    def healthy(self) -> bool:
+        return self.link.healthy
 
     # -- writing ----------------------------------------------------------------------------------
     def _write(self, record: dict, day: date) -> None:
@@ -102,27 +100,59 @@ class RedisStore:
                 json.dumps(record, ensure_ascii=False, separators=(",", ":")), tenant]
         for field, value in increments(record):
             args += [field, repr(float(value))]
-        self._append(keys=[self._day_key(tenant, day, "ids"), self._day_key(tenant, day, "records"),
-                           self._day_key(tenant, day, "totals"), self._month_key(tenant, day),
-                           f"{self.prefix}tenants"], args=args)
+        keys = [self._day_key(tenant, day, "ids"), self._day_key(tenant, day, "records"),
+                self._day_key(tenant, day, "totals"), self._month_key(tenant, day),
+                f"{self.prefix}tenants"]
+        self.link.call("a usage append", lambda: self._append(keys=keys, args=args))
 
     def append(self, record: dict, day: date) -> None:
         try:
             self._write(record, day)
-            self._mark(True)
-        except redis.RedisError as e:
-            self._mark(False, e)
+        except redis.RedisError:
             self._spool(record, day)
 
     def _spool(self, record: dict, day: date) -> None:
-        self.spool_dir.mkdir(parents=True, exist_ok=True)
-        size = self.spool_path.stat().st_size if self.spool_path.exists() else 0
-        if size > SPOOL_MAX_BYTES:
-            log.error("usage spool full (%d bytes): record %s not kept", size, record.get("requestId"))
-            return
+        """Keep a record Redis did not take: in the spool file, else (disk trouble) in memory."""
         line = json.dumps({"day": day.isoformat(), "record": record}, ensure_ascii=False) + "\n"
-        with open(self.spool_path, "a", encoding="utf-8") as f:
-            f.write(line)
+        try:
+            self.spool_dir.mkdir(parents=True, exist_ok=True)
+            size = self.spool_path.stat().st_size if self.spool_path.exists() else 0
+            if size > SPOOL_MAX_BYTES:
+                raise OSError(errno.EFBIG, f"spool over {SPOOL_MAX_BYTES} bytes")
+            with open(self.spool_path, "a", encoding="utf-8") as f:
+                f.write(line)
+            self.spool_error = None
+        except OSError as e:
+            self.spool_error = f"{self.spool_dir}: {e.strerror or e}"
+            if len(self._memory) >= MAX_PENDING:
+                log.error("usage record %s LOST: redis is down, the spool cannot be written (%s) "
+                          "and memory is full", record.get("requestId"), self.spool_error)
+                return
+            self._memory.append((record, day))
+
+    @property
+    def recording_ok(self) -> bool:
+        """False while records could be kept only in memory (refuse metered spend)."""
+        return self.link.healthy or self.spool_error is None
+
+    def problem(self) -> str | None:
+        """What is wrong with shared state and usage recording, for /health."""
+        if self.link.healthy and not self._memory:
+            return None
+        text = "redis unreachable: limits and balancing fail open, usage is spooled locally"
+        if self._memory:
+            text += f"; the spool cannot be written ({self.spool_error}): " \
+                    f"{len(self._memory)} records kept in memory"
+        return text
+
+    def _replay_memory(self) -> int:
+        done = 0
+        while self._memory:
+            record, day = self._memory[0]
+            self._write(record, day)  # raises while redis is down: the rest stays
+            self._memory.popleft()
+            done += 1
+        return done
 
     def replay(self) -> int:
         """Send spooled records (of any process) to Redis; the number replayed."""
@@ -155,27 +185,24 @@ class RedisStore:
     def _replay_loop(self) -> None:
         while True:
             gevent.sleep(REPLAY_INTERVAL_S)
-            if not self.spool_dir.exists() or not any(self.spool_dir.glob("redis-usage-*.jsonl")):
+            if not self._memory and (not self.spool_dir.exists()
+                                     or not any(self.spool_dir.glob("redis-usage-*.jsonl"))):
                 continue
             try:
-                count = self.replay()
-                self._mark(True)
+                count = self._replay_memory() + self.replay()
                 if count:
                     log.warning("replayed %d spooled usage records into redis", count)
-            except redis.RedisError as e:
-                self._mark(False, e)
+            except redis.RedisError:
+                pass  # still down: the link logged it
             except Exception:
                 log.exception("usage spool replay failed")
 
     # -- reading ----------------------------------------------------------------------------------
     def _read(self, fn):
         try:
-            result = fn()
-        except redis.RedisError as e:
-            self._mark(False, e)
+            return self.link.call("a usage read", fn)
+        except redis.RedisError:
             raise StoreUnavailable("the usage store (redis) cannot be reached") from None
-        self._mark(True)
-        return result
 
     def day_totals(self, tenant_id: str, day: date) -> DayTotals:
         return totals_from_hash(self._read(lambda: self.redis.hgetall(
@@ -220,4 +247,4 @@ class RedisStore:
 
     def close(self) -> None:
         self._replayer.kill(block=False)
-        self.redis.close()
+        self.link.close()
