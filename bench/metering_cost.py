@@ -53,9 +53,10 @@ def run(prefill: int, n: int) -> float:
                       timezone_name="UTC", request_id=str(i), tenant_id="bench",
                       model="claude-sonnet-4-20250514", requested_model=None, api="anthropic",
                       stream=False, session=None, user_agent="bench")
-        meter.begin(200, "application/json")
+        outcome = Outcome(status=200, upstream="u", completed=True, ttfb_ms=1.0)
+        meter.begin(outcome, "application/json")
         meter.feed(BODY)
-        meter.finish(Outcome(status=200, upstream="u", completed=True, ttfb_ms=1.0))
+        meter.finish(outcome)
     cpu = time.process_time() - started
     assert store.day_totals("bench", today).requests == prefill + n
     return cpu / n * 1e6

@@ -125,7 +125,8 @@ def retry_after_seconds(headers) -> float | None:
 class Observer(Protocol):
     """Watches one relayed response (metering plugs in here)."""
 
-    def begin(self, status: int, content_type: str) -> None: ...
+    def begin(self, outcome: "Outcome", content_type: str) -> None:
+        """The answer starts; ``outcome`` is filled in as it goes and final at ``finish``."""
 
     def feed(self, chunk: bytes) -> None: ...
 
@@ -409,7 +410,7 @@ class Forwarder:
                 resp.headers["content-encoding"].lower() != "identity"
             outcome = Outcome(status=resp.status_code, upstream=up.id, ttfb_ms=ttfb_ms)
             if observer is not None:
-                observer.begin(resp.status_code, resp.headers.get("content-type", ""))
+                observer.begin(outcome, resp.headers.get("content-type", ""))
             secrets = secrets_of(up.config, error=resp.status_code >= 400)
             body = RelayBody(self, up, resp, held, chunks, is_sse, watch, observer, outcome,
                              StreamRedactor(secrets))
@@ -427,7 +428,7 @@ class Forwarder:
                 extra_headers: list[tuple[str, str]] = ()) -> Relay:
         """A JSON error the gateway answers itself after (or instead of) upstream attempts."""
         if observer is not None:
-            observer.begin(status, "application/json")
+            observer.begin(outcome, "application/json")
             observer.feed(body)
             observer.finish(outcome)
         return Relay(status, [("content-type", "application/json"), *extra_headers], [body])

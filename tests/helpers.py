@@ -25,3 +25,11 @@ def wait_up(url: str, timeout: float = 20) -> None:
         except requests.RequestException:
             assert time.monotonic() < deadline, f"{url} did not come up"
             gevent.sleep(0.1)
+
+
+def wait_until(predicate, timeout: float = 8.0) -> None:
+    """Wait (yielding to the servers' greenlets) until ``predicate()`` is true."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        gevent.sleep(0.05)

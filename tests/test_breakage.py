@@ -11,6 +11,7 @@ import requests
 
 from ccgate.redact import StreamRedactor, cover, replace_secrets
 from ccgate.sse import MAX_EVENT_BYTES, EventTooLarge, SSEParser
+from tests.helpers import wait_until
 from tests.conftest import TENANT_KEY, UPSTREAM_KEY, upstream_entry
 from tests.mock_upstream import MockResponse, message, message_events, sse
 
@@ -28,12 +29,6 @@ def records(gw, tenant="alice"):
     return [json.loads(line) for f in sorted(root.glob("*/*.json"))
             for line in f.read_text().split("\n") if line]
 
-
-def wait_until(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        gevent.sleep(0.02)
 
 
 # -- a mirror that echoes its key and URL ----------------------------------------------------------
@@ -231,3 +226,25 @@ def test_invented_model_names_do_not_grow_metrics_or_reports(make_gateway, upstr
     assert {r["model"] for r in recs} == {"other", MODEL}
     assert all(len(r["requestedModel"]) <= 200 for r in recs)
     assert recs[0]["requestedModel"].startswith("made-up-0-")
+
+
+# -- long streams are recorded as they go ----------------------------------------------------------
+def test_long_stream_is_recorded_as_it_goes_and_counted_once(gw, upstream, monkeypatch):
+    import ccgate.usage.meter
+    monkeypatch.setattr(ccgate.usage.meter, "PROVISIONAL_EVERY_S", 0.3)
+    text = "word " * 40
+    upstream.handler = lambda req: upstream.stream(
+        message_events(message(MODEL, [{"type": "text", "text": text}], output_tokens=77)),
+        delay_s=0.05)
+    result = {}
+    streamer = gevent.spawn(lambda: result.setdefault("r", post(gw, stream=True)))
+    wait_until(lambda: records(gw))  # a record exists while the stream still runs
+    mid = records(gw)
+    assert not streamer.ready() and mid[0]["provisional"] >= 1 and mid[0]["inputTokens"] == 25
+    streamer.join(10)
+    assert result["r"].status_code == 200
+    final = records(gw)
+    assert len(final) > 1 and "provisional" not in final[-1]
+    assert final[-1]["outputTokens"] == 77
+    usage = requests.get(gw.url + "/usage", headers={"x-api-key": TENANT_KEY}).json()
+    assert usage["today"]["requests"] == 1 and usage["today"]["outputTokens"] == 77

@@ -15,6 +15,7 @@ import requests
 
 from ccgate import create_app
 from ccgate.usage.store_file import FileStore
+from tests.helpers import wait_until
 from tests.conftest import OTHER_KEY, TENANT_KEY, RunningGateway, upstream_entry, write_config
 from tests.mock_upstream import MockResponse, message
 
@@ -69,12 +70,6 @@ def day_records(data: Path, tenant: str) -> list[dict]:
     return [json.loads(line) for f in sorted((data / "usage" / tenant).glob("*/*.json"))
             for line in f.read_text().split("\n") if line]
 
-
-def wait_until(predicate, timeout=8.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        gevent.sleep(0.05)
 
 
 def gateway(tmp_path, upstream, server=None, tenants=None):

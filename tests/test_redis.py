@@ -16,7 +16,7 @@ import requests
 
 from ccgate import create_app
 from ccgate.usage.store_file import FileStore
-from tests.helpers import free_port, wait_up
+from tests.helpers import free_port, wait_until, wait_up
 from tests.conftest import TENANT_KEY, RunningGateway, upstream_entry, write_config
 from tests.mock_upstream import MockResponse, error_body
 
@@ -256,12 +256,6 @@ LIMITED = [{"id": "alice", "key": TENANT_KEY, "limits": {"daily": {"maxUSD": 100
                                                          "concurrency": 1}}]
 
 
-def wait_for(predicate, timeout=12.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        gevent.sleep(0.1)
-
 
 def test_frozen_redis_costs_one_timeout_not_one_per_call(make_mock, shared_gateways, redis_server):
     mock = make_mock("m")
@@ -276,8 +270,8 @@ def test_frozen_redis_costs_one_timeout_not_one_per_call(make_mock, shared_gatew
     finally:
         os.kill(redis_server.proc.pid, signal.SIGCONT)
     assert elapsed < 10, f"5 requests took {elapsed:.1f} s"  # before: four 2 s timeouts each
-    wait_for(lambda: requests.get(gw.url + "/usage", headers={"x-api-key": TENANT_KEY})
-             .json().get("today", {}).get("requests") == 6)
+    wait_until(lambda: requests.get(gw.url + "/usage", headers={"x-api-key": TENANT_KEY})
+             .json().get("today", {}).get("requests") == 6, timeout=12)
 
 
 def test_lease_of_a_request_that_ended_during_a_freeze_is_released(make_mock, shared_gateways,
@@ -296,7 +290,7 @@ def test_lease_of_a_request_that_ended_during_a_freeze_is_released(make_mock, sh
         os.kill(redis_server.proc.pid, signal.SIGCONT)
     mock.handler = None
     codes = []
-    wait_for(lambda: codes.append(post(gw).status_code) or codes[-1] == 200)
+    wait_until(lambda: codes.append(post(gw).status_code) or codes[-1] == 200, timeout=12)
     assert gw.gateway.shared._unreleased == {}
 
 
@@ -321,3 +315,20 @@ def test_spool_replay_keeps_records_with_line_separators(tmp_path, redis_server)
         assert [r["userAgent"] for r in got] == [r["userAgent"] for r in odd]
     finally:
         store.close()
+
+
+def test_provisional_records_are_replaced_and_counted_once(store):
+    day = date(2026, 11, 26)
+    store.append(rec("long", cost=0.1) | {"provisional": 1}, day)
+    assert store.day_totals("t", day).costUSD == pytest.approx(0.1)  # what a crash would leave
+    store.append(rec("long", cost=0.3) | {"provisional": 2}, day)
+    store.append(rec("other", cost=1.0), day)
+    t = store.day_totals("t", day)
+    assert (t.requests, t.costUSD, t.inputTokens) == (2, pytest.approx(1.3), 20)
+    store.append(rec("long", cost=0.5), day)
+    t = store.day_totals("t", day)
+    assert (t.requests, t.costUSD) == (2, pytest.approx(1.5))
+    assert t.by_model["claude-sonnet-4"].requests == 2
+    assert store.month_cost("t", day) == pytest.approx(1.5)
+    assert [r["requestId"] for r in store.records("t", day)] == ["other", "long"]
+    assert sorted(r["requestId"] for r in store.recent(day, 10)) == ["long", "other"]

@@ -22,6 +22,10 @@ MAX_METERED_BODY = 32 * 1024 * 1024
 # for in ``requestedModel``, cut to MAX_MODEL_NAME characters).
 OTHER_MODEL = "other"
 MAX_MODEL_NAME = 200
+# A stream running longer than this is recorded as it goes: a provisional record (replaced by
+# the next one and by the final one, counted once) every PROVISIONAL_EVERY_S, so a crash loses at
+# most that much of one stream.
+PROVISIONAL_EVERY_S = 60.0
 
 
 def new_request_id() -> str:
@@ -66,21 +70,25 @@ class Meter:
         self.user_agent = user_agent
         self.observers = observers
         self.started = time.time()
-        self.status: int | None = None
+        self._saved_at = time.monotonic()
+        self._revision = 0
+        self.outcome = None
         self._sse: StreamUsage | None = None
         self._body: list[bytes] = []
         self._body_size = 0
         self._done = False
         self.record: dict | None = None
 
-    def begin(self, status: int, content_type: str) -> None:
-        self.status = status
+    def begin(self, outcome, content_type: str) -> None:
+        self.outcome = outcome
         if content_type.startswith("text/event-stream"):
             self._sse = StreamUsage()
 
     def feed(self, chunk: bytes) -> None:
         if self._sse is not None:
             self._sse.feed(chunk)
+            if time.monotonic() - self._saved_at >= PROVISIONAL_EVERY_S:
+                self._save_provisional()
         elif self._body_size < MAX_METERED_BODY:
             self._body.append(chunk)
             self._body_size += len(chunk)
@@ -104,6 +112,22 @@ class Meter:
                         MAX_METERED_BODY)
         return usage_from_body(body), "api_error" if outcome.upstream_error else None
 
+    def _save_provisional(self) -> None:
+        """Record the stream so far; the final record (or the next provisional one) replaces it."""
+        self._saved_at = time.monotonic()
+        self._revision += 1
+        try:
+            usage = self._sse.usage
+            record = self._record(self.outcome, usage, None)
+            record.pop("interrupted", None)
+            record["provisional"] = self._revision
+            self.store.append(record, self._day())
+        except Exception:
+            log.exception("request %s: provisional usage could not be recorded", self.request_id)
+
+    def _day(self):
+        return datetime.fromtimestamp(self.started, self.tz).date()
+
     def finish(self, outcome) -> None:
         if self._done:
             return
@@ -112,9 +136,8 @@ class Meter:
             self.limiter.release(self.admission)
             usage, error_type = self._usage_and_error(outcome)
             self.record = self._record(outcome, usage, error_type)
-            if self.always_record or usage.seen:
-                day = datetime.fromtimestamp(self.started, self.tz).date()
-                self.store.append(self.record, day)
+            if self.always_record or usage.seen or self._revision:
+                self.store.append(self.record, self._day())
                 for observe in self.observers:
                     observe(self.record)
         except Exception:

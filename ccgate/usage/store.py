@@ -37,15 +37,16 @@ class Counters:
     totalTokens: int = 0
     costUSD: float = 0.0
 
-    def add_record(self, record: dict) -> None:
-        self.requests += 1
-        self.errors += is_error(record)
-        self.inputTokens += _int(record.get("inputTokens"))
-        self.outputTokens += _int(record.get("outputTokens"))
-        self.cacheCreationTokens += _int(record.get("cacheCreationTokens"))
-        self.cacheReadTokens += _int(record.get("cacheReadTokens"))
-        self.totalTokens += _int(record.get("totalTokens"))
-        self.costUSD += _float(record.get("totalCost"))
+    def add_record(self, record: dict, sign: int = 1) -> None:
+        """Count a record in (``sign=-1``: take it back out)."""
+        self.requests += sign
+        self.errors += sign * is_error(record)
+        self.inputTokens += sign * _int(record.get("inputTokens"))
+        self.outputTokens += sign * _int(record.get("outputTokens"))
+        self.cacheCreationTokens += sign * _int(record.get("cacheCreationTokens"))
+        self.cacheReadTokens += sign * _int(record.get("cacheReadTokens"))
+        self.totalTokens += sign * _int(record.get("totalTokens"))
+        self.costUSD += sign * _float(record.get("totalCost"))
 
     def merge(self, other: "Counters") -> None:
         for name in COUNTER_FIELDS:
@@ -60,15 +61,47 @@ class Counters:
 COUNTER_FIELDS = tuple(Counters.__dataclass_fields__)
 
 
+def superseded(records: Iterable[dict]) -> set[int]:
+    """Indexes of provisional records that a later record of the same request replaces."""
+    last: dict[str, int] = {}
+    out: set[int] = set()
+    for i, record in enumerate(records):
+        rid = record.get("requestId")
+        if rid in last:
+            out.add(last[rid])
+        if record.get("provisional") and isinstance(rid, str):
+            last[rid] = i
+        else:
+            last.pop(rid, None)
+    return out
+
+
+def latest(records: list[dict]) -> list[dict]:
+    """``records`` without the provisional ones that a later record replaces."""
+    gone = superseded(records)
+    return [r for i, r in enumerate(records) if i not in gone] if gone else records
+
+
 @dataclass
 class DayTotals(Counters):
-    """Counters for one tenant and day, also split by model."""
-    by_model: dict[str, Counters] = field(default_factory=dict)
+    """Counters for one tenant and day, also split by model.
 
-    def add_record(self, record: dict) -> None:
-        super().add_record(record)
+    A provisional record (a long stream recorded as it goes) counts until a later record of the
+    same request arrives, which replaces it: each request is counted once.
+    """
+    by_model: dict[str, Counters] = field(default_factory=dict)
+    provisional: dict[str, dict] = field(default_factory=dict, repr=False, compare=False)
+
+    def add_record(self, record: dict, sign: int = 1) -> None:
+        if self.provisional and sign > 0:
+            earlier = self.provisional.pop(record.get("requestId"), None)
+            if earlier is not None:
+                self.add_record(earlier, -1)
+        super().add_record(record, sign)
         model = record.get("model") if isinstance(record.get("model"), str) else "unknown"
-        self.by_model.setdefault(model, Counters()).add_record(record)
+        self.by_model.setdefault(model, Counters()).add_record(record, sign)
+        if sign > 0 and record.get("provisional") and isinstance(record.get("requestId"), str):
+            self.provisional[record["requestId"]] = record
 
     def merge(self, other: "DayTotals") -> None:
         Counters.merge(self, other)

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Iterable
 
 from .spool import MAX_PENDING, FallbackSpool
-from .store import DayTotals
+from .store import DayTotals, latest
 
 log = logging.getLogger("ccgate.usage")
 
@@ -302,11 +302,11 @@ class FileStore:
                     record = None  # a torn line: skipped, as when totals are read
                 if isinstance(record, dict):
                     out.append(record)
-        return out
+        return latest(out)
 
     def recent(self, day: date, limit: int, tenant_id: str | None = None) -> list[dict]:
         tenants = [tenant_id] if tenant_id else list(self.tenants())
-        records = [r for t in tenants for r in self._day(t, day).recent]
+        records = [r for t in tenants for r in latest(list(self._day(t, day).recent))]
         records.sort(key=lambda r: str(r.get("timestamp", "")), reverse=True)
         return records[:limit]
 

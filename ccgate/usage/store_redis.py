@@ -24,20 +24,38 @@ import redis
 
 from ..redis_link import RedisLink
 from .spool import MAX_PENDING
-from .store import COUNTER_FIELDS, Counters, DayTotals, StoreUnavailable
+from .store import COUNTER_FIELDS, Counters, DayTotals, StoreUnavailable, latest
 
 log = logging.getLogger("ccgate.usage")
 
 SPOOL_MAX_BYTES = 256 * 1024 * 1024
 REPLAY_INTERVAL_S = 2.0
 
+# KEYS: ids, records, day totals, month totals, tenants, provisional increments of the day
+# ARGV: dedupe id, record JSON, tenant, request id, "1" if provisional, then field/value pairs.
+# A provisional record's increments are kept; the next record of the same request takes them
+# back out before adding its own, so a request is counted once however often it was recorded.
 APPEND = """
 if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
 redis.call('RPUSH', KEYS[2], ARGV[2])
 redis.call('SADD', KEYS[5], ARGV[3])
-for i = 4, #ARGV, 2 do
+local earlier = redis.call('HGET', KEYS[6], ARGV[4])
+if earlier then
+  for field, value in pairs(cjson.decode(earlier)) do
+    redis.call('HINCRBYFLOAT', KEYS[3], field, -value)
+    redis.call('HINCRBYFLOAT', KEYS[4], field, -value)
+  end
+end
+local now = {}
+for i = 6, #ARGV, 2 do
   redis.call('HINCRBYFLOAT', KEYS[3], ARGV[i], ARGV[i + 1])
   redis.call('HINCRBYFLOAT', KEYS[4], ARGV[i], ARGV[i + 1])
+  now[ARGV[i]] = ARGV[i + 1]
+end
+if ARGV[5] == '1' then
+  redis.call('HSET', KEYS[6], ARGV[4], cjson.encode(now))
+elseif earlier then
+  redis.call('HDEL', KEYS[6], ARGV[4])
 end
 return 1
 """
@@ -96,13 +114,16 @@ class RedisStore:
     # -- writing ----------------------------------------------------------------------------------
     def _write(self, record: dict, day: date) -> None:
         tenant = record["tenantId"]
-        args = [record.get("requestId") or os.urandom(8).hex(),
-                json.dumps(record, ensure_ascii=False, separators=(",", ":")), tenant]
+        rid = record.get("requestId") or os.urandom(8).hex()
+        revision = record.get("provisional")
+        args = [f"{rid}#p{revision}" if revision else rid,
+                json.dumps(record, ensure_ascii=False, separators=(",", ":")), tenant, rid,
+                "1" if revision else "0"]
         for field, value in increments(record):
             args += [field, repr(float(value))]
         keys = [self._day_key(tenant, day, "ids"), self._day_key(tenant, day, "records"),
                 self._day_key(tenant, day, "totals"), self._month_key(tenant, day),
-                f"{self.prefix}tenants"]
+                f"{self.prefix}tenants", self._day_key(tenant, day, "provisional")]
         self.link.call("a usage append", lambda: self._append(keys=keys, args=args))
 
     def append(self, record: dict, day: date) -> None:
@@ -233,14 +254,14 @@ class RedisStore:
                 pipe.lrange(self._day_key(t, day, "records"), -limit, -1)
             return pipe.execute()
 
-        records = [json.loads(raw) for rows in self._read(fetch) for raw in rows]
+        records = [r for rows in self._read(fetch) for r in latest([json.loads(raw) for raw in rows])]
         records.sort(key=lambda r: str(r.get("timestamp", "")), reverse=True)
         return records[:limit]
 
     def records(self, tenant_id: str, day: date) -> list[dict]:
         """Every record of one tenant's day (export)."""
-        return [json.loads(raw) for raw in self._read(
-            lambda: self.redis.lrange(self._day_key(tenant_id, day, "records"), 0, -1))]
+        return latest([json.loads(raw) for raw in self._read(
+            lambda: self.redis.lrange(self._day_key(tenant_id, day, "records"), 0, -1))])
 
     def tenants(self) -> Iterable[str]:
         return sorted(t.decode() for t in self._read(lambda: self.redis.smembers(f"{self.prefix}tenants")))
