@@ -15,7 +15,7 @@ import gevent.pool
 import pytest
 import requests
 
-from tests.helpers import free_port, wait_up
+from tests.helpers import free_port, wait_until, wait_up
 from tests.conftest import OTHER_KEY, TENANT_KEY, upstream_entry, write_config
 from tests.mock_upstream import MockResponse, error_body, message, message_events
 
@@ -212,9 +212,13 @@ def test_two_gateway_processes_share_one_data_dir(make_mock, tmp_path):
 
         statuses = gevent.pool.Pool(100).map(one, range(200))
         assert statuses == [200] * 200
-        files = list((tmp_path / "data" / "usage" / "alice").glob("*/*.json"))
-        raw = b"".join(f.read_bytes() for f in files)
-        lines = raw.split(b"\n")
+
+        def lines_now():
+            files = list((tmp_path / "data" / "usage" / "alice").glob("*/*.json"))
+            return b"".join(f.read_bytes() for f in files).split(b"\n")
+        # A record is written as its response ends, a moment after the client has read it.
+        wait_until(lambda: len(lines_now()) >= 201, timeout=5)
+        lines = lines_now()
         assert lines[-1] == b"" and len(lines) == 201
         records = [json.loads(line) for line in lines[:-1]]
         assert len({r["requestId"] for r in records}) == 200

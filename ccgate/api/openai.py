@@ -8,7 +8,7 @@ from typing import Iterable, Iterator
 from flask import Blueprint, Response, g, jsonify, request
 from werkzeug.wsgi import ClosingIterator
 
-from ..errors import GatewayError
+from ..errors import ANTHROPIC_VERSION, GatewayError
 from ..metering import admitted, forward_metered
 from ..openai.models import model_list
 from ..openai.request import TranslationError, resolve_model, to_anthropic
@@ -74,7 +74,7 @@ def chat_completions():
         raise _bad_request(e) from None
     anthropic_body = translated.body
     stream = bool(anthropic_body.get("stream"))
-    headers = [("content-type", "application/json"), ("anthropic-version", "2023-06-01")]
+    headers = [("content-type", "application/json"), ("anthropic-version", ANTHROPIC_VERSION)]
     if request.headers.get("user-agent"):
         headers.append(("user-agent", request.headers["user-agent"]))
     req = ProxyRequest(method="POST", path="/v1/messages", query="", headers=headers,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from ..errors import parse_anthropic_error
 
 FINISH_REASONS = {
     "end_turn": "stop", "stop_sequence": "stop", "pause_turn": "stop",
@@ -86,15 +87,8 @@ def openai_error(status: int, message: str, error_type: str | None = None,
 
 def error_from_anthropic(status: int, body: bytes) -> dict:
     """An upstream (Anthropic-shaped) error body in OpenAI's shape, same message."""
-    message, error_type = f"upstream answered HTTP {status}", None
-    try:
-        doc = json.loads(body)
-        err = doc.get("error") if isinstance(doc, dict) else None
-        if isinstance(err, dict):
-            message = err.get("message") if isinstance(err.get("message"), str) else message
-            error_type = err.get("type") if isinstance(err.get("type"), str) else None
-    except ValueError:
-        pass
+    error_type, message = parse_anthropic_error(body)
+    message = message or f"upstream answered HTTP {status}"
     if error_type == "request_too_large":
         error_type = "invalid_request_error"
     return openai_error(status, message, error_type)

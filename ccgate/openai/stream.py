@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 from ..sse import Event, SSEParser
-from ..errors import STATUS_BY_ANTHROPIC_TYPE
+from ..errors import anthropic_error_of, status_of_error_type
 from .response import completion_id, finish_reason, openai_error, openai_usage
 
 DONE = b"data: [DONE]\n\n"
@@ -121,8 +121,7 @@ class StreamTranslator:
 
     def _on_error(self, doc: dict) -> bytes:
         self.finished = True
-        error = doc.get("error") if isinstance(doc.get("error"), dict) else {}
-        error_type = error.get("type") if isinstance(error.get("type"), str) else "api_error"
-        status = STATUS_BY_ANTHROPIC_TYPE.get(error_type, 500)
-        message = error.get("message") if isinstance(error.get("message"), str) else "stream error"
-        return sse_data(openai_error(status, message, error_type))
+        error_type, message = anthropic_error_of(doc)
+        error_type = error_type or "api_error"
+        return sse_data(openai_error(status_of_error_type(error_type), message or "stream error",
+                                     error_type))

@@ -12,6 +12,7 @@ import gevent
 import requests
 
 from ..config import CONNECT_TIMEOUT_S, LoadBalancerConfig
+from ..errors import ANTHROPIC_VERSION
 from .pool import Pool, UpstreamState
 
 log = logging.getLogger("ccgate.health")
@@ -47,7 +48,7 @@ class HealthChecker:
 
     def probe(self, s: UpstreamState) -> None:
         _, path, interval, timeout = self.settings(s)
-        headers = {"anthropic-version": "2023-06-01", **s.config.auth_headers()}
+        headers = {"anthropic-version": ANTHROPIC_VERSION, **s.config.auth_headers()}
         try:
             resp = self.session.get(s.config.url + path, headers=headers, allow_redirects=False,
                                     timeout=(min(CONNECT_TIMEOUT_S, timeout), timeout))

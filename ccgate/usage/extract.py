@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from ..errors import parse_anthropic_error
 from ..sse import Event, SSEParser
 
 
@@ -61,16 +62,6 @@ def usage_from_body(body: bytes) -> Usage:
     return usage
 
 
-def error_type_of_body(body: bytes) -> str | None:
-    """``error.type`` of an Anthropic error body, if that is what ``body`` is."""
-    try:
-        doc = json.loads(body)
-        error_type = doc["error"]["type"]
-    except (ValueError, KeyError, TypeError, RecursionError):
-        return None
-    return error_type if isinstance(error_type, str) else None
-
-
 class StreamUsage:
     """Feed the raw bytes of an Anthropic SSE stream; ``usage`` is always what was reported so far."""
 
@@ -116,5 +107,4 @@ class StreamUsage:
             if isinstance(delta, dict) and isinstance(delta.get("stop_reason"), str):
                 self.stop_reason = delta["stop_reason"]
         else:
-            error = doc.get("error")
-            self.error_type = (error.get("type") if isinstance(error, dict) else None) or "api_error"
+            self.error_type = parse_anthropic_error(event.data).type or "api_error"

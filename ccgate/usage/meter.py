@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 from typing import Callable
 from zoneinfo import ZoneInfo
 
-from ..errors import ANTHROPIC_TYPE_BY_STATUS
-from .extract import StreamUsage, Usage, error_type_of_body, usage_from_body
+from ..errors import ANTHROPIC_TYPE_BY_STATUS, parse_anthropic_error
+from .extract import StreamUsage, Usage, usage_from_body
 from .limits import Admission, Limiter
 from .pricing import PriceBook
 from .store import UsageStore
@@ -105,7 +105,7 @@ class Meter:
             self._sse.feed(body)
             return self._usage_and_error(outcome)
         if outcome.status >= 400:
-            return Usage(), (error_type_of_body(body)
+            return Usage(), (parse_anthropic_error(body).type
                              or ANTHROPIC_TYPE_BY_STATUS.get(outcome.status, "api_error"))
         if self._body_size >= MAX_METERED_BODY:
             log.warning("request %s: response over %d bytes, usage not read", self.request_id,

@@ -1,0 +1,185 @@
+"""One try of one upstream: send, then judge the answer before any byte reaches the client.
+
+The verdicts are pure (``judge_status``, ``CommitGate``): failover or not, commit the stream or
+hold it, decided from the status, the headers and the first events alone, and tested without
+sockets. The I/O of one try (``send``, ``iter_raw``) is below them.
+"""
+from __future__ import annotations
+
+import json
+
+import gevent
+import requests
+from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
+from requests.utils import requote_uri
+
+from ..config import CONNECT_TIMEOUT_S
+from ..errors import parse_anthropic_error, status_of_error_type
+from ..sse import SSEParser
+from ..upstreams.pool import UpstreamState
+from .headers import to_upstream
+from .types import ProxyRequest
+from .watch import ClientWatch
+
+RETRYABLE_STATUS = frozenset({401, 403, 429, 500, 502, 503, 504, 529})
+COMMIT_BYTES = 2048
+COMMIT_SECONDS = 10.0
+MAX_ERROR_BODY = 64 * 1024
+READ_SIZE = 64 * 1024
+
+
+class Failed(Exception):
+    """One attempt failed in a way another upstream may fix."""
+
+    def __init__(self, reason: str, status: int | None = None, body: bytes = b"",
+                 retry_after: float | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+        self.body = body
+        self.retry_after = retry_after
+
+
+class ClientGone(Exception):
+    """The client hung up before its answer started."""
+
+
+# -- verdicts (pure) -------------------------------------------------------------------------------
+def retry_after_seconds(headers) -> float | None:
+    value = headers.get("retry-after")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def judge_status(status: int, headers, body: bytes) -> Failed | None:
+    """The failure to fail over on for an answer's status, or None to relay it as it is."""
+    if status not in RETRYABLE_STATUS:
+        return None
+    reason = f"HTTP {status}"
+    if status in (401, 403):
+        reason += " (credentials rejected)"
+    return Failed(reason, status, body, retry_after_seconds(headers))
+
+
+class CommitGate:
+    """Holds a stream's first bytes until it is clearly good.
+
+    ``feed`` returns True once the stream is committed: at the first ``content_block_start``,
+    after ``COMMIT_BYTES``, or ``COMMIT_SECONDS`` after the gate opened. An ``event: error``
+    before that raises ``Failed`` (fail over).
+    """
+
+    def __init__(self, started: float):
+        self.started = started
+        self.held: list[bytes] = []
+        self._size = 0
+        self._parser = SSEParser()
+
+    def feed(self, chunk: bytes, now: float) -> bool:
+        self.held.append(chunk)
+        self._size += len(chunk)
+        for event in self._parser.feed(chunk):
+            if event.event == "error":
+                data = event.data.encode()
+                raise Failed("error event before the first content block",
+                             status_of_error_type(parse_anthropic_error(data).type), data)
+            if event.event == "content_block_start":
+                return True
+        return self._size >= COMMIT_BYTES or now - self.started >= COMMIT_SECONDS
+
+
+# -- I/O -------------------------------------------------------------------------------------------
+def make_adapter(pool_size: int) -> HTTPAdapter:
+    return HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+
+
+def prepare(method: str, url: str, headers: dict, body: bytes) -> requests.PreparedRequest:
+    """A PreparedRequest built directly, for ``HTTPAdapter.send``.
+
+    ``Session.request`` would merge cookies, environment proxies, ~/.netrc credentials and hooks,
+    none of which a gateway wants, at about 1 ms of CPU per request on a small VPS (measured in
+    bench/RESULTS.md); the adapter does the HTTP with the same connection pooling.
+    """
+    prep = requests.PreparedRequest()
+    prep.method = method
+    prep.url = requote_uri(url)
+    prep.headers = CaseInsensitiveDict(headers)
+    prep.body = body or None
+    if body or method in ("POST", "PUT", "PATCH"):
+        prep.headers["content-length"] = str(len(body))
+    prep.hooks = {"response": []}
+    prep._cookies = None
+    return prep
+
+
+def iter_raw(resp: requests.Response):
+    """Body bytes as they arrive: one chunk per read, never waiting to fill a buffer."""
+    raw = resp.raw
+    decode = resp.headers.get("content-encoding", "identity").lower() not in ("", "identity")
+    if raw.chunked and raw.supports_chunked_reads():
+        yield from raw.read_chunked(READ_SIZE, decode_content=decode)
+        return
+    while True:
+        data = raw.read1(READ_SIZE, decode_content=decode)
+        if not data:
+            return
+        yield data
+
+
+def send(adapter: HTTPAdapter, up: UpstreamState, req: ProxyRequest) -> requests.Response:
+    """Send ``req`` to ``up``; the response, or ``Failed`` for what another upstream may fix."""
+    cfg = up.config
+    body = req.body
+    mapped = cfg.model_map.get(req.model) if req.model and cfg.model_map else None
+    if mapped and req.body_json is not None:
+        body = json.dumps({**req.body_json, "model": mapped}).encode()
+    url = cfg.url + req.path + (f"?{req.query}" if req.query else "")
+    try:
+        resp = adapter.send(prepare(req.method, url, to_upstream(req.headers, cfg), body),
+                            stream=True, timeout=(CONNECT_TIMEOUT_S, cfg.read_timeout_s))
+    except requests.exceptions.ConnectTimeout:
+        raise Failed("connect timeout") from None
+    except requests.exceptions.ReadTimeout:
+        raise Failed("read timeout before response headers") from None
+    except requests.exceptions.RequestException as e:
+        raise Failed(f"connection failed ({type(e).__name__})") from None
+    if resp.status_code in RETRYABLE_STATUS:
+        try:
+            error_body = resp.raw.read(MAX_ERROR_BODY, decode_content=True) or b""
+        except Exception:  # the error body itself broke: the status is what matters
+            error_body = b""
+        resp.close()
+        raise judge_status(resp.status_code, resp.headers, error_body)
+    return resp
+
+
+def send_watched(adapter: HTTPAdapter, up: UpstreamState, req: ProxyRequest,
+                 watch: ClientWatch | None) -> requests.Response:
+    """``send``, given up (``ClientGone``) the moment the client hangs up.
+
+    The upstream call runs in a child greenlet so that waiting for it can end early; killing it
+    raises GreenletExit inside urllib3, which then drops that connection.
+    """
+    if watch is None:
+        return send(adapter, up, req)
+    sender = gevent.spawn(_outcome_of, send, adapter, up, req)
+    gevent.wait([sender, watch.gone], count=1)
+    if not sender.ready():
+        sender.kill()
+        raise ClientGone()
+    resp, error = sender.value
+    if error is not None:
+        raise error
+    return resp
+
+
+def _outcome_of(fn, *args):
+    """``(result, None)`` or ``(None, exception)``: a child greenlet's answer, never its traceback
+    on stderr (gevent prints exceptions that end a greenlet)."""
+    try:
+        return fn(*args), None
+    except Exception as e:
+        return None, e

@@ -1,0 +1,166 @@
+"""The failover loop: pick an upstream, try it, judge the answer, fail over or relay it."""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Callable
+
+from requests.adapters import HTTPAdapter
+
+from ..errors import anthropic_error_body, upstream_failure_answer
+from ..redact import StreamRedactor, replace_secrets
+from ..upstreams.pool import Pool, UpstreamState
+from .attempt import (ClientGone, CommitGate, Failed, iter_raw, make_adapter, send_watched)
+from .headers import secrets_of, to_client
+from .relay import RelayBody, upstream_socket
+from .types import Observer, Outcome, ProxyRequest, Relay
+from .watch import ClientWatch, shut_down
+
+log = logging.getLogger("ccgate.proxy")
+
+
+class Forwarder:
+    """Sends requests to the pool's upstreams, with failover, and builds the relay.
+
+    One ``HTTPAdapter`` per upstream keeps its keep-alive connection pool.
+    """
+
+    def __init__(self, pool: Pool, *, failover: bool = True, max_attempts: int = 3,
+                 pool_size: int = 512, clock: Callable[[], float] = time.monotonic):
+        self.pool = pool
+        self.pool_size = pool_size
+        self.clock = clock
+        self._adapters: dict[str, HTTPAdapter] = {}
+        self.configure(failover=failover, max_attempts=max_attempts)
+
+    def configure(self, *, failover: bool, max_attempts: int) -> None:
+        """Follow the pool's upstream list: keep-alive sessions stay for the upstreams that stay."""
+        self.failover = failover
+        self.max_attempts = max_attempts
+        for uid in [u for u in self._adapters if u not in self.pool.by_id]:
+            self._adapters.pop(uid).close()
+        for state in self.pool.states:
+            if state.id not in self._adapters:
+                self._adapters[state.id] = make_adapter(self.pool_size)
+
+    def close(self) -> None:
+        for adapter in self._adapters.values():
+            adapter.close()
+
+    def forward(self, req: ProxyRequest, observer: Observer | None = None) -> Relay:
+        """Try upstreams until one gives an answer worth relaying; the client is watched throughout."""
+        watch = (ClientWatch(req.client_socket, req.interim_ok)
+                 if req.client_socket is not None else None)
+        try:
+            relay = self._attempts(req, observer, watch)
+        except BaseException:
+            if watch is not None:
+                watch.stop()
+            raise
+        if watch is not None and not isinstance(relay.body, RelayBody):
+            watch.stop()
+        return relay
+
+    def _attempts(self, req: ProxyRequest, observer: Observer | None,
+                  watch: ClientWatch | None) -> Relay:
+        allowed = max(min(self.max_attempts if self.failover else 1, len(self.pool.states)), 1)
+        tried: set[str] = set()
+        failure: Failed | None = None
+        last_up: UpstreamState | None = None
+        started = self.clock()
+        for attempt in range(1, allowed + 1):
+            up = self.pool.pick(req.model, req.session, tried)
+            if up is None and attempt == 1 and req.model and self.pool.has_enabled():
+                body = anthropic_error_body("not_found_error",
+                                            f"no upstream of this gateway serves model {req.model!r}")
+                return self._answer(404, body, Outcome(status=404, upstream=None), observer)
+            if up is None:
+                break
+            tried.add(up.id)
+            last_up = up
+            self.pool.acquire(up)
+            try:
+                return self._try(up, req, observer, watch, started, gate=attempt < allowed,
+                                 failed_over=attempt > 1)
+            except ClientGone:
+                self.pool.release(up)
+                self.pool.abandoned(up)
+                outcome = Outcome(status=499, upstream=up.id, client_gone=True)
+                return self._answer(499, anthropic_error_body(
+                    "api_error", "the client closed the request"), outcome, observer)
+            except Failed as f:
+                failure = f
+                self.pool.release(up)
+                self.pool.failed(up, f.reason, f.retry_after)
+                log.warning("upstream %s failed (attempt %d): %s", up.id, attempt, f.reason)
+        return self._all_failed(failure, last_up, observer)
+
+    def _try(self, up: UpstreamState, req: ProxyRequest, observer: Observer | None,
+             watch: ClientWatch | None, started: float, *, gate: bool,
+             failed_over: bool) -> Relay:
+        """One attempt: send, hold a stream until it commits (when another attempt is left),
+        and wrap the accepted answer in a relay. Raises Failed or ClientGone."""
+        attempt_started = self.clock()
+        resp = send_watched(self._adapters[up.id], up, req, watch)
+        if watch is not None:
+            watch.on_gone(lambda: shut_down(upstream_socket(resp)))
+        now = self.clock()
+        chunks = iter_raw(resp)
+        is_sse = resp.headers.get("content-type", "").startswith("text/event-stream")
+        held = self._hold(resp, chunks, watch) if is_sse and gate and resp.status_code == 200 else []
+        if resp.status_code < 400:
+            self.pool.succeeded(up, (now - attempt_started) * 1000)
+        else:
+            self.pool.abandoned(up)
+        if failed_over:
+            self.pool.repin(req.session, up)
+        decoded = resp.headers.get("content-encoding", "identity").lower() != "identity"
+        outcome = Outcome(status=resp.status_code, upstream=up.id, ttfb_ms=(now - started) * 1000)
+        if observer is not None:
+            observer.begin(outcome, resp.headers.get("content-type", ""))
+        secrets = secrets_of(up.config, error=resp.status_code >= 400)
+        body = RelayBody(self.pool, up, resp, held, chunks, is_sse, watch, observer, outcome,
+                         StreamRedactor(secrets))
+        return Relay(resp.status_code, to_client(resp.headers, decoded, secrets), body)
+
+    def _hold(self, resp, chunks, watch: ClientWatch | None) -> list[bytes]:
+        """A stream's first bytes, held by the commit gate; Failed (or ClientGone) when bad."""
+        gate = CommitGate(self.clock())
+        try:
+            for chunk in chunks:
+                if gate.feed(chunk, self.clock()):
+                    break
+        except Failed:
+            resp.close()
+            raise
+        except Exception as e:  # connection reset or timeout before the commit point
+            resp.close()
+            if watch is not None and watch.gone.is_set():
+                raise ClientGone() from None
+            raise Failed(f"stream broke before the first content block "
+                         f"({type(e).__name__})") from None
+        return gate.held
+
+    def _all_failed(self, failure: Failed | None, last_up: UpstreamState | None,
+                    observer: Observer | None) -> Relay:
+        secrets = secrets_of(last_up.config, error=True) if last_up else ()
+        status, body = upstream_failure_answer(failure.status if failure else None,
+                                               failure.body if failure else b"",
+                                               lambda text: replace_secrets(text, secrets))
+        outcome = Outcome(status=status, upstream=last_up.id if last_up else None,
+                          upstream_error=failure.reason if failure else "no upstream available")
+        extra = []
+        if failure is not None and failure.retry_after:
+            extra.append(("retry-after", str(math.ceil(failure.retry_after))))
+        return self._answer(status, body, outcome, observer, extra)
+
+    @staticmethod
+    def _answer(status: int, body: bytes, outcome: Outcome, observer: Observer | None,
+                extra_headers: list[tuple[str, str]] = ()) -> Relay:
+        """A JSON error the gateway answers itself after (or instead of) upstream attempts."""
+        if observer is not None:
+            observer.begin(outcome, "application/json")
+            observer.feed(body)
+            observer.finish(outcome)
+        return Relay(status, [("content-type", "application/json"), *extra_headers], [body])

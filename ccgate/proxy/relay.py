@@ -1,0 +1,125 @@
+"""The client's side of an accepted answer: upstream bytes relayed as they arrive, one cleanup."""
+from __future__ import annotations
+
+import logging
+import socket
+from typing import Iterator
+
+import requests
+
+from ..errors import anthropic_error_event
+from ..redact import StreamRedactor
+from ..sse import EventTooLarge
+from ..upstreams.pool import Pool, UpstreamState
+from .types import Observer, Outcome
+from .watch import ClientWatch, shut_down
+
+log = logging.getLogger("ccgate.proxy")
+
+
+class RelayBody:
+    """The client's response body: upstream bytes as they arrive, then one cleanup.
+
+    The bytes pass a ``StreamRedactor`` (the upstream's key and URL never reach the client) and
+    the observer sees them as the upstream sent them. The cleanup (stop watching the client,
+    return or drop the upstream connection, release the upstream's in-flight slot, tell the
+    observer) runs exactly once: when the bytes run out, when the upstream breaks, when the client
+    leaves mid-body, and also when the server closes the body without ever iterating it (a client
+    gone before the first byte).
+    """
+
+    def __init__(self, pool: Pool, up: UpstreamState, resp: requests.Response,
+                 held: list[bytes], chunks: Iterator[bytes], is_sse: bool,
+                 watch: ClientWatch | None, observer: Observer | None, outcome: Outcome,
+                 redactor: StreamRedactor):
+        self.pool = pool
+        self.up = up
+        self.resp = resp
+        self.held = held
+        self.chunks = chunks
+        self.is_sse = is_sse
+        self.observer = observer
+        self.outcome = outcome
+        self.redactor = redactor
+        self._gen: Iterator[bytes] | None = None
+        self._cleaned = False
+        self._watch = watch
+        if watch is not None:
+            watch.responding = True
+            watch.on_gone(self._client_left)
+
+    def _client_left(self) -> None:
+        # Shut the upstream socket down rather than close the response: the relay greenlet is
+        # inside a read on it, which then returns at once; the relay's finally does the rest.
+        self.outcome.client_gone = True
+        shut_down(upstream_socket(self.resp))
+
+    def __iter__(self) -> Iterator[bytes]:
+        self._gen = self._generate()
+        return self._gen
+
+    def _upstream_chunks(self) -> Iterator[bytes]:
+        yield from self.held
+        self.held = []
+        yield from self.chunks
+
+    def _generate(self) -> Iterator[bytes]:
+        observer, outcome, redactor = self.observer, self.outcome, self.redactor
+        try:
+            for chunk in self._upstream_chunks():
+                if observer is not None:
+                    observer.feed(chunk)
+                chunk = redactor.feed(chunk)
+                if chunk:
+                    yield chunk
+            tail = redactor.flush()
+            if tail:
+                yield tail
+            outcome.completed = True
+        except GeneratorExit:
+            outcome.client_gone = True
+            raise
+        except Exception as e:
+            if outcome.client_gone:
+                return  # the watch shut the upstream socket because the client left
+            if isinstance(e, EventTooLarge):
+                outcome.upstream_error = f"upstream sent {e}"
+                msg = f"the upstream sent {e}; the stream was ended"
+            else:
+                outcome.upstream_error = f"upstream broke mid-response ({type(e).__name__})"
+                msg = ("upstream read timed out" if "Timeout" in type(e).__name__
+                       else "upstream connection lost") + " mid-stream; the response is incomplete"
+            log.warning("upstream %s: %s", self.up.id, outcome.upstream_error)
+            self.pool.failed(self.up, outcome.upstream_error)
+            if self.is_sse:
+                yield anthropic_error_event("api_error", msg)
+        finally:
+            self._cleanup()
+
+    def close(self) -> None:
+        """Called by the WSGI server when the response ends, for whatever reason."""
+        if self._gen is not None:
+            self._gen.close()  # runs the generator's own finally if it is suspended
+        if not self._cleaned and not self.outcome.completed:
+            self.outcome.client_gone = True  # closed before the body was through
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        if self._cleaned:
+            return
+        self._cleaned = True
+        if self._watch is not None:
+            self._watch.stop()
+        if self.outcome.completed:
+            self.resp.raw.release_conn()  # the connection goes back to the keep-alive pool
+        else:
+            self.resp.close()
+        self.pool.release(self.up)
+        if self.observer is not None:
+            self.observer.finish(self.outcome)
+
+
+def upstream_socket(resp: requests.Response) -> socket.socket | None:
+    """The socket under a streamed response, while it has one."""
+    conn = getattr(resp.raw, "connection", None)
+    return conn.sock if conn is not None else None

@@ -1,0 +1,52 @@
+"""What passes between a surface, the forwarder and its observer (metering): plain data."""
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from typing import Iterable, Protocol
+
+
+@dataclass
+class ProxyRequest:
+    method: str
+    path: str  # below the surface prefix, e.g. "/v1/messages"
+    query: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    model: str | None = None
+    stream: bool = False
+    session: str | None = None
+    body_json: dict | None = None  # parsed body, needed only for modelMap
+    client_socket: socket.socket | None = None
+    interim_ok: bool = True  # an HTTP/1.1 client: the watch may probe it with "100 Continue"
+
+
+@dataclass
+class Outcome:
+    """How a relayed request ended, for metering and logs."""
+    status: int
+    upstream: str | None
+    completed: bool = False  # the upstream body was relayed to its end
+    client_gone: bool = False
+    upstream_error: str | None = None
+    ttfb_ms: float | None = None
+
+
+@dataclass
+class Relay:
+    status: int
+    headers: list[tuple[str, str]]
+    body: Iterable[bytes]
+
+
+class Observer(Protocol):
+    """Watches one relayed response (metering plugs in here)."""
+
+    def begin(self, outcome: Outcome, content_type: str) -> None:
+        """The answer starts; ``outcome`` is filled in as it goes and final at ``finish``."""
+
+    def feed(self, chunk: bytes) -> None:
+        """Bytes as the upstream sent them."""
+
+    def finish(self, outcome: Outcome) -> None:
+        """The answer ended, for whatever reason (called exactly once)."""
