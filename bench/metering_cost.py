@@ -19,6 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ccgate.proxy import Outcome  # noqa: E402
+from ccgate.settings import TenantLimits  # noqa: E402
 from ccgate.usage.limits import Limiter  # noqa: E402
 from ccgate.usage.meter import Meter, iso_utc  # noqa: E402
 from ccgate.usage.pricing import PriceBook  # noqa: E402
@@ -44,7 +45,7 @@ def run(prefill: int, n: int) -> float:
         path.write_text(line * prefill)
     limiter = Limiter(store, "UTC")
     prices = PriceBook(None)
-    limits = {"daily": {"maxUSD": 1e9}}
+    limits = TenantLimits(daily_usd=1e9)
     limiter.admit("bench", limits, time.time())  # first read of the day file: start-up cost
     started = time.process_time()
     for i in range(n):

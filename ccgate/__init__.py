@@ -36,7 +36,7 @@ def create_app(config_dir: str | os.PathLike | None = None,
     register_error_handlers(app)
     register_request_hooks(app)
     register_cors(app, config.cors_origin)
-    app.register_blueprint(admin.bp, url_prefix=config.admin.get("path", "/admin"))
+    app.register_blueprint(admin.bp, url_prefix=config.admin.path)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(anthropic.bp)
     app.register_blueprint(openai.bp)

@@ -10,6 +10,7 @@ import io
 import json
 import os
 import sys
+from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -18,7 +19,9 @@ import click
 
 from .bootstrap import new_tenant_key
 from .config import ConfigError, hash_key, load_config
-from .usage.store_file import SAFE_ID, FileStore
+from .settings import StorageConfig
+from .usage import open_store
+from .usage.store_file import SAFE_ID
 
 COUNTERS = ("requests", "errors", "inputTokens", "outputTokens", "cacheCreationTokens",
             "cacheReadTokens", "totalTokens", "costUSD")
@@ -192,16 +195,11 @@ def _open_store(paths: Paths, kind: str | None):
         config = load_config(paths.config_dir)
         storage, tz_name, configured = config.storage, config.usage_timezone, [t.id for t in config.tenants]
     except ConfigError:
-        storage, tz_name, configured = {"type": "file"}, "UTC", []
-    kind = kind or storage["type"]
-    if kind == "redis":
-        url = os.environ.get("CCGATE_REDIS_URL") or storage.get("url")
-        if not url:
-            _fail(["redis store: set storage.url in server.json or CCGATE_REDIS_URL"], 2)
-        from .usage.store_redis import RedisStore
-        store = RedisStore(url, storage.get("prefix", "ccgate:"), paths.data_dir)
-    else:
-        store = FileStore(paths.data_dir)
+        storage, tz_name, configured = StorageConfig.from_doc({}), "UTC", []
+    storage = replace(storage, type=kind or storage.type)
+    if storage.type == "redis" and not storage.url:
+        _fail(["redis store: set storage.url in server.json or CCGATE_REDIS_URL"], 2)
+    store = open_store(storage, paths.data_dir, spool=False)
     from zoneinfo import ZoneInfo
     return store, ZoneInfo(tz_name), configured
 

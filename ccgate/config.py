@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -18,6 +17,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import jsonschema
+
+from .settings import (REDIS_URL_ENV, AdminConfig, LoggingConfig, MetricsConfig, OpenAIConfig,
+                       StorageConfig, TenantLimits, ms)
 
 DEFAULT_READ_TIMEOUT_MS = 600_000
 SHORT_TIMEOUT_WARNING_MS = 120_000
@@ -76,7 +78,7 @@ class TenantConfig:
     key: str | None = field(repr=False)  # the plain key when the file holds one (only ever shown masked)
     enabled: bool
     allowed_models: tuple[str, ...]
-    limits: dict = field(default_factory=dict)
+    limits: TenantLimits = TenantLimits()
     allow_batches: bool = False  # Message Batches are billed outside the gateway's metering
 
 
@@ -105,7 +107,7 @@ class LoadBalancerConfig:
             sticky_ttl_s=lb.get("stickyTTL", cls.sticky_ttl_s),
             health_check=lb.get("healthCheckEnabled", cls.health_check),
             health_interval_s=hc.get("interval", cls.health_interval_s),
-            health_timeout_s=hc.get("timeout", cls.health_timeout_s * 1000) / 1000.0,
+            health_timeout_s=ms(hc.get("timeout", cls.health_timeout_s * 1000)),
             health_path=hc.get("path", cls.health_path),
         )
 
@@ -119,12 +121,12 @@ class Config:
     read_timeout_s: float
     usage_timezone: str
     cors_origin: str
-    storage: dict  # {"type": "file"} or {"type": "redis", "url", "prefix"}
-    metrics: dict
+    storage: StorageConfig
+    metrics: MetricsConfig
     shutdown_grace_s: float
-    admin: dict
-    openai: dict
-    logging: dict
+    admin: AdminConfig
+    openai: OpenAIConfig
+    logging: LoggingConfig
     upstreams: tuple[UpstreamConfig, ...]
     load_balancer: LoadBalancerConfig
     tenants: tuple[TenantConfig, ...]
@@ -197,16 +199,6 @@ def validate_document(name: str, doc: Any, errors: list[str], warnings: list[str
     return not problems
 
 
-def parse_size(value: int | str) -> int:
-    """``"100MB"`` / ``"512k"`` / ``1048576`` -> bytes."""
-    if isinstance(value, int):
-        return value
-    m = re.fullmatch(r"\s*(\d+)\s*([kmg]?)b?\s*", value, re.IGNORECASE)
-    if not m:
-        raise ValueError(f"not a size: {value!r}")
-    return int(m.group(1)) * {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[m.group(2).lower()]
-
-
 def _duplicate_ids(items: list[dict], file: str, name: str, errors: list[str]) -> None:
     seen: dict[str, int] = {}
     for i, item in enumerate(items):
@@ -241,7 +233,7 @@ def _upstream(doc: dict, default_timeout_ms: int) -> UpstreamConfig:
         weight=doc.get("weight", 1),
         enabled=doc.get("enabled", True),
         auth=doc.get("auth", "auto"),
-        read_timeout_s=doc.get("timeout", default_timeout_ms) / 1000.0,
+        read_timeout_s=ms(doc.get("timeout", default_timeout_ms)),
         models=tuple(doc["models"]) if doc.get("models") else None,
         model_map=doc.get("modelMap", {}),
         health_check=doc.get("healthCheck", {}),
@@ -257,21 +249,9 @@ def _tenant(doc: dict) -> TenantConfig:
         key=key,
         enabled=doc.get("enabled", True),
         allowed_models=tuple(doc.get("allowedModels", ["*"])),
-        limits=doc.get("limits") or {},
+        limits=TenantLimits.from_doc(doc.get("limits")),
         allow_batches=doc.get("allowBatches", False),
     )
-
-
-def _storage(doc: dict) -> dict:
-    """``storage`` with defaults; ``CCGATE_REDIS_URL`` selects Redis and overrides the URL."""
-    url = os.environ.get("CCGATE_REDIS_URL") or doc.get("url")
-    kind = "redis" if os.environ.get("CCGATE_REDIS_URL") else doc.get("type", "file")
-    if kind == "redis" and not url:
-        raise ConfigError([f"{SERVER_FILE}: storage.url: a redis:// URL is needed for storage "
-                           f"type redis (or set CCGATE_REDIS_URL)"])
-    spool = doc.get("spoolDir")
-    return {"type": kind, "url": url, "prefix": doc.get("prefix", "ccgate:"),
-            "spool_dir": Path(spool) if spool else None}
 
 
 def load_config(config_dir: str | os.PathLike) -> Config:
@@ -298,11 +278,11 @@ def load_config(config_dir: str | os.PathLike) -> Config:
     srv = server.get("server", {})
     proxy_timeout_ms = server.get("proxy", {}).get("timeout", DEFAULT_READ_TIMEOUT_MS)
     upstreams = tuple(_upstream(u, proxy_timeout_ms) for u in docs[UPSTREAMS_FILE]["upstreams"])
-    for where, ms in [("proxy.timeout", proxy_timeout_ms)] + [
+    for where, timeout_ms in [("proxy.timeout", proxy_timeout_ms)] + [
             (f"upstream {u['id']!r} timeout", u["timeout"])
             for u in docs[UPSTREAMS_FILE]["upstreams"] if "timeout" in u]:
-        if ms < SHORT_TIMEOUT_WARNING_MS:
-            warnings.append(f"{where} is {ms} ms: long non-streaming answers from thinking models "
+        if timeout_ms < SHORT_TIMEOUT_WARNING_MS:
+            warnings.append(f"{where} is {timeout_ms} ms: long non-streaming answers from thinking models "
                             f"will be cut off (600000 recommended)")
     timezone = server.get("usage", {}).get("timezone", "UTC")
     try:
@@ -310,8 +290,12 @@ def load_config(config_dir: str | os.PathLike) -> Config:
         ZoneInfo(timezone)
     except Exception:  # ZoneInfoNotFoundError, ValueError for malformed keys
         raise ConfigError([f"{SERVER_FILE}: usage.timezone: unknown time zone {timezone!r}"]) from None
-    admin = server.get("admin", {})
-    if admin.get("enabled", True) and admin.get("password", "changeme") in KNOWN_DEFAULT_PASSWORDS:
+    storage = StorageConfig.from_doc(server.get("storage", {}))
+    if storage.type == "redis" and not storage.url:
+        raise ConfigError([f"{SERVER_FILE}: storage.url: a redis:// URL is needed for storage "
+                           f"type redis (or set {REDIS_URL_ENV})"])
+    admin = AdminConfig.from_doc(server.get("admin", {}))
+    if admin.enabled and (admin.password or "changeme") in KNOWN_DEFAULT_PASSWORDS:
         warnings.append("!!! admin.password is a well-known default: anyone can open the "
                         "dashboard. Set a strong password (python cli.py hash-password) !!!")
     lb = LoadBalancerConfig.from_doc(docs[UPSTREAMS_FILE].get("loadBalancer", {}))
@@ -320,15 +304,15 @@ def load_config(config_dir: str | os.PathLike) -> Config:
         host=srv.get("host", "0.0.0.0"),
         port=srv.get("port", 3000),
         max_body_bytes=int(srv.get("maxBodyMB", 32) * 1024 * 1024),
-        read_timeout_s=proxy_timeout_ms / 1000.0,
+        read_timeout_s=ms(proxy_timeout_ms),
         usage_timezone=timezone,
         cors_origin=server.get("cors", {}).get("allowOrigin", "*"),
-        storage=_storage(server.get("storage", {})),
-        metrics=server.get("metrics", {}),
+        storage=storage,
+        metrics=MetricsConfig.from_doc(server.get("metrics", {})),
         shutdown_grace_s=float(srv.get("shutdownGrace", 30)),
-        admin=server.get("admin", {}),
-        openai=server.get("openai", {}),
-        logging=server.get("logging", {}),
+        admin=admin,
+        openai=OpenAIConfig.from_doc(server.get("openai", {})),
+        logging=LoggingConfig.from_doc(server.get("logging", {})),
         upstreams=upstreams,
         load_balancer=lb,
         tenants=tuple(_tenant(t) for t in docs[TENANTS_FILE]["tenants"]),

@@ -16,8 +16,7 @@ from .upstreams.health import HealthChecker
 from .upstreams.pool import Pool
 from .usage.limits import Limiter
 from .usage.pricing import PriceBook
-from .usage.spool import default_spool_dir
-from .usage.store_file import FileStore
+from .usage import open_store
 
 log = logging.getLogger("ccgate")
 SPOOL_RETRY_S = 2.0
@@ -31,16 +30,10 @@ class Gateway:
         self.started = time.time()
         self.clock = time.time  # "now" for limits and /usage; tests pin it
         self.shared = None
-        if config.storage["type"] == "redis":
-            from .redis_link import RedisLink
+        self.store = open_store(config.storage, data_dir)
+        if config.storage.type == "redis":
             from .redis_state import RedisState
-            from .usage.store_redis import RedisStore
-            link = RedisLink(config.storage["url"])
-            self.store = RedisStore(link, config.storage["prefix"], data_dir)
-            self.shared = RedisState(link, config.storage["prefix"])
-        else:
-            self.store = FileStore(data_dir, spool_dir=config.storage["spool_dir"]
-                                   or default_spool_dir(data_dir))
+            self.shared = RedisState(self.store.link, config.storage.prefix)
         self.limiter = Limiter(self.store, config.usage_timezone, counters=self.shared)
         self.admin_throttle = FailureThrottle(limit=10, window_s=300, block_s=300)
         self.key_throttle = FailureThrottle(limit=30, window_s=60, block_s=60)

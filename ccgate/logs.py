@@ -23,7 +23,7 @@ from pathlib import Path
 
 from gevent.monkey import get_original
 
-from .config import parse_size
+from .settings import LoggingConfig
 
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
           "warning": logging.WARNING, "error": logging.ERROR}
@@ -217,14 +217,13 @@ class _Front(logging.handlers.QueueHandler):
 _current: tuple[BackgroundLog, list[logging.Handler]] | None = None
 
 
-def setup_logging(settings: dict, data_dir: Path) -> BackgroundLog:
+def setup_logging(settings: LoggingConfig, data_dir: Path) -> BackgroundLog:
     """Route the ``ccgate`` loggers through a background writer; replaces an earlier setup."""
     global _current
     stop_logging()
     log_dir = Path(data_dir) / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    max_bytes = parse_size(settings.get("maxFileSize", "100MB"))
-    keep = settings.get("maxFiles", 5)
+    max_bytes, keep = settings.max_file_bytes, settings.max_files
     formatter = logging.Formatter(FORMAT)
 
     def rotating(name: str, level: int, access: bool) -> logging.Handler:
@@ -237,7 +236,7 @@ def setup_logging(settings: dict, data_dir: Path) -> BackgroundLog:
     targets = [rotating("combined.log", logging.DEBUG, False),
                rotating("error.log", logging.WARNING, False),
                rotating("access.log", logging.DEBUG, True)]
-    if settings.get("enableConsole", True):
+    if settings.console:
         console = logging.StreamHandler(sys.stderr)
         console.setFormatter(formatter)
         console.addFilter(_OnlyAccess(False))
@@ -246,7 +245,7 @@ def setup_logging(settings: dict, data_dir: Path) -> BackgroundLog:
     front = _Front(writer)
     front.addFilter(RequestIdFilter())
     installed = []
-    for name, level in (("ccgate", LEVELS.get(str(settings.get("level", "info")).lower(), logging.INFO)),
+    for name, level in (("ccgate", LEVELS.get(settings.level, logging.INFO)),
                         (ACCESS, logging.INFO)):
         logger = logging.getLogger(name)
         logger.setLevel(level)

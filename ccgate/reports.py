@@ -5,7 +5,6 @@ from datetime import date, timedelta
 
 from .gateway import Gateway
 from .tenants import mask
-from .usage.limits import limit_value
 from .usage.store import Counters, DayTotals
 
 
@@ -69,8 +68,7 @@ def tenants(gw: Gateway) -> list[dict]:
         month = Counters()
         for totals in per_day.values():
             month.merge(totals)
-        limits = tenant.limits if tenant else {}
-        daily_max = limit_value(limits, "daily", "maxUSD")
+        daily_max = tenant.limits.daily_usd if tenant else 0.0
         spent = per_day[today].costUSD
         out.append({
             "id": tenant_id,
@@ -79,7 +77,7 @@ def tenants(gw: Gateway) -> list[dict]:
             "enabled": tenant.enabled if tenant else False,
             "key": mask(tenant.config.key) if tenant and tenant.config.key else "sha256:…",
             "allowedModels": list(tenant.allowed.patterns) if tenant else [],
-            "limits": limits,
+            "limits": tenant.limits.as_doc() if tenant else {},
             "today": per_day[today].as_dict(),
             "month": month.as_dict(),
             "dailyLimitUsed": round(spent / daily_max, 4) if daily_max else None,

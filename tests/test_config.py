@@ -21,7 +21,7 @@ def test_node_ccgate_example_files_load_unchanged(node_config):
     assert config.upstreams[0].weight == 100
     assert config.tenants[0].allowed_models == ("*haiku*", "*sonnet*")
     assert config.load_balancer.strategy == "weighted_round_robin"
-    assert config.openai["models"]["gpt-5-low"] == "claude-sonnet-4-20250514"
+    assert config.openai.models["gpt-5-low"] == "claude-sonnet-4-20250514"
     assert config.pricing["modelPricing"]["*sonnet*"]["input"] == 0.003
     # Node's informational keys load silently; the short timeout and the default admin password
     # ("changeme") are worth a warning.

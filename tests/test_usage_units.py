@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from ccgate.usage.extract import StreamUsage, Usage, usage_from_body
+from ccgate.settings import TenantLimits
 from ccgate.usage.limits import LimitExceeded, Limiter
 from ccgate.usage.pricing import PriceBook, cost_of, family_price
 from ccgate.usage.store_file import FileStore, day_path
@@ -213,32 +214,35 @@ def test_two_processes_append_concurrently(tmp_path):
     assert FileStore(tmp_path).day_totals("t", DAY).costUSD == pytest.approx(1.0)
 
 
+L = TenantLimits.from_doc  # limits as tenants.json writes them
+
+
 def test_limiter_daily_monthly_rpm_concurrency(tmp_path):
     store = FileStore(tmp_path)
     limiter = Limiter(store, "UTC")
     now = 1795651200.0 + 3600  # 2026-11-26T01:00:00Z
     store.append(rec(cost=4.0), DAY)
-    a = limiter.admit("t", {"daily": {"maxUSD": 5}}, now)
+    a = limiter.admit("t", L({"daily": {"maxUSD": 5}}), now)
     assert a.daily_remaining_usd == pytest.approx(1.0)
     limiter.release(a)
     store.append(rec(cost=1.0), DAY)
     with pytest.raises(LimitExceeded) as exc:
-        limiter.admit("t", {"daily": {"maxUSD": 5}}, now)
+        limiter.admit("t", L({"daily": {"maxUSD": 5}}), now)
     assert "daily spending limit of $5.00" in exc.value.message
     assert "2026-11-27T00:00:00+00:00" in exc.value.message
     assert exc.value.retry_after_s == 23 * 3600
     with pytest.raises(LimitExceeded, match="monthly"):
-        limiter.admit("t", {"monthly": {"maxUSD": 5}}, now)
-    slots = [limiter.admit("u", {"rpm": 3}, now + i) for i in range(3)]
+        limiter.admit("t", L({"monthly": {"maxUSD": 5}}), now)
+    slots = [limiter.admit("u", L({"rpm": 3}), now + i) for i in range(3)]
     with pytest.raises(LimitExceeded) as exc:
-        limiter.admit("u", {"rpm": 3}, now + 10)
+        limiter.admit("u", L({"rpm": 3}), now + 10)
     assert exc.value.retry_after_s == 50
-    assert limiter.admit("u", {"rpm": 3}, now + 60.5)  # the window slid
-    held = [limiter.admit("v", {"concurrency": 2}, now) for _ in range(2)]
+    assert limiter.admit("u", L({"rpm": 3}), now + 60.5)  # the window slid
+    held = [limiter.admit("v", L({"concurrency": 2}), now) for _ in range(2)]
     with pytest.raises(LimitExceeded, match="concurrency"):
-        limiter.admit("v", {"concurrency": 2}, now)
+        limiter.admit("v", L({"concurrency": 2}), now)
     limiter.release(held[0])
-    assert limiter.admit("v", {"concurrency": 2}, now)
+    assert limiter.admit("v", L({"concurrency": 2}), now)
     assert slots
 
 

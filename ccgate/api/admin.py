@@ -21,7 +21,7 @@ def _logged_in():
 
 @bp.before_request
 def admin_only():
-    if not current_gateway().config.admin.get("enabled", True):
+    if not current_gateway().config.admin.enabled:
         raise GatewayError(404, "the admin API is turned off")
     return _logged_in()
 

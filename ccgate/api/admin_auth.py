@@ -36,8 +36,8 @@ def verify(username: str, password: str):
     if not username and not password:
         return None  # the browser's first request, before it asks for credentials
     admin = current_gateway().config.admin
-    stored = admin.get("password") or ""
-    user_ok = same_secret(admin.get("username", "admin"), username)
+    stored = admin.password
+    user_ok = same_secret(admin.username, username)
     pass_ok = bool(stored) and password_matches(stored, password)
     if user_ok and pass_ok:
         return username

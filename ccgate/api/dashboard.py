@@ -32,14 +32,14 @@ def security_headers(response):
 @auth.login_required
 def _admin_page(admin: dict):
     return render_template("dashboard.html", lang=language(),
-                           api_base=admin.get("path", "/admin") + "/api")
+                           api_base=admin.path + "/api")
 
 
 @bp.get("")
 @bp.get("/")
 def admin_page():
     admin = current_gateway().config.admin
-    if not admin.get("enabled", True):
+    if not admin.enabled:
         raise GatewayError(404, "the admin dashboard is turned off")
     return _admin_page(admin)
 

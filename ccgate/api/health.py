@@ -32,7 +32,7 @@ def health():
         "version": __version__,
         "uptime": round(time.time() - gw.started, 1),
         "upstreams": upstreams,
-        "storage": {"type": gw.config.storage["type"], "ok": problem is None,
+        "storage": {"type": gw.config.storage.type, "ok": problem is None,
                     **({"problem": problem} if problem else {}),
                     **({"warning": warning} if warning else {})},
         "logs": {"ok": log_trouble is None, **({"problem": log_trouble} if log_trouble else {})},

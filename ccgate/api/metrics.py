@@ -16,9 +16,9 @@ bp = Blueprint("metrics", __name__)
 def scrape():
     gw = current_gateway()
     settings = gw.config.metrics
-    if not settings.get("enabled", True):
+    if not settings.enabled:
         raise GatewayError(404, "metrics are turned off")
-    token = settings.get("token")
+    token = settings.token
     if token:
         given = request.headers.get("authorization", "")
         if not same_secret(given, f"Bearer {token}"):

@@ -24,7 +24,7 @@ bp = Blueprint("openai", __name__, url_prefix="/openai/v1")
 
 @bp.before_request
 def surface_enabled():
-    if not current_gateway().config.openai.get("enabled", True):
+    if not current_gateway().config.openai.enabled:
         raise GatewayError(404, "the OpenAI-compatible API is turned off on this gateway")
 
 
@@ -67,9 +67,9 @@ def chat_completions():
     settings = gw.config.openai
     requested = body.get("model")
     try:
-        model = resolve_model(requested, settings.get("models", {}), settings.get("defaultModel"))
+        model = resolve_model(requested, settings.models, settings.default_model)
         check_models(tenant, [model])
-        translated = to_anthropic(body, model, settings.get("defaultMaxTokens", 4096))
+        translated = to_anthropic(body, model, settings.default_max_tokens)
     except TranslationError as e:
         raise _bad_request(e) from None
     anthropic_body = translated.body
@@ -114,7 +114,7 @@ def chat_completions():
 
 def _models_for(tenant) -> list[dict]:
     settings = current_gateway().config.openai
-    return model_list(settings.get("models", {}), settings.get("defaultModel"), tenant.allowed)
+    return model_list(settings.models, settings.default_model, tenant.allowed)
 
 
 @bp.get("/models")

@@ -11,7 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-DEFAULT_MAX_TOKENS = 4096
+from ..settings import OpenAIConfig
+
 THINKING_BUDGETS = {"low": 1024, "medium": 4096, "high": 16384}
 NO_THINKING = ("none", "minimal")
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
@@ -241,7 +242,8 @@ def _number(body: dict, name: str) -> float | None:
     return value
 
 
-def to_anthropic(body: dict, model: str, default_max_tokens: int = DEFAULT_MAX_TOKENS) -> Translated:
+def to_anthropic(body: dict, model: str,
+                 default_max_tokens: int = OpenAIConfig.default_max_tokens) -> Translated:
     """Translate a Chat Completions request for ``model`` (already resolved)."""
     n = body.get("n")
     if n not in (None, 1):

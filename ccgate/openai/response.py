@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import secrets
+
 from ..errors import parse_anthropic_error
 
 FINISH_REASONS = {

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from ..settings import TenantLimits
 from .store import StoreUnavailable, UsageStore
 
 log = logging.getLogger("ccgate.usage")
@@ -33,14 +34,6 @@ class Admission:
     tenant_id: str
     daily_remaining_usd: float | None  # None when no daily limit is set (or it could not be read)
     slot: object = None  # the concurrency slot, given back by ``Limiter.release``
-
-
-def limit_value(limits: dict, *path) -> float:
-    """A numeric limit at ``path`` in a tenant's ``limits`` (0 when unset)."""
-    node = limits
-    for key in path:
-        node = node.get(key) if isinstance(node, dict) else None
-    return float(node) if isinstance(node, (int, float)) and not isinstance(node, bool) else 0.0
 
 
 def _iso(moment: datetime) -> str:
@@ -104,9 +97,9 @@ class Limiter:
     def month_spend(self, tenant_id: str, local: datetime) -> float:
         return self.store.month_cost(tenant_id, local.date())
 
-    def _check_spend(self, tenant_id: str, limits: dict, local: datetime) -> float | None:
+    def _check_spend(self, tenant_id: str, limits: TenantLimits, local: datetime) -> float | None:
         remaining = None
-        daily = limit_value(limits, "daily", "maxUSD")
+        daily = limits.daily_usd
         if daily:
             spent = self.store.day_totals(tenant_id, local.date()).costUSD
             if spent >= daily:
@@ -115,7 +108,7 @@ class Limiter:
                     "daily", f"daily spending limit of ${daily:.2f} reached (${spent:.4f} spent "
                     f"today); resets at {_iso(reset)}", int((reset - local).total_seconds()))
             remaining = daily - spent
-        monthly = limit_value(limits, "monthly", "maxUSD")
+        monthly = limits.monthly_usd
         if monthly:
             spent = self.month_spend(tenant_id, local)
             if spent >= monthly:
@@ -126,7 +119,8 @@ class Limiter:
                     int((reset - local).total_seconds()))
         return remaining
 
-    def admit(self, tenant_id: str, limits: dict, now: float, spend: bool = True) -> Admission:
+    def admit(self, tenant_id: str, limits: TenantLimits, now: float,
+              spend: bool = True) -> Admission:
         """Count the request in, or raise LimitExceeded (nothing is counted then).
 
         rpm and concurrency apply to every request; ``spend=False`` skips the spend limits, for
@@ -134,20 +128,19 @@ class Limiter:
         """
         local = self.local_now(now)
         remaining = None
-        if spend and not getattr(self.store, "recording_ok", True) and (
-                limit_value(limits, "daily", "maxUSD") or limit_value(limits, "monthly", "maxUSD")):
+        if spend and limits.has_spend_limit and not getattr(self.store, "recording_ok", True):
             raise RecordingUnavailable()
         try:
             if spend:
                 remaining = self._check_spend(tenant_id, limits, local)
         except StoreUnavailable:
             log.error("spend limits of %s not checked: the usage store is unavailable", tenant_id)
-        concurrency = int(limit_value(limits, "concurrency"))
+        concurrency = limits.concurrency
         slot = self.counters.acquire(tenant_id, concurrency, now)
         if slot is None:
             raise LimitExceeded("concurrency",
                                 f"concurrency limit of {concurrency} requests in flight reached", 1)
-        rpm = int(limit_value(limits, "rpm"))
+        rpm = limits.rpm
         if rpm:
             wait = self.counters.rpm_admit(tenant_id, rpm, now)
             if wait is not None:
@@ -159,22 +152,22 @@ class Limiter:
     def release(self, admission: Admission) -> None:
         self.counters.release(admission.tenant_id, admission.slot)
 
-    def limits_view(self, tenant_id: str, limits: dict, now: float) -> dict:
+    def limits_view(self, tenant_id: str, limits: TenantLimits, now: float) -> dict:
         """The ``limits`` part of ``/usage``: each spend limit with what is used and left."""
         local = self.local_now(now)
         view = {}
-        for name, spent_fn, reset_fn in (
-                ("daily", lambda: self.store.day_totals(tenant_id, local.date()).costUSD,
-                 self.next_midnight),
-                ("monthly", lambda: self.month_spend(tenant_id, local), self.next_month)):
-            limit = limit_value(limits, name, "maxUSD")
+        for name, limit, spent_fn, reset_fn in (
+                ("daily", limits.daily_usd,
+                 lambda: self.store.day_totals(tenant_id, local.date()).costUSD, self.next_midnight),
+                ("monthly", limits.monthly_usd, lambda: self.month_spend(tenant_id, local),
+                 self.next_month)):
             if not limit:
                 continue
             used = spent_fn()
             view[name] = {"maxUSD": limit, "usedUSD": round(used, 6),
                           "remainingUSD": round(max(0.0, limit - used), 6),
                           "exceeded": used >= limit, "resetsAt": _iso(reset_fn(local))}
-        for name in ("rpm", "concurrency"):
-            if limit_value(limits, name):
-                view[name] = int(limit_value(limits, name))
+        for name, value in (("rpm", limits.rpm), ("concurrency", limits.concurrency)):
+            if value:
+                view[name] = value
         return view

@@ -1,0 +1,140 @@
+"""Typed, frozen sections of the config, each with its defaults in one place.
+
+Each ``from_doc`` takes the section as it stands in the (already validated) JSON file; field names
+in the files are the Node CCGate's, durations there are milliseconds and become seconds here.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Mapping
+
+REDIS_URL_ENV = "CCGATE_REDIS_URL"
+
+
+def ms(value: float) -> float:
+    """Milliseconds (the files' unit) to seconds."""
+    return value / 1000.0
+
+
+def parse_size(value: int | str) -> int:
+    """``"100MB"`` / ``"512k"`` / ``1048576`` -> bytes."""
+    if isinstance(value, int):
+        return value
+    m = re.fullmatch(r"\s*(\d+)\s*([kmg]?)b?\s*", value, re.IGNORECASE)
+    if not m:
+        raise ValueError(f"not a size: {value!r}")
+    return int(m.group(1)) * {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[m.group(2).lower()]
+
+
+def _number(node: object, *path: str) -> float:
+    for key in path:
+        node = node.get(key) if isinstance(node, dict) else None
+    return float(node) if isinstance(node, (int, float)) and not isinstance(node, bool) else 0.0
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    type: str = "file"  # "file" or "redis"
+    url: str | None = None
+    prefix: str = "ccgate:"
+    spool_dir: Path | None = None  # None: a directory under the system temp dir
+
+    @classmethod
+    def from_doc(cls, doc: dict) -> "StorageConfig":
+        """``CCGATE_REDIS_URL`` selects Redis and overrides the URL."""
+        env_url = os.environ.get(REDIS_URL_ENV)
+        spool = doc.get("spoolDir")
+        return cls(type="redis" if env_url else doc.get("type", cls.type),
+                   url=env_url or doc.get("url"), prefix=doc.get("prefix", cls.prefix),
+                   spool_dir=Path(spool) if spool else None)
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    enabled: bool = True
+    token: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_doc(cls, doc: dict) -> "MetricsConfig":
+        return cls(enabled=doc.get("enabled", cls.enabled), token=doc.get("token"))
+
+
+@dataclass(frozen=True)
+class AdminConfig:
+    enabled: bool = True
+    path: str = "/admin"
+    username: str = "admin"
+    password: str = field(default="", repr=False)  # plain, or a werkzeug hash
+
+    @classmethod
+    def from_doc(cls, doc: dict) -> "AdminConfig":
+        return cls(enabled=doc.get("enabled", cls.enabled), path=doc.get("path", cls.path),
+                   username=doc.get("username", cls.username),
+                   password=doc.get("password") or cls.password)
+
+
+@dataclass(frozen=True)
+class OpenAIConfig:
+    enabled: bool = True
+    models: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    default_model: str | None = None
+    default_max_tokens: int = 4096  # when a Chat Completions request names no max_tokens
+
+    @classmethod
+    def from_doc(cls, doc: dict) -> "OpenAIConfig":
+        return cls(enabled=doc.get("enabled", cls.enabled),
+                   models=MappingProxyType(dict(doc.get("models", {}))),
+                   default_model=doc.get("defaultModel"),
+                   default_max_tokens=doc.get("defaultMaxTokens", cls.default_max_tokens))
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    level: str = "info"
+    max_file_bytes: int = 100 * 1024 * 1024
+    max_files: int = 5
+    console: bool = True
+
+    @classmethod
+    def from_doc(cls, doc: dict) -> "LoggingConfig":
+        return cls(level=str(doc.get("level", cls.level)).lower(),
+                   max_file_bytes=parse_size(doc.get("maxFileSize", cls.max_file_bytes)),
+                   max_files=doc.get("maxFiles", cls.max_files),
+                   console=doc.get("enableConsole", cls.console))
+
+
+@dataclass(frozen=True)
+class TenantLimits:
+    """A tenant's ``limits``; 0 means no limit."""
+    daily_usd: float = 0.0
+    monthly_usd: float = 0.0
+    rpm: int = 0
+    concurrency: int = 0
+
+    @classmethod
+    def from_doc(cls, doc: dict | None) -> "TenantLimits":
+        doc = doc or {}
+        return cls(daily_usd=_number(doc, "daily", "maxUSD"),
+                   monthly_usd=_number(doc, "monthly", "maxUSD"),
+                   rpm=int(_number(doc, "rpm")), concurrency=int(_number(doc, "concurrency")))
+
+    @property
+    def has_spend_limit(self) -> bool:
+        return bool(self.daily_usd or self.monthly_usd)
+
+    def as_doc(self) -> dict:
+        """The limits that are set, in the files' shape."""
+        doc: dict = {}
+        if self.daily_usd:
+            doc["daily"] = {"maxUSD": self.daily_usd}
+        if self.monthly_usd:
+            doc["monthly"] = {"maxUSD": self.monthly_usd}
+        if self.rpm:
+            doc["rpm"] = self.rpm
+        if self.concurrency:
+            doc["concurrency"] = self.concurrency
+        return doc
