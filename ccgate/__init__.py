@@ -31,8 +31,9 @@ def create_app(config_dir: str | os.PathLike | None = None,
     gateway = Gateway(config, data_dir)
     app.extensions["ccgate"] = gateway
 
-    from .api import (admin, anthropic, dashboard, health, metrics, openai, register_cors,
-                      register_error_handlers, register_request_hooks, usage)
+    from .api import admin, anthropic, dashboard, health, metrics, openai, usage
+    from .api.errors import register_error_handlers
+    from .api.hooks import register_cors, register_request_hooks
     register_error_handlers(app)
     register_request_hooks(app)
     register_cors(app, config.cors_origin)

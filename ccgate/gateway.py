@@ -3,20 +3,25 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import contextmanager
+from typing import Iterator
 
 import gevent
 
+from . import metrics
 from .config import Config
+from .errors import GatewayError
 from .logs import stop_logging
-from .proxy import Forwarder
+from .proxy import Forwarder, Outcome, ProxyRequest, Relay
 from .reload import ConfigWatcher
-from .tenants import TenantRegistry
+from .tenants import Tenant, TenantRegistry
 from .throttle import FailureThrottle
 from .upstreams.health import HealthChecker
 from .upstreams.pool import Pool
-from .usage.limits import Limiter
-from .usage.pricing import PriceBook
 from .usage import open_store
+from .usage.limits import Admission, LimitExceeded, Limiter, RecordingUnavailable
+from .usage.meter import Meter
+from .usage.pricing import PriceBook
 
 log = logging.getLogger("ccgate")
 SPOOL_RETRY_S = 2.0
@@ -70,6 +75,55 @@ class Gateway:
         if self.running and self.health is not None:
             self.health.start()
 
+    # -- one request ------------------------------------------------------------------------------
+    def admit(self, tenant: Tenant, spend_limits: bool = True) -> Admission:
+        """Count a request in against the tenant's limits, or raise GatewayError (429, 503)."""
+        try:
+            return self.limiter.admit(tenant.id, tenant.limits, self.clock(), spend=spend_limits)
+        except LimitExceeded as e:
+            metrics.LIMIT_REJECTIONS.labels(tenant.id, e.limit).inc()
+            raise GatewayError(429, e.message,
+                               headers={"retry-after": str(e.retry_after_s)}) from None
+        except RecordingUnavailable:
+            raise GatewayError(503, "usage cannot be recorded right now, so requests with a "
+                                    "spending limit are paused; try again in a minute (the "
+                                    "operator sees why on /health)",
+                               error_type="overloaded_error", headers={"retry-after": "30"}) from None
+
+    @contextmanager
+    def admitted(self, tenant: Tenant) -> Iterator[Admission]:
+        """A free request the gateway answers itself (model lists): rpm and concurrency only."""
+        admission = self.admit(tenant, spend_limits=False)
+        try:
+            yield admission
+        finally:
+            self.limiter.release(admission)
+
+    def forward(self, tenant: Tenant, req: ProxyRequest, *, api: str, request_id: str,
+                requested_model: str | None, record: bool, spend_limits: bool = True,
+                user_agent: str | None) -> tuple[Relay, Meter]:
+        """Admit the request against the tenant's limits, forward it, meter what comes back.
+
+        Every tenant request passes here, whatever its path; nothing is sent upstream when a limit
+        refuses it. ``spend_limits=False`` (free endpoints: ``count_tokens``, model lists) checks
+        only rpm and concurrency. ``record=False`` writes a usage line only if the response turns
+        out to be a generated message.
+        """
+        admission = self.admit(tenant, spend_limits)
+        meter = Meter(store=self.store, always_record=record, prices=self.prices,
+                      limiter=self.limiter, admission=admission,
+                      timezone_name=self.config.usage_timezone, request_id=request_id,
+                      tenant_id=tenant.id, model=req.model, requested_model=requested_model,
+                      api=api, stream=req.stream, session=req.session, user_agent=user_agent,
+                      observers=(metrics.observe_record,))
+        try:
+            relay = self.forwarder.forward(req, meter)
+        except BaseException:
+            meter.finish(Outcome(status=500, upstream=None))
+            raise
+        return relay, meter
+
+    # -- state for /health ------------------------------------------------------------------------
     def storage_problem(self) -> str | None:
         """Why usage recording is degraded right now, if it is (for /health)."""
         return self.store.problem()

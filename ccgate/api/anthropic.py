@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, Response, g, request
+from flask import Blueprint, g, request
 
 from ..errors import GatewayError
-from ..metering import forward_metered
 from ..proxy import ProxyRequest
 from ..request_meta import parse_json_object, session_id
-from ..server import CLIENT_SOCKET_KEY
-from . import authenticate, check_models, current_gateway, request_body
+from . import client_side, current_gateway, relay_response, request_body
+from .auth import check_models, tenant_required
 
 bp = Blueprint("anthropic", __name__, url_prefix="/anthropic")
 
@@ -83,9 +82,10 @@ def is_free(method: str, kind: str) -> bool:
 
 
 @bp.route("/<path:path>", methods=METHODS)
+@tenant_required
 def forward(path: str):
     gw = current_gateway()
-    tenant = authenticate()
+    tenant = g.tenant
     path = upstream_path(path)
     kind = path.lower()  # what the path means; some mirrors route case-insensitively
     if kind in JSON_PATHS and request.method != "POST":
@@ -111,16 +111,10 @@ def forward(path: str):
         stream=bool(doc and doc.get("stream") is True),
         session=session_id(request.headers, doc),
         body_json=doc,
-        client_socket=request.environ.get(CLIENT_SOCKET_KEY),
-        interim_ok=request.environ.get("SERVER_PROTOCOL") == "HTTP/1.1",
+        **client_side(),
     )
-    relay, g.meter = forward_metered(gw, tenant, req, api="anthropic", requested_model=model,
-                                     request_id=g.request_id, record=kind in METERED_PATHS,
-                                     spend_limits=not is_free(request.method, kind),
-                                     user_agent=request.headers.get("user-agent"))
-    response = Response(relay.body, status=relay.status, headers=relay.headers,
-                        direct_passthrough=True)
-    remaining = g.meter.admission.daily_remaining_usd
-    if remaining is not None and relay.status < 400:
-        response.headers["x-ccgate-daily-remaining-usd"] = f"{remaining:.4f}"
-    return response
+    relay, g.meter = gw.forward(tenant, req, api="anthropic", requested_model=model,
+                                request_id=g.request_id, record=kind in METERED_PATHS,
+                                spend_limits=not is_free(request.method, kind),
+                                user_agent=request.headers.get("user-agent"))
+    return relay_response(relay, g.meter)

@@ -3,21 +3,19 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Iterable, Iterator
+from typing import Iterable
 
 from flask import Blueprint, Response, g, jsonify, request
-from werkzeug.wsgi import ClosingIterator
 
 from ..errors import ANTHROPIC_VERSION, GatewayError
-from ..metering import admitted, forward_metered
 from ..openai.models import model_list
-from ..openai.request import TranslationError, resolve_model, to_anthropic
+from ..openai.request import TranslationError, Translated, resolve_model, to_anthropic
 from ..openai.response import error_from_anthropic, openai_error, to_chat_completion
 from ..openai.stream import StreamTranslator, sse_data
-from ..proxy import ProxyRequest
+from ..proxy import ProxyRequest, Relay
 from ..request_meta import parse_json_object, session_id
-from ..server import CLIENT_SOCKET_KEY
-from . import authenticate, check_models, current_gateway, request_body
+from . import client_side, current_gateway, remaining_headers, request_body
+from .auth import check_models, tenant_required
 
 bp = Blueprint("openai", __name__, url_prefix="/openai/v1")
 
@@ -38,17 +36,21 @@ def drain(body: Iterable[bytes]) -> bytes:
             close()
 
 
-def translate_stream(body: Iterable[bytes], translator: StreamTranslator) -> Iterator[bytes]:
-    for chunk in body:
-        out = translator.feed(chunk)
-        if out:
-            yield out
-    tail = translator.close()
-    if tail:
-        yield tail
-    if not translator.finished:
-        yield sse_data(openai_error(502, "the upstream stream ended before the message was complete",
-                                 "api_error"))
+class ChatStream:
+    """The relay's transform for a streamed chat completion: Anthropic SSE in, OpenAI chunks out."""
+
+    def __init__(self, translator: StreamTranslator):
+        self.translator = translator
+
+    def feed(self, data: bytes) -> bytes:
+        return self.translator.feed(data)
+
+    def end(self) -> bytes:
+        tail = self.translator.close()
+        if not self.translator.finished:
+            tail += sse_data(openai_error(
+                502, "the upstream stream ended before the message was complete", "api_error"))
+        return tail
 
 
 def _bad_request(e: TranslationError) -> GatewayError:
@@ -57,9 +59,27 @@ def _bad_request(e: TranslationError) -> GatewayError:
 
 
 @bp.post("/chat/completions")
+@tenant_required
 def chat_completions():
     gw = current_gateway()
-    tenant = authenticate()
+    requested, translated = _translate(gw, g.tenant)
+    anthropic_body = translated.body
+    headers = [("content-type", "application/json"), ("anthropic-version", ANTHROPIC_VERSION)]
+    if request.headers.get("user-agent"):
+        headers.append(("user-agent", request.headers["user-agent"]))
+    req = ProxyRequest(method="POST", path="/v1/messages", query="", headers=headers,
+                       body=json.dumps(anthropic_body, ensure_ascii=False).encode(),
+                       model=anthropic_body["model"], stream=bool(anthropic_body.get("stream")),
+                       session=session_id(request.headers, anthropic_body),
+                       body_json=anthropic_body, **client_side())
+    relay, g.meter = gw.forward(g.tenant, req, api="openai", requested_model=requested,
+                                request_id=g.request_id, record=True,
+                                user_agent=request.headers.get("user-agent"))
+    return _chat_response(relay, remaining_headers(g.meter, relay.status), requested, translated)
+
+
+def _translate(gw, tenant) -> tuple[object, Translated]:
+    """The requested model name and the Anthropic request for this Chat Completions body."""
     try:
         body = parse_json_object(request_body())
     except ValueError as e:
@@ -69,27 +89,13 @@ def chat_completions():
     try:
         model = resolve_model(requested, settings.models, settings.default_model)
         check_models(tenant, [model])
-        translated = to_anthropic(body, model, settings.default_max_tokens)
+        return requested, to_anthropic(body, model, settings.default_max_tokens)
     except TranslationError as e:
         raise _bad_request(e) from None
-    anthropic_body = translated.body
-    stream = bool(anthropic_body.get("stream"))
-    headers = [("content-type", "application/json"), ("anthropic-version", ANTHROPIC_VERSION)]
-    if request.headers.get("user-agent"):
-        headers.append(("user-agent", request.headers["user-agent"]))
-    req = ProxyRequest(method="POST", path="/v1/messages", query="", headers=headers,
-                       body=json.dumps(anthropic_body, ensure_ascii=False).encode(), model=model,
-                       stream=stream, session=session_id(request.headers, anthropic_body),
-                       body_json=anthropic_body,
-                       client_socket=request.environ.get(CLIENT_SOCKET_KEY),
-                       interim_ok=request.environ.get("SERVER_PROTOCOL") == "HTTP/1.1")
-    relay, g.meter = forward_metered(gw, tenant, req, api="openai", requested_model=requested,
-                                   request_id=g.request_id,
-                                   record=True, user_agent=request.headers.get("user-agent"))
-    out_headers = {}
-    remaining = g.meter.admission.daily_remaining_usd
-    if remaining is not None and relay.status < 400:
-        out_headers["x-ccgate-daily-remaining-usd"] = f"{remaining:.4f}"
+
+
+def _chat_response(relay: Relay, out_headers: dict, requested, translated: Translated) -> Response:
+    """The upstream's answer as a chat completion: an error, a translated stream, or a body."""
     upstream_headers = dict((k.lower(), v) for k, v in relay.headers)
     created = int(time.time())
     if relay.status >= 400:
@@ -100,8 +106,8 @@ def chat_completions():
     if upstream_headers.get("content-type", "").startswith("text/event-stream"):
         translator = StreamTranslator(requested, created, include_usage=translated.include_usage,
                                       json_tool=translated.json_tool)
-        body_iter = ClosingIterator(translate_stream(relay.body, translator), [relay.body.close])
-        return Response(body_iter, mimetype="text/event-stream", direct_passthrough=True,
+        relay.body.transform = ChatStream(translator)
+        return Response(relay.body, mimetype="text/event-stream", direct_passthrough=True,
                         headers={**out_headers, "cache-control": "no-cache"})
     try:
         message = json.loads(drain(relay.body))
@@ -118,17 +124,17 @@ def _models_for(tenant) -> list[dict]:
 
 
 @bp.get("/models")
+@tenant_required
 def list_models():
-    tenant = authenticate()
-    with admitted(current_gateway(), tenant):
-        return jsonify({"object": "list", "data": _models_for(tenant)})
+    with current_gateway().admitted(g.tenant):
+        return jsonify({"object": "list", "data": _models_for(g.tenant)})
 
 
 @bp.get("/models/<path:model_id>")
+@tenant_required
 def get_model(model_id: str):
-    tenant = authenticate()
-    with admitted(current_gateway(), tenant):
-        for entry in _models_for(tenant):
+    with current_gateway().admitted(g.tenant):
+        for entry in _models_for(g.tenant):
             if entry["id"] == model_id:
                 return jsonify(entry)
     raise GatewayError(404, f"The model `{model_id}` does not exist", code="model_not_found")

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, g, jsonify, request
 
 from ..errors import GatewayError
 from ..tenants import presented_key
-from . import current_gateway, tenant_for_key
+from . import current_gateway
+from .auth import tenant_for_key
 
 bp = Blueprint("usage", __name__)
 
@@ -40,7 +41,7 @@ def _days() -> int:
 def usage():
     gw = current_gateway()
     days = _days()
-    tenant = tenant_for_key(_key_from_request())
+    tenant = g.tenant = tenant_for_key(_key_from_request())
     now = gw.clock()
     today = gw.limiter.local_now(now).date()
     history = gw.store.range_totals(tenant.id, today - timedelta(days=days - 1), today)

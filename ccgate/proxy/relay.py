@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from typing import Iterator
+from typing import Callable, Iterator, Protocol
 
 import requests
 
@@ -17,11 +17,22 @@ from .watch import ClientWatch, shut_down
 log = logging.getLogger("ccgate.proxy")
 
 
+class Transform(Protocol):
+    """Reshapes a relayed body on its way out (the OpenAI surface translates streams with one)."""
+
+    def feed(self, data: bytes) -> bytes:
+        """The output for these input bytes (may be empty)."""
+
+    def end(self) -> bytes:
+        """The output once the input is over (or broke)."""
+
+
 class RelayBody:
     """The client's response body: upstream bytes as they arrive, then one cleanup.
 
     The bytes pass a ``StreamRedactor`` (the upstream's key and URL never reach the client) and
-    the observer sees them as the upstream sent them. The cleanup (stop watching the client,
+    an optional ``Transform``; the observer sees them as the upstream sent them. This object
+    owns the end of the response: its cleanup also runs the ``on_end`` callbacks (the access log). The cleanup (stop watching the client,
     return or drop the upstream connection, release the upstream's in-flight slot, tell the
     observer) runs exactly once: when the bytes run out, when the upstream breaks, when the client
     leaves mid-body, and also when the server closes the body without ever iterating it (a client
@@ -44,6 +55,9 @@ class RelayBody:
         self._gen: Iterator[bytes] | None = None
         self._cleaned = False
         self._watch = watch
+        self.transform: Transform | None = None  # set before iterating, to reshape the bytes
+        self.sent = 0  # bytes given to the client
+        self.on_end: list[Callable[[int], None]] = []  # run once after cleanup, with ``sent``
         if watch is not None:
             watch.responding = True
             watch.on_gone(self._client_left)
@@ -63,16 +77,24 @@ class RelayBody:
         self.held = []
         yield from self.chunks
 
+    def _out(self, data: bytes, end: bool = False) -> bytes:
+        """What the client gets for ``data``: through the transform when there is one."""
+        if self.transform is not None:
+            data = (self.transform.feed(data) if data else b"") + (self.transform.end() if end
+                                                                   else b"")
+        self.sent += len(data)
+        return data
+
     def _generate(self) -> Iterator[bytes]:
         observer, outcome, redactor = self.observer, self.outcome, self.redactor
         try:
             for chunk in self._upstream_chunks():
                 if observer is not None:
                     observer.feed(chunk)
-                chunk = redactor.feed(chunk)
+                chunk = self._out(redactor.feed(chunk))
                 if chunk:
                     yield chunk
-            tail = redactor.flush()
+            tail = self._out(redactor.flush(), end=True)
             if tail:
                 yield tail
             outcome.completed = True
@@ -92,7 +114,7 @@ class RelayBody:
             log.warning("upstream %s: %s", self.up.id, outcome.upstream_error)
             self.pool.failed(self.up, outcome.upstream_error)
             if self.is_sse:
-                yield anthropic_error_event("api_error", msg)
+                yield self._out(anthropic_error_event("api_error", msg), end=True)
         finally:
             self._cleanup()
 
@@ -117,6 +139,8 @@ class RelayBody:
         self.pool.release(self.up)
         if self.observer is not None:
             self.observer.finish(self.outcome)
+        for callback in self.on_end:
+            callback(self.sent)
 
 
 def upstream_socket(resp: requests.Response) -> socket.socket | None:

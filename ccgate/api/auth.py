@@ -1,0 +1,56 @@
+"""Who is calling: tenant keys, throttled guessing, model allow-lists."""
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import g, request
+
+from ..errors import GatewayError
+from ..tenants import Tenant, presented_key
+from . import current_gateway
+
+
+def tenant_for_key(key: str | None) -> Tenant:
+    """The tenant owning ``key``; else 401, or 429 for an address that sent many bad keys.
+
+    A valid key is never refused because of its address (family members share one NAT); an
+    address that sent 30 bad keys within a minute gets 429 for its bad keys for a minute.
+    """
+    gw = current_gateway()
+    tenant = gw.tenants.authenticate(key)
+    if tenant is not None:
+        return tenant
+    address = request.remote_addr or "?"
+    wait = gw.key_throttle.blocked_for(address)
+    if wait:
+        raise GatewayError(429, "too many invalid API keys from this address; try again later",
+                           headers={"retry-after": str(int(wait) + 1)})
+    gw.key_throttle.failed(address)
+    raise GatewayError(401, "invalid or missing API key: send your CCGate tenant key in "
+                            "x-api-key or Authorization: Bearer")
+
+
+def authenticate() -> Tenant:
+    """The calling tenant of an API request, or a 401/403/429 GatewayError."""
+    tenant = tenant_for_key(presented_key(request.headers))
+    if not tenant.enabled:
+        raise GatewayError(403, "this API key is disabled")
+    return tenant
+
+
+def tenant_required(view):
+    """Views of the API surfaces: the calling tenant is ``g.tenant`` (401/403/429 otherwise)."""
+
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        g.tenant = authenticate()
+        return view(*args, **kwargs)
+    return wrapped
+
+
+def check_models(tenant: Tenant, models: list[str]) -> None:
+    """403 unless the tenant may use every model named."""
+    for model in models:
+        if not tenant.may_use(model):
+            raise GatewayError(403, f"model {model!r} is not allowed for this key "
+                                    f"(allowed: {', '.join(tenant.allowed.patterns) or 'none'})")

@@ -1,0 +1,53 @@
+"""Errors in the shape of the API a request was made to (Anthropic's, OpenAI's, or plain)."""
+from __future__ import annotations
+
+import json
+import logging
+
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
+
+from ..errors import GatewayError, anthropic_error_body
+from ..openai.response import openai_error
+from ..usage.store import StoreUnavailable
+
+log = logging.getLogger("ccgate")
+
+
+def error_response(e: GatewayError) -> Response:
+    """The error in the shape of the API the request was made to."""
+    headers = {"content-type": "application/json", **e.headers}
+    if request.path.startswith("/anthropic"):
+        body = anthropic_error_body(e.error_type, e.message)
+    elif request.path.startswith("/openai"):
+        error_type = "invalid_request_error" if e.error_type == "request_too_large" else e.error_type
+        body = json.dumps(openai_error(e.status, e.message, error_type, e.param, e.code)).encode()
+    else:
+        body = json.dumps({"error": {"message": e.message, "type": e.error_type}}).encode()
+    return Response(body, status=e.status, headers=headers)
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(GatewayError)
+    def gateway_error(e: GatewayError):
+        return error_response(e)
+
+    @app.errorhandler(HTTPException)
+    def http_error(e: HTTPException):
+        status = e.code or 500
+        if status == 413:
+            message = "request body is larger than this gateway accepts"
+        elif status == 404:
+            message = f"no such endpoint: {request.path}"
+        else:
+            message = e.description or e.name
+        return error_response(GatewayError(status, message))
+
+    @app.errorhandler(StoreUnavailable)
+    def store_unavailable(e: StoreUnavailable):
+        return error_response(GatewayError(503, str(e), error_type="api_error"))
+
+    @app.errorhandler(Exception)
+    def unexpected(e: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(GatewayError(500, "internal gateway error"))

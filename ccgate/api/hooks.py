@@ -1,0 +1,109 @@
+"""Per-request hooks: request ids, the in-flight count, one access-log line each, CORS."""
+from __future__ import annotations
+
+import time
+
+from flask import Flask, Response, g, request
+
+from ..errors import GatewayError
+from ..logs import access_line
+from ..proxy.relay import RelayBody
+from ..usage.meter import new_request_id
+from . import current_gateway
+
+
+CORS_PREFIXES = ("/openai/", "/anthropic/")
+CORS_ALLOW_HEADERS = ("authorization, content-type, x-api-key, anthropic-version, anthropic-beta, "
+                      "x-stainless-os, x-stainless-lang, x-stainless-package-version, "
+                      "x-stainless-runtime, x-stainless-runtime-version, x-stainless-arch, "
+                      "x-stainless-retry-count, x-stainless-timeout, "
+                      "anthropic-dangerous-direct-browser-access")
+
+
+def register_cors(app: Flask, origin: str) -> None:
+    """CORS for the API surfaces, so browser apps such as NextChat can call them."""
+
+    @app.before_request
+    def preflight():
+        if request.method == "OPTIONS" and request.path.startswith(CORS_PREFIXES):
+            response = Response(status=204)
+            response.headers["access-control-allow-methods"] = "GET, POST, OPTIONS"
+            response.headers["access-control-allow-headers"] = CORS_ALLOW_HEADERS
+            response.headers["access-control-max-age"] = "86400"
+            return response
+        return None
+
+    @app.after_request
+    def allow_origin(response: Response) -> Response:
+        if request.path.startswith(CORS_PREFIXES):
+            response.headers["access-control-allow-origin"] = origin
+            response.headers["access-control-expose-headers"] = (
+                "x-request-id, x-ccgate-daily-remaining-usd, retry-after")
+        return response
+
+
+class CountingBody:
+    """Passes a streamed body through, counting bytes; ``close`` reaches the wrapped body, then
+    calls ``on_close`` (once) with the byte count."""
+
+    def __init__(self, body, on_close):
+        self.body = body
+        self.sent = 0
+        self.on_close = on_close
+
+    def __iter__(self):
+        for chunk in self.body:
+            self.sent += len(chunk)
+            yield chunk
+
+    def close(self) -> None:
+        try:
+            close = getattr(self.body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            on_close, self.on_close = self.on_close, None
+            if on_close is not None:
+                on_close(self.sent)
+
+
+def register_request_hooks(app: Flask) -> None:
+    """Request ids, the in-flight count (for graceful shutdown) and one access-log line each."""
+
+    @app.before_request
+    def start():
+        g.request_id = new_request_id()
+        g.started = time.monotonic()
+        current_gateway().in_flight += 1
+        for name, value in request.headers.items():
+            if any(c in value for c in "\r\n\x00"):
+                # Never forwarded: a CR/LF in a header value could split the upstream request.
+                raise GatewayError(400, f"header {name!r} contains a control character")
+
+    @app.after_request
+    def finish(response: Response) -> Response:
+        response.headers["x-request-id"] = g.request_id
+        gw = current_gateway()
+        started, request_id = g.started, g.request_id
+        tenant, meter = g.get("tenant"), g.get("meter")
+        method, path = request.method, request.path
+
+        def done(sent: int | None) -> None:
+            gw.in_flight -= 1
+            record = meter.record if meter is not None else None
+            access_line(
+                time=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), requestId=request_id,
+                tenantId=tenant.id if tenant else None, method=method, path=path,
+                model=record["model"] if record else None, status=response.status_code,
+                upstream=record["upstream"] if record else None,
+                durationMs=round((time.monotonic() - started) * 1000, 1),
+                ttfbMs=record["ttfbMs"] if record else None, bytes=sent)
+
+        if isinstance(response.response, RelayBody):
+            response.response.on_end.append(done)  # the relay owns the end of its stream
+        elif response.is_streamed:
+            # Logged when the server closes the body: streams are over, bytes are known.
+            response.response = CountingBody(response.response, done)
+        else:
+            done(response.calculate_content_length())
+        return response
