@@ -23,7 +23,8 @@ from ccgate.settings import TenantLimits  # noqa: E402
 from ccgate.usage.limits import Limiter  # noqa: E402
 from ccgate.usage.meter import Meter, iso_utc  # noqa: E402
 from ccgate.usage.pricing import PriceBook  # noqa: E402
-from ccgate.usage.store_file import FileStore, day_path  # noqa: E402
+from ccgate.usage.dayfile import day_path  # noqa: E402
+from ccgate.usage.store_file import FileStore  # noqa: E402
 
 BODY = json.dumps({"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4",
                    "content": [{"type": "text", "text": "hello " * 50}], "stop_reason": "end_turn",

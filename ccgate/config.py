@@ -10,20 +10,19 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import jsonschema
 
-from .settings import (REDIS_URL_ENV, AdminConfig, LoggingConfig, MetricsConfig, OpenAIConfig,
-                       StorageConfig, TenantLimits, ms)
+from .settings import (REDIS_URL_ENV, AdminConfig, LoadBalancerConfig, LoggingConfig,
+                       MetricsConfig, OpenAIConfig, StorageConfig, TenantConfig, TenantLimits,
+                       UpstreamConfig, ms)
 
 DEFAULT_READ_TIMEOUT_MS = 600_000
 SHORT_TIMEOUT_WARNING_MS = 120_000
-CONNECT_TIMEOUT_S = 10.0
 
 SERVER_FILE, UPSTREAMS_FILE, TENANTS_FILE, PRICING_FILE = (
     "server.json", "upstreams.json", "tenants.json", "pricing.json")
@@ -37,79 +36,6 @@ class ConfigError(Exception):
     def __init__(self, lines: list[str]):
         super().__init__("\n".join(lines))
         self.lines = lines
-
-
-@dataclass(frozen=True)
-class UpstreamConfig:
-    id: str
-    name: str
-    url: str  # scheme://host[:port][/prefix], never with a trailing slash
-    key: str = field(repr=False)
-    weight: int
-    enabled: bool
-    auth: str
-    read_timeout_s: float
-    models: tuple[str, ...] | None = None  # wildcard patterns this upstream serves; None = all
-    model_map: dict = field(default_factory=dict)  # model renames applied to the forwarded body
-    health_check: dict = field(default_factory=dict)
-
-    @property
-    def host(self) -> str:
-        return urlsplit(self.url).hostname or ""
-
-    def auth_headers(self) -> dict[str, str]:
-        """The credential headers this upstream expects, per its ``auth`` mode."""
-        mode = self.auth
-        if mode == "auto":
-            mode = "x-api-key" if self.host == "api.anthropic.com" else "both"
-        headers = {}
-        if mode in ("x-api-key", "both"):
-            headers["x-api-key"] = self.key
-        if mode in ("bearer", "both"):
-            headers["authorization"] = f"Bearer {self.key}"
-        return headers
-
-
-@dataclass(frozen=True)
-class TenantConfig:
-    id: str
-    name: str
-    key_hash: str = field(repr=False)  # hex sha256 of the key
-    key: str | None = field(repr=False)  # the plain key when the file holds one (only ever shown masked)
-    enabled: bool
-    allowed_models: tuple[str, ...]
-    limits: TenantLimits = TenantLimits()
-    allow_batches: bool = False  # Message Batches are billed outside the gateway's metering
-
-
-@dataclass(frozen=True)
-class LoadBalancerConfig:
-    strategy: str = "weighted_round_robin"
-    failover: bool = True
-    max_attempts: int = 3
-    unhealthy_threshold: int = 3
-    sticky: bool = True
-    sticky_ttl_s: float = 3600.0
-    health_check: bool = True
-    health_interval_s: float = 30.0
-    health_timeout_s: float = 10.0
-    health_path: str = "/v1/models"
-
-    @classmethod
-    def from_doc(cls, lb: dict) -> "LoadBalancerConfig":
-        hc = lb.get("healthCheck", {})
-        return cls(
-            strategy=lb.get("strategy", cls.strategy),
-            failover=lb.get("failoverEnabled", cls.failover),
-            max_attempts=lb.get("maxAttempts", cls.max_attempts),
-            unhealthy_threshold=lb.get("unhealthyThreshold", cls.unhealthy_threshold),
-            sticky=lb.get("stickySessions", cls.sticky),
-            sticky_ttl_s=lb.get("stickyTTL", cls.sticky_ttl_s),
-            health_check=lb.get("healthCheckEnabled", cls.health_check),
-            health_interval_s=hc.get("interval", cls.health_interval_s),
-            health_timeout_s=ms(hc.get("timeout", cls.health_timeout_s * 1000)),
-            health_path=hc.get("path", cls.health_path),
-        )
 
 
 @dataclass(frozen=True)
@@ -254,11 +180,9 @@ def _tenant(doc: dict) -> TenantConfig:
     )
 
 
-def load_config(config_dir: str | os.PathLike) -> Config:
-    """Read, validate and type the config in ``config_dir``; raise ConfigError listing every problem."""
-    config_dir = Path(config_dir)
+def _read_documents(config_dir: Path, warnings: list[str]) -> dict[str, Any]:
+    """Every file parsed and validated (schemas, cross-file rules), or ConfigError."""
     errors: list[str] = []
-    warnings: list[str] = []
     docs = {}
     for name in REQUIRED_FILES + (PRICING_FILE,):
         path = config_dir / name
@@ -273,7 +197,22 @@ def load_config(config_dir: str | os.PathLike) -> Config:
     _cross_file_rules(docs[UPSTREAMS_FILE], docs[TENANTS_FILE], errors)
     if errors:
         raise ConfigError(errors)
+    return docs
 
+
+def _check_timezone(timezone: str) -> None:
+    try:
+        from zoneinfo import ZoneInfo
+        ZoneInfo(timezone)
+    except Exception:  # ZoneInfoNotFoundError, ValueError for malformed keys
+        raise ConfigError([f"{SERVER_FILE}: usage.timezone: unknown time zone {timezone!r}"]) from None
+
+
+def load_config(config_dir: str | os.PathLike) -> Config:
+    """Read, validate and type the config in ``config_dir``; raise ConfigError listing every problem."""
+    config_dir = Path(config_dir)
+    warnings: list[str] = []
+    docs = _read_documents(config_dir, warnings)
     server = docs[SERVER_FILE]
     srv = server.get("server", {})
     proxy_timeout_ms = server.get("proxy", {}).get("timeout", DEFAULT_READ_TIMEOUT_MS)
@@ -285,11 +224,7 @@ def load_config(config_dir: str | os.PathLike) -> Config:
             warnings.append(f"{where} is {timeout_ms} ms: long non-streaming answers from thinking models "
                             f"will be cut off (600000 recommended)")
     timezone = server.get("usage", {}).get("timezone", "UTC")
-    try:
-        from zoneinfo import ZoneInfo
-        ZoneInfo(timezone)
-    except Exception:  # ZoneInfoNotFoundError, ValueError for malformed keys
-        raise ConfigError([f"{SERVER_FILE}: usage.timezone: unknown time zone {timezone!r}"]) from None
+    _check_timezone(timezone)
     storage = StorageConfig.from_doc(server.get("storage", {}))
     if storage.type == "redis" and not storage.url:
         raise ConfigError([f"{SERVER_FILE}: storage.url: a redis:// URL is needed for storage "

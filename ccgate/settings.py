@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Mapping
+from urllib.parse import urlsplit
 
 REDIS_URL_ENV = "CCGATE_REDIS_URL"
+CONNECT_TIMEOUT_S = 10.0
 
 
 def ms(value: float) -> float:
@@ -138,3 +140,76 @@ class TenantLimits:
         if self.concurrency:
             doc["concurrency"] = self.concurrency
         return doc
+
+
+@dataclass(frozen=True)
+class UpstreamConfig:
+    id: str
+    name: str
+    url: str  # scheme://host[:port][/prefix], never with a trailing slash
+    key: str = field(repr=False)
+    weight: int
+    enabled: bool
+    auth: str
+    read_timeout_s: float
+    models: tuple[str, ...] | None = None  # wildcard patterns this upstream serves; None = all
+    model_map: dict = field(default_factory=dict)  # model renames applied to the forwarded body
+    health_check: dict = field(default_factory=dict)
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or ""
+
+    def auth_headers(self) -> dict[str, str]:
+        """The credential headers this upstream expects, per its ``auth`` mode."""
+        mode = self.auth
+        if mode == "auto":
+            mode = "x-api-key" if self.host == "api.anthropic.com" else "both"
+        headers = {}
+        if mode in ("x-api-key", "both"):
+            headers["x-api-key"] = self.key
+        if mode in ("bearer", "both"):
+            headers["authorization"] = f"Bearer {self.key}"
+        return headers
+
+
+@dataclass(frozen=True)
+class TenantConfig:
+    id: str
+    name: str
+    key_hash: str = field(repr=False)  # hex sha256 of the key
+    key: str | None = field(repr=False)  # the plain key when the file holds one (only ever shown masked)
+    enabled: bool
+    allowed_models: tuple[str, ...]
+    limits: TenantLimits = TenantLimits()
+    allow_batches: bool = False  # Message Batches are billed outside the gateway's metering
+
+
+@dataclass(frozen=True)
+class LoadBalancerConfig:
+    strategy: str = "weighted_round_robin"
+    failover: bool = True
+    max_attempts: int = 3
+    unhealthy_threshold: int = 3
+    sticky: bool = True
+    sticky_ttl_s: float = 3600.0
+    health_check: bool = True
+    health_interval_s: float = 30.0
+    health_timeout_s: float = 10.0
+    health_path: str = "/v1/models"
+
+    @classmethod
+    def from_doc(cls, lb: dict) -> "LoadBalancerConfig":
+        hc = lb.get("healthCheck", {})
+        return cls(
+            strategy=lb.get("strategy", cls.strategy),
+            failover=lb.get("failoverEnabled", cls.failover),
+            max_attempts=lb.get("maxAttempts", cls.max_attempts),
+            unhealthy_threshold=lb.get("unhealthyThreshold", cls.unhealthy_threshold),
+            sticky=lb.get("stickySessions", cls.sticky),
+            sticky_ttl_s=lb.get("stickyTTL", cls.sticky_ttl_s),
+            health_check=lb.get("healthCheckEnabled", cls.health_check),
+            health_interval_s=hc.get("interval", cls.health_interval_s),
+            health_timeout_s=ms(hc.get("timeout", cls.health_timeout_s * 1000)),
+            health_path=hc.get("path", cls.health_path),
+        )

@@ -4,7 +4,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from .config import TenantConfig, hash_key
+from .config import hash_key
+from .settings import TenantConfig
 from .wildcard import PatternSet
 
 

@@ -2,7 +2,6 @@
 half-closing clients, giant SSE lines."""
 import json
 import socket
-import time
 
 import gevent
 import openai

@@ -5,7 +5,6 @@ Each test mounts a small tmpfs of its own (root only; skipped elsewhere) and unm
 import json
 import os
 import subprocess
-import time
 from datetime import date
 from pathlib import Path
 

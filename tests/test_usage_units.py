@@ -13,7 +13,8 @@ from ccgate.usage.extract import StreamUsage, Usage, usage_from_body
 from ccgate.settings import TenantLimits
 from ccgate.usage.limits import LimitExceeded, Limiter
 from ccgate.usage.pricing import PriceBook, cost_of, family_price
-from ccgate.usage.store_file import FileStore, day_path
+from ccgate.usage.dayfile import day_path
+from ccgate.usage.store_file import FileStore
 from tests.mock_upstream import message, message_events, sse
 
 SSE_DIR = Path(__file__).parent / "fixtures" / "anthropic-sse"

@@ -6,31 +6,20 @@ Problems raise ``TranslationError`` naming the offending parameter.
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from ..settings import OpenAIConfig
+from .errors import TranslationError
+from .messages import translate_messages
 
 THINKING_BUDGETS = {"low": 1024, "medium": 4096, "high": 16384}
 NO_THINKING = ("none", "minimal")
-IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
 JSON_TOOL = "json_response"
 JSON_OBJECT_INSTRUCTION = ("Respond with a single valid JSON object only: no prose and no "
                            "Markdown code fences.")
-_DATA_URL = re.compile(r"data:([\w.+-]+/[\w.+-]+);base64,(.*)", re.DOTALL)
 _TOOL_NAME = re.compile(r"[^a-zA-Z0-9_-]")
-
-
-class TranslationError(ValueError):
-    """The OpenAI request cannot be expressed for Anthropic; ``param`` names the field."""
-
-    def __init__(self, message: str, param: str | None = None, code: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.param = param
-        self.code = code
 
 
 @dataclass
@@ -51,153 +40,6 @@ def resolve_model(name: Any, aliases: dict, default: str | None) -> str:
     if default:
         return default
     raise TranslationError(f"The model `{name}` does not exist", "model", "model_not_found")
-
-
-def _text_of(content: Any, param: str) -> str:
-    """System/developer content: a string, or a list of text parts joined."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = []
-        for i, part in enumerate(content):
-            if not isinstance(part, dict) or part.get("type") != "text" or \
-                    not isinstance(part.get("text"), str):
-                raise TranslationError("system messages may only contain text parts",
-                                       f"{param}[{i}]")
-            parts.append(part["text"])
-        return "\n".join(parts)
-    if content is None:
-        return ""
-    raise TranslationError("content must be a string or a list of parts", param)
-
-
-def _image_block(part: dict, param: str) -> dict:
-    image = part.get("image_url")
-    url = image.get("url") if isinstance(image, dict) else image
-    if not isinstance(url, str):
-        raise TranslationError("image_url.url must be a string", f"{param}.image_url.url")
-    if url.startswith("data:"):
-        m = _DATA_URL.fullmatch(url)
-        if not m:
-            raise TranslationError("image data URLs must look like data:image/png;base64,…",
-                                   f"{param}.image_url.url")
-        media_type = m.group(1).lower()
-        if media_type not in IMAGE_TYPES:
-            raise TranslationError(f"unsupported image type {media_type}; use one of "
-                                   f"{', '.join(IMAGE_TYPES)}", f"{param}.image_url.url")
-        return {"type": "image", "source": {"type": "base64", "media_type": media_type,
-                                            "data": m.group(2)}}
-    if url.startswith(("https://", "http://")):
-        return {"type": "image", "source": {"type": "url", "url": url}}
-    raise TranslationError("image_url.url must be an http(s) URL or a base64 data URL",
-                           f"{param}.image_url.url")
-
-
-def _blocks(content: Any, param: str, allow_images: bool = True) -> list[dict]:
-    """User/assistant/tool content as Anthropic blocks; empty text is dropped."""
-    if content is None:
-        return []
-    if isinstance(content, str):
-        return [{"type": "text", "text": content}] if content else []
-    if not isinstance(content, list):
-        raise TranslationError("content must be a string or a list of parts", param)
-    blocks = []
-    for i, part in enumerate(content):
-        where = f"{param}[{i}]"
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind == "text":
-            if not isinstance(part.get("text"), str):
-                raise TranslationError("a text part needs a string 'text'", f"{where}.text")
-            if part["text"]:
-                blocks.append({"type": "text", "text": part["text"]})
-        elif kind == "image_url" and allow_images:
-            blocks.append(_image_block(part, where))
-        elif kind == "refusal" and isinstance(part.get("refusal"), str) and part["refusal"]:
-            blocks.append({"type": "text", "text": part["refusal"]})
-        else:
-            raise TranslationError(f"unsupported content part type {kind!r}", f"{where}.type")
-    return blocks
-
-
-def _tool_use_blocks(tool_calls: Any, param: str) -> list[dict]:
-    if not isinstance(tool_calls, list):
-        raise TranslationError("tool_calls must be a list", param)
-    blocks = []
-    for i, call in enumerate(tool_calls):
-        where = f"{param}[{i}]"
-        fn = call.get("function") if isinstance(call, dict) else None
-        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or \
-                not isinstance(call.get("id"), str):
-            raise TranslationError("each tool call needs an id and a function name", where)
-        raw = fn.get("arguments") or ""
-        if not isinstance(raw, str):
-            raise TranslationError("function.arguments must be a JSON string",
-                                   f"{where}.function.arguments")
-        try:
-            args = json.loads(raw) if raw.strip() else {}
-        except ValueError:
-            raise TranslationError("function.arguments is not valid JSON",
-                                   f"{where}.function.arguments") from None
-        if not isinstance(args, dict):
-            raise TranslationError("function.arguments must be a JSON object",
-                                   f"{where}.function.arguments")
-        blocks.append({"type": "tool_use", "id": call["id"], "name": fn["name"], "input": args})
-    return blocks
-
-
-def _append(messages: list[dict], role: str, blocks: list[dict]) -> None:
-    """Add blocks as a message of ``role``, merging with the previous message of the same role."""
-    if not blocks:
-        return
-    if messages and messages[-1]["role"] == role:
-        previous = messages[-1]["content"]
-        # tool results must lead a user message; what the user says follows them
-        if role == "user" and blocks[0]["type"] == "tool_result":
-            lead = [b for b in previous if b["type"] == "tool_result"]
-            rest = [b for b in previous if b["type"] != "tool_result"]
-            messages[-1]["content"] = lead + blocks + rest
-        else:
-            previous.extend(blocks)
-    else:
-        messages.append({"role": role, "content": blocks})
-
-
-def _messages(raw: Any) -> tuple[list[str], list[dict]]:
-    if not isinstance(raw, list) or not raw:
-        raise TranslationError("messages must be a non-empty list", "messages")
-    system: list[str] = []
-    out: list[dict] = []
-    for i, msg in enumerate(raw):
-        where = f"messages[{i}]"
-        if not isinstance(msg, dict):
-            raise TranslationError("each message must be an object", where)
-        role = msg.get("role")
-        content = msg.get("content")
-        if role in ("system", "developer"):
-            text = _text_of(content, f"{where}.content")
-            if text.strip():
-                system.append(text)
-        elif role == "user":
-            _append(out, "user", _blocks(content, f"{where}.content"))
-        elif role == "assistant":
-            blocks = _blocks(content, f"{where}.content", allow_images=False)
-            if msg.get("tool_calls"):
-                blocks += _tool_use_blocks(msg["tool_calls"], f"{where}.tool_calls")
-            _append(out, "assistant", blocks)
-        elif role == "tool":
-            if not isinstance(msg.get("tool_call_id"), str):
-                raise TranslationError("a tool message needs tool_call_id", f"{where}.tool_call_id")
-            result_blocks = _blocks(content, f"{where}.content")
-            result: dict = {"type": "tool_result", "tool_use_id": msg["tool_call_id"]}
-            if result_blocks:
-                result["content"] = result_blocks
-            _append(out, "user", [result])
-        else:
-            raise TranslationError(f"unsupported role {role!r}", f"{where}.role")
-    if not out:
-        raise TranslationError("messages must contain at least one user or assistant message "
-                               "with content", "messages")
-    return system, out
 
 
 def _tools(raw: Any) -> list[dict]:
@@ -245,19 +87,26 @@ def _number(body: dict, name: str) -> float | None:
 def to_anthropic(body: dict, model: str,
                  default_max_tokens: int = OpenAIConfig.default_max_tokens) -> Translated:
     """Translate a Chat Completions request for ``model`` (already resolved)."""
-    n = body.get("n")
-    if n not in (None, 1):
+    if body.get("n") not in (None, 1):
         raise TranslationError("only n=1 is supported", "n")
-    system, messages = _messages(body.get("messages"))
+    system, messages = translate_messages(body.get("messages"))
     out: dict = {"model": model, "messages": messages}
+    _sampling(body, out, default_max_tokens)
+    json_tool = _tooling(body, system, out)
+    if system:
+        out["system"] = "\n\n".join(system)
+    _thinking(body, out)
+    return Translated(out, json_tool, _streaming(body, out))
 
+
+def _sampling(body: dict, out: dict, default_max_tokens: int) -> None:
+    """max_tokens, stop sequences, temperature, top_p and the end user."""
     max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
     if max_tokens is None:
         max_tokens = default_max_tokens
     if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
         raise TranslationError("max_tokens must be a positive integer", "max_tokens")
     out["max_tokens"] = max_tokens
-
     stop = body.get("stop")
     if stop is not None:
         stops = [stop] if isinstance(stop, str) else stop
@@ -275,6 +124,9 @@ def to_anthropic(body: dict, model: str,
     if isinstance(body.get("user"), str) and body["user"]:
         out["metadata"] = {"user_id": body["user"]}
 
+
+def _tooling(body: dict, system: list[str], out: dict) -> str | None:
+    """tools, tool_choice and response_format; the forced JSON tool's name, if one is used."""
     json_tool = None
     tools = _tools(body["tools"]) if body.get("tools") else []
     choice = _tool_choice(body.get("tool_choice")) if tools or body.get("tool_choice") else None
@@ -301,26 +153,30 @@ def to_anthropic(body: dict, model: str,
         if body.get("parallel_tool_calls") is False and choice["type"] != "none":
             choice["disable_parallel_tool_use"] = True
         out["tool_choice"] = choice
-    if system:
-        out["system"] = "\n\n".join(system)
+    return json_tool
 
+
+def _thinking(body: dict, out: dict) -> None:
+    """reasoning_effort as extended thinking (which allows no temperature or top_p)."""
     effort = body.get("reasoning_effort")
-    if effort is not None and effort not in NO_THINKING:
-        if effort not in THINKING_BUDGETS:
-            raise TranslationError("reasoning_effort must be low, medium or high",
-                                   "reasoning_effort")
-        budget = THINKING_BUDGETS[effort]
-        out["thinking"] = {"type": "enabled", "budget_tokens": budget}
-        if out["max_tokens"] <= budget:
-            out["max_tokens"] = budget + out["max_tokens"]
-        out.pop("temperature", None)
-        out.pop("top_p", None)
+    if effort is None or effort in NO_THINKING:
+        return
+    if effort not in THINKING_BUDGETS:
+        raise TranslationError("reasoning_effort must be low, medium or high", "reasoning_effort")
+    budget = THINKING_BUDGETS[effort]
+    out["thinking"] = {"type": "enabled", "budget_tokens": budget}
+    if out["max_tokens"] <= budget:
+        out["max_tokens"] = budget + out["max_tokens"]
+    out.pop("temperature", None)
+    out.pop("top_p", None)
 
+
+def _streaming(body: dict, out: dict) -> bool:
+    """The stream flag; whether the stream should end with a usage chunk."""
     stream = body.get("stream")
     if stream is not None and not isinstance(stream, bool):
         raise TranslationError("stream must be a boolean", "stream")
     if stream:
         out["stream"] = True
     options = body.get("stream_options")
-    include_usage = bool(stream and isinstance(options, dict) and options.get("include_usage"))
-    return Translated(out, json_tool, include_usage)
+    return bool(stream and isinstance(options, dict) and options.get("include_usage"))

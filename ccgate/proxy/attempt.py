@@ -14,8 +14,8 @@ from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 from requests.utils import requote_uri
 
-from ..config import CONNECT_TIMEOUT_S
 from ..errors import parse_anthropic_error, status_of_error_type
+from ..settings import CONNECT_TIMEOUT_S
 from ..sse import SSEParser
 from ..upstreams.pool import UpstreamState
 from .headers import to_upstream

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from statistics import median
 from typing import Callable
 
-from ..config import UpstreamConfig
+from ..settings import UpstreamConfig
 from ..wildcard import PatternSet
 from .strategies import make_strategy
 
