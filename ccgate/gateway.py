@@ -14,6 +14,7 @@ from .errors import GatewayError
 from .logs import stop_logging
 from .proxy import Forwarder, Outcome, ProxyRequest, Relay
 from .reload import ConfigWatcher
+from .shared.local import LocalState, SharedState
 from .tenants import Tenant, TenantRegistry
 from .throttle import FailureThrottle
 from .upstreams.health import HealthChecker
@@ -34,10 +35,10 @@ class Gateway:
         self.data_dir = data_dir
         self.started = time.time()
         self.clock = time.time  # "now" for limits and /usage; tests pin it
-        self.shared = None
         self.store = open_store(config.storage, data_dir)
+        self.shared: SharedState = LocalState()
         if config.storage.type == "redis":
-            from .redis_state import RedisState
+            from .shared.redis_state import RedisState
             self.shared = RedisState(self.store.link, config.storage.prefix)
         self.limiter = Limiter(self.store, config.usage_timezone, counters=self.shared)
         self.admin_throttle = FailureThrottle(limit=10, window_s=300, block_s=300)
@@ -45,8 +46,7 @@ class Gateway:
         self.in_flight = 0  # HTTP requests being answered (graceful shutdown waits for 0)
         lb = config.load_balancer
         self.pool = Pool(config.upstreams, lb.strategy, unhealthy_threshold=lb.unhealthy_threshold,
-                         sticky=lb.sticky, sticky_ttl_s=lb.sticky_ttl_s)
-        self.pool.shared = self.shared
+                         sticky=lb.sticky, sticky_ttl_s=lb.sticky_ttl_s, shared=self.shared)
         self.forwarder = Forwarder(self.pool, failover=lb.failover, max_attempts=lb.max_attempts)
         self.health: HealthChecker | None = None
         self.running = False
@@ -130,7 +130,8 @@ class Gateway:
 
     def storage_warning(self) -> str | None:
         """Something the operator should fix that is not failing yet (Redis without persistence)."""
-        return self.store.link.persistence_warning() if self.shared is not None else None
+        link = getattr(self.store, "link", None)
+        return link.persistence_warning() if link is not None else None
 
     def _retry_spooled(self) -> None:
         """Owner of the spool retries: write records the data disk refused, once it has room."""
@@ -160,6 +161,5 @@ class Gateway:
             self.health.stop()
         self.forwarder.close()
         self.store.close()
-        if self.shared is not None:
-            self.shared.close()
+        self.shared.close()
         stop_logging()

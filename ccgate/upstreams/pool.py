@@ -13,6 +13,7 @@ from statistics import median
 from typing import Callable
 
 from ..settings import UpstreamConfig
+from ..shared.local import LocalState, SharedState
 from ..wildcard import PatternSet
 from .strategies import make_strategy
 
@@ -84,13 +85,13 @@ class Pool:
 
     def __init__(self, upstreams: tuple[UpstreamConfig, ...], strategy: str, *,
                  unhealthy_threshold: int = 3, sticky: bool = True, sticky_ttl_s: float = 3600.0,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, shared: SharedState | None = None):
         self.clock = clock
+        self.shared = shared or LocalState()  # RedisState when several instances balance together
         self.states: list[UpstreamState] = []
         self.by_id: dict[str, UpstreamState] = {}
         self.strategy_name = ""
         self._pins: dict[str, tuple[str, float]] = {}
-        self.shared = None  # a RedisState when several instances balance together
         self.configure(upstreams, strategy, unhealthy_threshold=unhealthy_threshold, sticky=sticky,
                        sticky_ttl_s=sticky_ttl_s)
 
@@ -133,12 +134,11 @@ class Pool:
         if not eligible:
             return None
         usable = [s for s in eligible if self._available(s, now)]
-        if self.shared is not None:
-            chosen_id = self.shared.pick(self.strategy_name, usable or eligible,
-                                         session if self.sticky else None, self.sticky_ttl_s)
-            if chosen_id in self.by_id:
-                return self._begin(self.by_id[chosen_id])
-            # Redis did not answer: choose locally (fail open)
+        chosen_id = self.shared.pick(self.strategy_name, usable or eligible,
+                                     session if self.sticky else None, self.sticky_ttl_s)
+        if chosen_id in self.by_id:
+            return self._begin(self.by_id[chosen_id])
+        # Nothing shared (one instance), or Redis did not answer: choose here (fail open).
         if session and self.sticky:
             pinned = self._pins.get(session)
             if pinned and pinned[1] > now:
@@ -175,17 +175,17 @@ class Pool:
     def acquire(self, s: UpstreamState) -> None:
         s.in_flight += 1
         s.requests += 1
-        if self.shared is not None and self.strategy_name == "least_connections":
+        if self.strategy_name == "least_connections":
             self.shared.in_flight(s.id, 1)
 
     def release(self, s: UpstreamState) -> None:
         s.in_flight -= 1
-        if self.shared is not None and self.strategy_name == "least_connections":
+        if self.strategy_name == "least_connections":
             self.shared.in_flight(s.id, -1)
 
     def succeeded(self, s: UpstreamState, latency_ms: float) -> None:
         s.latencies_ms.append(latency_ms)
-        if self.shared is not None and (s.consecutive_failures or s.cooldown_until):
+        if s.consecutive_failures or s.cooldown_until:
             self.shared.recovered(s.id)
         s.consecutive_failures = 0
         s.cooldown_until = 0.0
@@ -205,7 +205,7 @@ class Pool:
             s.cooldown_until = now + s.next_cooldown_s
             s.next_cooldown_s = min(s.next_cooldown_s * 2, MAX_COOLDOWN_S)
         s.half_open = False
-        if self.shared is not None and s.cooling(now):
+        if s.cooling(now):
             self.shared.cooldown(s.id, s.cooldown_until - now, reason)
 
     def abandoned(self, s: UpstreamState) -> None:
@@ -215,7 +215,7 @@ class Pool:
     def probe_result(self, s: UpstreamState, ok: bool, reason: str | None,
                      valid_s: float = 90.0) -> None:
         """An active probe's verdict; shared instances trust it for ``valid_s``."""
-        if self.shared is not None and (ok == s.probe_down or not ok):
+        if ok == s.probe_down or not ok:
             self.shared.probe(s.id, ok, reason, valid_s)
         s.probe_down = not ok
         s.probe_reason = reason

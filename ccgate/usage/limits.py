@@ -6,12 +6,12 @@ the rpm window and the in-flight count are kept in this process.
 from __future__ import annotations
 
 import logging
-from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from ..settings import TenantLimits
+from ..shared.local import LocalState
 from .store import StoreUnavailable, UsageStore
 
 log = logging.getLogger("ccgate.usage")
@@ -40,35 +40,6 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="seconds")
 
 
-class LocalCounters:
-    """rpm windows and in-flight counts kept in this process."""
-
-    def __init__(self) -> None:
-        self._admitted: dict[str, deque[float]] = {}
-        self._in_flight: dict[str, int] = {}
-
-    def rpm_admit(self, tenant_id: str, rpm: int, now: float) -> float | None:
-        """Count one request in the 60 s window; seconds to wait instead when it is full."""
-        window = self._admitted.setdefault(tenant_id, deque())
-        while window and window[0] <= now - 60:
-            window.popleft()
-        if len(window) >= rpm:
-            return window[0] + 60 - now
-        window.append(now)
-        return None
-
-    def acquire(self, tenant_id: str, limit: int, now: float) -> object | None:
-        """A slot among ``limit`` in-flight requests (0 = unlimited), or None when all are taken."""
-        in_flight = self._in_flight.get(tenant_id, 0)
-        if limit and in_flight >= limit:
-            return None
-        self._in_flight[tenant_id] = in_flight + 1
-        return tenant_id
-
-    def release(self, tenant_id: str, slot: object) -> None:
-        self._in_flight[tenant_id] -= 1
-
-
 class Limiter:
     """Decides whether a tenant's next request may go upstream, and counts it while it runs.
 
@@ -78,7 +49,7 @@ class Limiter:
 
     def __init__(self, store: UsageStore, timezone: str, counters=None):
         self.store = store
-        self.counters = counters or LocalCounters()
+        self.counters = counters or LocalState()
         self.set_timezone(timezone)
 
     def set_timezone(self, timezone: str) -> None:

@@ -22,7 +22,7 @@ from typing import Iterable
 import gevent
 import redis
 
-from ..redis_link import RedisLink
+from ..shared.link import RedisLink
 from .spool import MAX_PENDING
 from .store import COUNTER_FIELDS, Counters, DayTotals, StoreUnavailable, latest
 

@@ -14,7 +14,7 @@ from typing import Sequence
 import gevent
 import redis
 
-from .redis_link import RedisLink
+from .link import RedisLink
 
 log = logging.getLogger("ccgate.redis")
 

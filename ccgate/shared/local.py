@@ -1,0 +1,86 @@
+"""Shared state when there is nothing to share: one instance's own counters, no shared balancing.
+
+``LocalState`` and ``RedisState`` answer the same calls (the ``SharedState`` protocol): the
+limiter's rpm window and concurrency slots, and the pool's balancing hooks. Locally the pool
+balances by itself, so ``pick`` answers None and the marks are no-ops.
+"""
+from __future__ import annotations
+
+from collections import deque
+from typing import Protocol, Sequence
+
+
+class SharedState(Protocol):
+    healthy: bool
+
+    def rpm_admit(self, tenant_id: str, rpm: int, now: float) -> float | None:
+        """Count one request in the 60 s window; seconds to wait instead when it is full."""
+
+    def acquire(self, tenant_id: str, limit: int, now: float) -> object | None:
+        """A slot among ``limit`` in-flight requests (0 = unlimited), or None when all are taken."""
+
+    def release(self, tenant_id: str, slot: object) -> None: ...
+
+    def pick(self, strategy: str, candidates: Sequence, session: str | None,
+             sticky_ttl_s: float) -> str | None:
+        """The shared choice among ``candidates``, or None: the pool then chooses itself."""
+
+    def in_flight(self, upstream_id: str, delta: int) -> None: ...
+
+    def cooldown(self, upstream_id: str, seconds: float, reason: str) -> None: ...
+
+    def recovered(self, upstream_id: str) -> None: ...
+
+    def probe(self, upstream_id: str, ok: bool, reason: str | None, valid_s: float) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class LocalState:
+    """rpm windows and in-flight counts kept in this process; balancing stays in the pool."""
+
+    healthy = True
+
+    def __init__(self) -> None:
+        self._admitted: dict[str, deque[float]] = {}
+        self._in_flight: dict[str, int] = {}
+
+    def rpm_admit(self, tenant_id: str, rpm: int, now: float) -> float | None:
+        """Count one request in the 60 s window; seconds to wait instead when it is full."""
+        window = self._admitted.setdefault(tenant_id, deque())
+        while window and window[0] <= now - 60:
+            window.popleft()
+        if len(window) >= rpm:
+            return window[0] + 60 - now
+        window.append(now)
+        return None
+
+    def acquire(self, tenant_id: str, limit: int, now: float) -> object | None:
+        """A slot among ``limit`` in-flight requests (0 = unlimited), or None when all are taken."""
+        in_flight = self._in_flight.get(tenant_id, 0)
+        if limit and in_flight >= limit:
+            return None
+        self._in_flight[tenant_id] = in_flight + 1
+        return tenant_id
+
+    def release(self, tenant_id: str, slot: object) -> None:
+        self._in_flight[tenant_id] -= 1
+
+    def pick(self, strategy: str, candidates: Sequence, session: str | None,
+             sticky_ttl_s: float) -> str | None:
+        return None
+
+    def in_flight(self, upstream_id: str, delta: int) -> None:
+        pass
+
+    def cooldown(self, upstream_id: str, seconds: float, reason: str) -> None:
+        pass
+
+    def recovered(self, upstream_id: str) -> None:
+        pass
+
+    def probe(self, upstream_id: str, ok: bool, reason: str | None, valid_s: float) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
