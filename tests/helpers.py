@@ -1,9 +1,18 @@
-"""Small helpers shared by the test modules (loopback ports, waiting for a process to serve)."""
+"""What the test modules share: keys, config files, a running gateway, loopback ports, waiting.
+
+Importing this module opens no socket; the fixtures that start servers are in the conftests.
+"""
+import json
 import socket
 import time
+from pathlib import Path
 
 import gevent
 import requests
+
+from ccgate.server import make_server
+from tests.mock_upstream import MockUpstream
+
 
 
 def free_port() -> int:
@@ -33,3 +42,57 @@ def wait_until(predicate, timeout: float = 8.0) -> None:
     while not predicate():
         assert time.monotonic() < deadline, "condition not reached in time"
         gevent.sleep(0.05)
+
+
+TENANT_KEY = "sk-ccg-test-tenant-key-0123456789"
+OTHER_KEY = "sk-ccg-test-other-key-9876543210"
+DISABLED_KEY = "sk-ccg-test-disabled-key-000000"
+UPSTREAM_KEY = "sk-ant-upstream-secret-key-abcdef"
+ROOT = Path(__file__).resolve().parent.parent  # the repository
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def write_config(config_dir: Path, upstreams: list[dict], *, tenants: list[dict] | None = None,
+                 server: dict | None = None, load_balancer: dict | None = None,
+                 pricing: dict | None = None) -> Path:
+    config_dir.mkdir(parents=True, exist_ok=True)
+    if tenants is None:
+        tenants = [
+            {"id": "alice", "name": "Alice", "key": TENANT_KEY, "allowedModels": ["*"]},
+            {"id": "bob", "name": "Bob", "key": OTHER_KEY, "allowedModels": ["*haiku*"]},
+            {"id": "carol", "name": "Carol", "key": DISABLED_KEY, "enabled": False},
+        ]
+    (config_dir / "server.json").write_text(json.dumps(server or {"server": {"port": 3000}}))
+    (config_dir / "upstreams.json").write_text(json.dumps(
+        {"upstreams": upstreams,
+         "loadBalancer": {"strategy": "round_robin", "healthCheckEnabled": False,
+                          **(load_balancer or {})}}))
+    (config_dir / "tenants.json").write_text(json.dumps({"tenants": tenants}))
+    if pricing is not None:
+        (config_dir / "pricing.json").write_text(json.dumps(pricing))
+    return config_dir
+
+
+def upstream_entry(mock: MockUpstream, uid: str | None = None, **extra) -> dict:
+    return {"id": uid or mock.name, "name": mock.name, "url": mock.url, "key": UPSTREAM_KEY, **extra}
+
+
+class RunningGateway:
+    """A gateway app served by gevent on a free loopback port."""
+
+    def __init__(self, app):
+        self.app = app
+        self.server = make_server(app, "127.0.0.1", 0, log=None, error_log=None)
+        self.server.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}"
+
+    @property
+    def gateway(self):
+        return self.app.extensions["ccgate"]
+
+    def stop(self) -> None:
+        self.server.stop(timeout=1)
+        self.gateway.close()

@@ -16,10 +16,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ccgate.cli import cli
 from ccgate.config import load_config
-from tests.helpers import free_port, wait_up
-from tests.conftest import TENANT_KEY, UPSTREAM_KEY, upstream_entry, write_config
+from tests.helpers import TENANT_KEY, UPSTREAM_KEY, free_port, upstream_entry, wait_up, write_config
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MODEL = "claude-sonnet-4-20250514"
 ASK = {"model": MODEL, "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
 

@@ -14,8 +14,8 @@ import requests
 
 from ccgate import create_app
 from ccgate.usage.store_file import FileStore
-from tests.helpers import wait_until
-from tests.conftest import OTHER_KEY, TENANT_KEY, RunningGateway, upstream_entry, write_config
+from tests.helpers import (OTHER_KEY, TENANT_KEY, RunningGateway, upstream_entry, wait_until,
+                           write_config)
 from tests.mock_upstream import MockResponse, message
 
 MODEL = "claude-sonnet-4-20250514"

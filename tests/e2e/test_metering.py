@@ -15,15 +15,15 @@ import gevent.pool
 import pytest
 import requests
 
-from tests.helpers import free_port, wait_until, wait_up
-from tests.conftest import OTHER_KEY, TENANT_KEY, upstream_entry, write_config
+from tests.helpers import (FIXTURES, OTHER_KEY, TENANT_KEY, free_port, upstream_entry, wait_until,
+                           wait_up, write_config)
 from tests.mock_upstream import MockResponse, error_body, message, message_events
 
 MODEL = "claude-sonnet-4-20250514"
 ASK = {"model": MODEL, "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
 # the mock answers 25 input and 12 output tokens: at $3 / $15 per M
 COST_PER_REQUEST = (25 * 3 + 12 * 15) / 1e6
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def sdk(gw, key=TENANT_KEY) -> anthropic.Anthropic:
@@ -170,8 +170,8 @@ def test_rpm_and_concurrency_limits(make_gateway, upstream):
 
 def test_node_ccgate_data_dir_through_usage(make_mock, tmp_path):
     from ccgate import create_app
-    from tests.conftest import RunningGateway
-    shutil.copytree(Path(__file__).parent / "fixtures" / "ccgate-node" / "data", tmp_path / "data")
+    from tests.helpers import RunningGateway
+    shutil.copytree(FIXTURES / "ccgate-node" / "data", tmp_path / "data")
     mock = make_mock("m")
     config = write_config(tmp_path / "cfg", [upstream_entry(mock)],
                           tenants=[{"id": "default", "key": TENANT_KEY,

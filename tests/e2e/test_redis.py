@@ -16,11 +16,11 @@ import requests
 
 from ccgate import create_app
 from ccgate.usage.store_file import FileStore
-from tests.helpers import free_port, wait_until, wait_up
-from tests.conftest import TENANT_KEY, RunningGateway, upstream_entry, write_config
+from tests.helpers import (TENANT_KEY, free_port, RunningGateway, upstream_entry, wait_until,
+                           wait_up, write_config)
 from tests.mock_upstream import MockResponse, error_body
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 REDIS = shutil.which("redis-server")
 pytestmark = pytest.mark.skipif(not REDIS, reason="!!! REDIS TESTS SKIPPED: no redis-server "
                                                    "(apt-get install redis-server) !!!")

@@ -9,9 +9,9 @@ import pytest
 
 from ccgate.bootstrap import first_run
 from ccgate.config import ConfigError, load_config
-from tests.conftest import write_config
+from tests.helpers import write_config
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_node_ccgate_example_files_load_unchanged(node_config):

@@ -14,12 +14,11 @@ import gevent.pool
 import pytest
 import requests
 
-from tests.helpers import free_port, wait_up
-from tests.conftest import TENANT_KEY, write_config
-from tests.faults.raw_upstream import (RawUpstream, chunk, good_json, gzip_json, response, sse_head,
+from tests.helpers import TENANT_KEY, free_port, wait_up, write_config
+from tests.e2e.faults.raw_upstream import (RawUpstream, chunk, good_json, gzip_json, response, sse_head,
                                        stream_events, trickle)
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 ASK = {"model": "claude-sonnet-4-20250514", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
 
 

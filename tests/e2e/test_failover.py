@@ -8,8 +8,7 @@ import gevent
 import pytest
 import requests
 
-from tests.conftest import TENANT_KEY, upstream_entry
-from tests.helpers import free_port
+from tests.helpers import TENANT_KEY, free_port, upstream_entry
 from tests.mock_upstream import MockResponse, error_body, message, message_events, sse
 
 MODEL = "claude-sonnet-4-20250514"

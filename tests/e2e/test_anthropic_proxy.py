@@ -8,7 +8,7 @@ import gevent
 import pytest
 import requests
 
-from tests.conftest import DISABLED_KEY, OTHER_KEY, TENANT_KEY, UPSTREAM_KEY, upstream_entry
+from tests.helpers import DISABLED_KEY, OTHER_KEY, TENANT_KEY, UPSTREAM_KEY, upstream_entry
 from tests.mock_upstream import MockResponse, error_body, message, message_events
 
 MODEL = "claude-sonnet-4-20250514"

@@ -8,10 +8,7 @@ import openai
 import pytest
 import requests
 
-from ccgate.redact import StreamRedactor, cover, replace_secrets
-from ccgate.sse import MAX_EVENT_BYTES, EventTooLarge, SSEParser
-from tests.helpers import wait_until
-from tests.conftest import TENANT_KEY, UPSTREAM_KEY, upstream_entry
+from tests.helpers import TENANT_KEY, UPSTREAM_KEY, upstream_entry, wait_until
 from tests.mock_upstream import MockResponse, message, message_events, sse
 
 MODEL = "claude-sonnet-4-20250514"
@@ -31,20 +28,6 @@ def records(gw, tenant="alice"):
 
 
 # -- a mirror that echoes its key and URL ----------------------------------------------------------
-def test_redactor_replaces_secrets_split_anywhere():
-    secrets = (UPSTREAM_KEY, "http://mirror.example:8080")
-    text = f'{{"error": "key {UPSTREAM_KEY} refused by http://mirror.example:8080/v1"}}\n\n'.encode()
-    for cut in range(len(text) + 1):
-        r = StreamRedactor(secrets)
-        out = r.feed(text[:cut]) + r.feed(text[cut:]) + r.flush()
-        assert UPSTREAM_KEY.encode() not in out and b"mirror.example" not in out
-        assert b"refused by" in out and len(out) == len(text)  # same length: Content-Length holds
-    r = StreamRedactor(secrets)
-    assert r.feed(b"event: ping\ndata: {}\n\n") == b"event: ping\ndata: {}\n\n"  # nothing held
-    assert cover("abc") == "***" and cover(UPSTREAM_KEY).startswith("[upstream]")
-    assert replace_secrets("x sk-ant-upstream-secret-key-abcdef y", secrets).startswith("x [upstream]")
-
-
 def leaky(upstream):
     """Upstream answers that quote its key and URL in every place a client can see."""
     url = upstream.url
@@ -165,19 +148,6 @@ def test_half_closed_client_still_gets_its_answer(gw, upstream, stream):
 
 
 # -- a giant SSE line ------------------------------------------------------------------------------
-def test_sse_parser_caps_one_event_and_recovers():
-    p = SSEParser()
-    piece = b"x" * 65536
-    with pytest.raises(EventTooLarge):
-        for _ in range(MAX_EVENT_BYTES // len(piece) + 2):
-            p.feed(piece)
-    assert p.feed(b"\n\nevent: ping\ndata: {}\n\n")[-1].event == "ping"
-    with pytest.raises(EventTooLarge):
-        for _ in range(MAX_EVENT_BYTES // len(piece) + 2):
-            p.feed(b"data: " + piece + b"\n")  # many data lines, never a blank one
-    assert [e.event for e in p.feed(b"event: a\ndata: 1\n\n")] == ["a"]
-
-
 def test_giant_upstream_line_ends_the_stream_and_blocks_nobody(gw, upstream):
     msg = message(MODEL, [{"type": "text", "text": "x"}])
 

@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ccgate.openai.request import TranslationError, to_anthropic
-from tests.conftest import TENANT_KEY
+from tests.helpers import TENANT_KEY
 from tests.mock_upstream import MockResponse, error_body
 
 JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),

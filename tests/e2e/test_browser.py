@@ -14,9 +14,9 @@ import anthropic
 import openai
 import pytest
 
-from tests.conftest import OTHER_KEY, TENANT_KEY, upstream_entry
+from tests.helpers import OTHER_KEY, TENANT_KEY, upstream_entry
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ADMIN = {"enabled": True, "path": "/admin", "username": "boss", "password": "browser-test-pw-1"}
 
@@ -35,7 +35,7 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def seen(tmp_path_factory):
     """Run the browser once against a gateway that served real requests; the tests read the result."""
-    from tests.conftest import RunningGateway, write_config
+    from tests.helpers import RunningGateway, write_config
     from tests.mock_upstream import MockUpstream
     from ccgate import create_app
 

@@ -1,6 +1,5 @@
 """OpenAI <-> Anthropic translation rules, one by one (pure functions)."""
 import json
-from pathlib import Path
 
 import pytest
 
@@ -8,9 +7,10 @@ from ccgate.openai.request import TranslationError, resolve_model, to_anthropic
 from ccgate.openai.response import error_from_anthropic, to_chat_completion
 from ccgate.openai.stream import StreamTranslator
 from tests.mock_upstream import message, message_events, sse
+from tests.helpers import FIXTURES
 
 M = "claude-sonnet-4-20250514"
-SSE_DIR = Path(__file__).parent / "fixtures" / "anthropic-sse"
+SSE_DIR = FIXTURES / "anthropic-sse"
 
 
 def tr(**body):

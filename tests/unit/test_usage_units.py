@@ -5,7 +5,6 @@ import os
 import subprocess
 import sys
 from datetime import date
-from pathlib import Path
 
 import pytest
 
@@ -16,9 +15,10 @@ from ccgate.usage.pricing import PriceBook, cost_of, family_price
 from ccgate.usage.dayfile import day_path
 from ccgate.usage.store_file import FileStore
 from tests.mock_upstream import message, message_events, sse
+from tests.helpers import FIXTURES, ROOT
 
-SSE_DIR = Path(__file__).parent / "fixtures" / "anthropic-sse"
-NODE_DATA = Path(__file__).parent / "fixtures" / "ccgate-node" / "data"
+SSE_DIR = FIXTURES / "anthropic-sse"
+NODE_DATA = FIXTURES / "ccgate-node" / "data"
 
 GOLDEN = {
     "basic_response": (11, 6, 0, 0, "end_turn"),
@@ -119,7 +119,7 @@ def test_one_hour_cache_writes_cost_more():
 
 
 def test_node_pricing_json_per_1k_and_unit_1m():
-    node = json.loads((Path(__file__).parent / "fixtures/ccgate-node/config/pricing.json").read_text())
+    node = json.loads((FIXTURES / "ccgate-node/config/pricing.json").read_text())
     c = PriceBook(node).cost("claude-sonnet-4-20250514", Usage(1000, 500, 2000, 3000))
     # the Node CCGate's own figures for this usage (first record of its day file)
     assert (c.input, c.output, c.cache_creation, c.cache_read) == pytest.approx(
@@ -205,7 +205,7 @@ def test_two_processes_append_concurrently(tmp_path):
         "for i in range(500):\n"
         "    s.append({'tenantId': 't', 'requestId': sys.argv[1] + str(i), 'totalCost': 0.001,"
         " 'pad': 'x' * 3000}, date(2026, 11, 26))\n"
-    ) % (str(Path(__file__).parent.parent), str(tmp_path))
+    ) % (str(ROOT), str(tmp_path))
     procs = [subprocess.Popen([sys.executable, "-c", script, name]) for name in "ab"]
     assert all(p.wait(60) == 0 for p in procs)
     lines = day_path(tmp_path / "usage", "t", DAY).read_bytes().split(b"\n")

@@ -15,15 +15,14 @@ import gevent
 import pytest
 import requests
 
-from tests.conftest import OTHER_KEY, TENANT_KEY, upstream_entry, write_config
-from tests.helpers import free_port, wait_up
+from tests.helpers import OTHER_KEY, TENANT_KEY, free_port, upstream_entry, wait_up, write_config
 from tests.mock_upstream import MockResponse, message, message_events
 
 OPUS = "claude-opus-4-1-20250805"
 HAIKU = "claude-3-5-haiku-20241022"
 ASK = {"model": HAIKU, "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
 BATCHES_KEY = "sk-ccg-test-batches-key-5555555"
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def raw_exchange(gw, data: bytes, timeout: float = 3.0) -> bytes:

@@ -6,7 +6,7 @@ import openai
 import pytest
 import requests
 
-from tests.conftest import DISABLED_KEY, OTHER_KEY, TENANT_KEY, upstream_entry
+from tests.helpers import DISABLED_KEY, OTHER_KEY, TENANT_KEY, upstream_entry
 from tests.mock_upstream import MockResponse, error_body
 
 SERVER = {"openai": {"enabled": True, "models": {"gpt-4o": "claude-sonnet-4-20250514",

@@ -8,7 +8,7 @@ from werkzeug.security import generate_password_hash
 
 from ccgate import create_app
 from ccgate.usage.store_file import FileStore
-from tests.conftest import OTHER_KEY, TENANT_KEY, UPSTREAM_KEY, upstream_entry, write_config
+from tests.helpers import OTHER_KEY, TENANT_KEY, UPSTREAM_KEY, upstream_entry, write_config
 
 ADMIN = {"enabled": True, "path": "/admin", "username": "boss", "password": "s3cret-Passw0rd"}
 

@@ -1,12 +1,12 @@
 """SSE parser: recorded Anthropic streams give the same events whole and split at every byte."""
-from pathlib import Path
 
 import pytest
 
 from ccgate.sse import Event, SSEParser
+from tests.helpers import FIXTURES
 
-SSE_DIR = Path(__file__).parent / "fixtures" / "anthropic-sse"
-FIXTURES = sorted(SSE_DIR.glob("*.sse"))
+SSE_DIR = FIXTURES / "anthropic-sse"
+SSE_FILES = sorted(SSE_DIR.glob("*.sse"))
 
 
 def parse_all(chunks) -> list[Event]:
@@ -19,7 +19,7 @@ def parse_all(chunks) -> list[Event]:
     return events
 
 
-@pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", SSE_FILES, ids=lambda p: p.stem)
 def test_fixture_split_at_every_byte(path):
     raw = path.read_bytes()
     whole = parse_all([raw])
@@ -28,7 +28,7 @@ def test_fixture_split_at_every_byte(path):
         assert parse_all([raw[:i], raw[i:]]) == whole
 
 
-@pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", SSE_FILES, ids=lambda p: p.stem)
 def test_fixture_byte_by_byte(path):
     raw = path.read_bytes()
     assert parse_all(raw[i:i + 1] for i in range(len(raw))) == parse_all([raw])
