@@ -79,7 +79,7 @@ def main(config_dir: str, data_dir: str, host: str | None, port: int | None,
         sys.exit(1)
     gateway = app.extensions["ccgate"]
     config = gateway.config
-    for warning in config.warnings:
+    for warning in config.warnings + config.problems:
         log.warning("%s", warning)
     host = host or config.host
     port = port or config.port

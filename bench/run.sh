@@ -25,18 +25,8 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 WORK="$(mktemp -d /tmp/ccgate-bench.XXXXXX)"
 OUT="$WORK/results"
 KEY="sk-bench-tenant-key-0000000000"
-mkdir -p "$WORK/config" "$OUT"
-cat > "$WORK/config/server.json" <<JSON
-{"server": {"host": "127.0.0.1", "port": 13000},
- "admin": {"enabled": true, "username": "admin", "password": "bench-admin-password"},
- "openai": {"models": {"gpt-4o": "claude-sonnet-4-20250514"}},
- "logging": {"level": "info", "enableConsole": false}}
-JSON
-cat > "$WORK/config/upstreams.json" <<JSON
-{"upstreams": [{"id": "mock", "name": "bench mock", "url": "http://127.0.0.1:18080", "key": "sk-bench-upstream"}],
- "loadBalancer": {"strategy": "round_robin", "healthCheckEnabled": false}}
-JSON
-cat > "$WORK/config/tenants.json" <<JSON
+mkdir -p "$OUT"
+bash "$ROOT/bench/write_config.sh" "$WORK/config" "$KEY"
 {"tenants": [{"id": "bench", "name": "bench", "key": "$KEY", "allowedModels": ["*"]}]}
 JSON
 START="cd $ROOT && exec python3 app.py --config-dir $WORK/config --data-dir"

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from flask import Flask
 
-from .config import load_config
+from .config import ConfigError, load_config
 from .gateway import Gateway
 from .logs import setup_logging
 
@@ -22,7 +23,18 @@ def create_app(config_dir: str | os.PathLike | None = None,
     """
     config_dir = Path(config_dir or os.environ.get("CCGATE_CONFIG_DIR") or "config")
     data_dir = Path(data_dir or os.environ.get("CCGATE_DATA_DIR") or "data")
-    config = load_config(config_dir)
+    try:
+        config = load_config(config_dir)
+    except ConfigError as e:
+        if "gunicorn" in sys.modules:
+            # gunicorn prints a traceback for any exception while loading the app, but not for
+            # SystemExit: say what is wrong in plain lines and stop.
+            for line in e.lines:
+                print(line, file=sys.stderr)
+            print(f"CCGate not started: {len(e.lines)} config problem(s) in "
+                  f"{config_dir.resolve()}", file=sys.stderr, flush=True)
+            raise SystemExit(4) from None  # gunicorn: "App failed to load", the master stops
+        raise
 
     app = Flask(__name__, template_folder="../templates", static_folder="../static")
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from werkzeug.security import generate_password_hash
 from .config import REQUIRED_FILES, SERVER_FILE, TENANTS_FILE, UPSTREAMS_FILE, hash_key
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "config"
+ADMIN_PASSWORD_ENV = "CCGATE_ADMIN_PASSWORD"
 
 
 def new_tenant_key() -> str:
@@ -21,16 +23,21 @@ def first_run(config_dir: Path, examples_dir: Path = EXAMPLES_DIR) -> str | None
     """Create the config from the examples when none exists yet; the message to print once, or None.
 
     Only hashes are written: the admin password as a werkzeug hash, the tenant key as ``keyHash``,
-    so the printed values are the only copy.
+    so the printed values are the only copy. With ``CCGATE_ADMIN_PASSWORD`` set (a PaaS, where
+    the filesystem and so the first run may come back at every deploy) that variable is the admin
+    password: the file refers to it as ``${CCGATE_ADMIN_PASSWORD}`` and nothing is generated.
     """
     if any((config_dir / name).exists() for name in REQUIRED_FILES):
         return None
     config_dir.mkdir(parents=True, exist_ok=True)
-    password = secrets.token_urlsafe(12)
     key = new_tenant_key()
-
     server = json.loads((examples_dir / f"{SERVER_FILE}.example").read_text(encoding="utf-8"))
-    server.setdefault("admin", {})["password"] = generate_password_hash(password)
+    if os.environ.get(ADMIN_PASSWORD_ENV):
+        server.setdefault("admin", {})["password"] = "${" + ADMIN_PASSWORD_ENV + "}"
+        shown = f"the value of {ADMIN_PASSWORD_ENV}"
+    else:
+        shown = secrets.token_urlsafe(12)
+        server.setdefault("admin", {})["password"] = generate_password_hash(shown)
     tenants = json.loads((examples_dir / f"{TENANTS_FILE}.example").read_text(encoding="utf-8"))
     first = tenants["tenants"][0]
     first.pop("key", None)
@@ -47,10 +54,11 @@ def first_run(config_dir: Path, examples_dir: Path = EXAMPLES_DIR) -> str | None
 ==================================================================================
  CCGate first run: created {config_dir}/{{server,upstreams,tenants}}.json
  Shown once, only their hashes are stored:
-   admin dashboard  http://<this-host>:{port}/dashboard   user {user}   password {password}
+   admin dashboard  http://<this-host>:{port}/dashboard   user {user}   password {shown}
    tenant key       {key}   (tenant "{first['id']}")
  Next steps:
-   1. Put your Anthropic (or mirror) URL and key in {config_dir}/{UPSTREAMS_FILE}, restart.
+   1. Put your Anthropic (or mirror) URL and key in {config_dir}/{UPSTREAMS_FILE}: saved
+      changes apply within a second, no restart needed (hot reload).
    2. Claude Code:  export ANTHROPIC_BASE_URL=http://<this-host>:{port}/anthropic
                     export ANTHROPIC_AUTH_TOKEN={key}
 ==================================================================================

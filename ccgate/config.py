@@ -17,6 +17,7 @@ from typing import Any
 
 import jsonschema
 
+from .config_env import expand_env, json_path
 from .settings import (REDIS_URL_ENV, AdminConfig, LoadBalancerConfig, LoggingConfig,
                        MetricsConfig, OpenAIConfig, StorageConfig, TenantConfig, TenantLimits,
                        UpstreamConfig, ms)
@@ -58,6 +59,7 @@ class Config:
     tenants: tuple[TenantConfig, ...]
     pricing: dict | None
     warnings: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()  # almost certainly wrong, yet not fatal (validate fails on them)
 
 
 def hash_key(key: str) -> str:
@@ -73,14 +75,6 @@ _VALIDATORS = {
     f: jsonschema.Draft202012Validator(_schema(f.removesuffix(".json")))
     for f in (SERVER_FILE, UPSTREAMS_FILE, TENANTS_FILE, PRICING_FILE)
 }
-
-
-def json_path(parts) -> str:
-    """``['upstreams', 0, 'url']`` -> ``upstreams[0].url``; the root is ``$``."""
-    out = ""
-    for p in parts:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
-    return out or "$"
 
 
 def _unknown_keys(instance: Any, schema: dict, path: list) -> list[str]:
@@ -104,7 +98,9 @@ def read_json_file(path: Path, errors: list[str]) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        errors.append(f"{path.name}: $: file not found in {path.parent}")
+        errors.append(f"{path.name}: $: file not found in {path.parent.resolve()} (run "
+                      f"'python app.py' once to create the config there, or set CCGATE_CONFIG_DIR "
+                      f"to the directory that has it)")
     except UnicodeDecodeError as e:
         errors.append(f"{path.name}: $: not UTF-8 text ({e.reason})")
     except json.JSONDecodeError as e:
@@ -182,6 +178,10 @@ def _tenant(doc: dict) -> TenantConfig:
 
 def _read_documents(config_dir: Path, warnings: list[str]) -> dict[str, Any]:
     """Every file parsed and validated (schemas, cross-file rules), or ConfigError."""
+    if not any((config_dir / name).exists() for name in REQUIRED_FILES):
+        raise ConfigError([f"{config_dir.resolve()}: no config here ({', '.join(REQUIRED_FILES)}):"
+                           f" run 'python app.py' once to create it, or set CCGATE_CONFIG_DIR to "
+                           f"the directory that has it"])
     errors: list[str] = []
     docs = {}
     for name in REQUIRED_FILES + (PRICING_FILE,):
@@ -190,6 +190,8 @@ def _read_documents(config_dir: Path, warnings: list[str]) -> dict[str, Any]:
             docs[name] = None
             continue
         doc = read_json_file(path, errors)
+        if doc is not None:
+            doc = expand_env(doc, name, errors)
         if doc is not None and validate_document(name, doc, errors, warnings):
             docs[name] = doc
     if errors:
@@ -253,4 +255,15 @@ def load_config(config_dir: str | os.PathLike) -> Config:
         tenants=tuple(_tenant(t) for t in docs[TENANTS_FILE]["tenants"]),
         pricing=docs[PRICING_FILE],
         warnings=tuple(warnings),
+        problems=tuple(upstream_problems(upstreams)),
     )
+
+
+def upstream_problems(upstreams: tuple[UpstreamConfig, ...]) -> list[str]:
+    """Upstream URLs and keys that are almost certainly wrong (placeholders, a pasted /v1)."""
+    problems = []
+    for i, u in enumerate(upstreams):
+        for field_name, problem in (("url", u.url_problem()), ("key", u.key_problem())):
+            if problem:
+                problems.append(f"{UPSTREAMS_FILE}: upstreams[{i}].{field_name}: {problem}")
+    return problems

@@ -37,10 +37,57 @@ def session_id(headers: Mapping[str, str], body: Any) -> str | None:
     return legacy.group(1) if legacy else user_id
 
 
-def parse_json_object(body: bytes) -> dict:
-    """The request body as a JSON object; ValueError with a client-readable message otherwise."""
+_DECODER = json.JSONDecoder()
+_WS = re.compile(r"[ \t\n\r]*")
+
+
+def _object_with_unique_keys(text: str) -> dict:
+    """A JSON object whose top-level keys must be unique: ``{"model": a, "model": b}`` would pass
+    an allow-list check on one value while a mirror's parser uses the other.
+
+    The top level is walked here and each value decoded by json's own C scanner, so this costs
+    about what ``json.loads`` does (``object_pairs_hook`` would run Python for every object).
+    """
+    idx = _WS.match(text).end()
+    if text[idx:idx + 1] != "{":
+        return json.loads(text)  # not an object: json's own error, or the caller's type check
+    out: dict = {}
+    idx = _WS.match(text, idx + 1).end()
+    closed = text[idx:idx + 1] == "}"
+    while not closed:
+        if text[idx:idx + 1] != '"':
+            raise json.JSONDecodeError("Expecting property name enclosed in double quotes",
+                                       text, idx)
+        key, idx = json.decoder.scanstring(text, idx + 1)
+        idx = _WS.match(text, idx).end()
+        if text[idx:idx + 1] != ":":
+            raise json.JSONDecodeError("Expecting ':' delimiter", text, idx)
+        try:
+            value, idx = _DECODER.scan_once(text, _WS.match(text, idx + 1).end())
+        except StopIteration as e:
+            raise json.JSONDecodeError("Expecting value", text, e.value) from None
+        if key in out:
+            raise ValueError(f"request body has the key {key!r} twice; send it once")
+        out[key] = value
+        idx = _WS.match(text, idx).end()
+        closed = text[idx:idx + 1] == "}"
+        if not closed and text[idx:idx + 1] != ",":
+            raise json.JSONDecodeError("Expecting ',' delimiter", text, idx)
+        if not closed:
+            idx = _WS.match(text, idx + 1).end()
+    idx += 1
+    if _WS.match(text, idx).end() != len(text):
+        raise json.JSONDecodeError("Extra data", text, idx)
+    return out
+
+
+def parse_json_object(body: bytes, unique_keys: bool = False) -> dict:
+    """The request body as a JSON object; ValueError with a client-readable message otherwise.
+
+    ``unique_keys``: a top-level key given twice is refused too.
+    """
     try:
-        doc = json.loads(body)
+        doc = _object_with_unique_keys(body.decode("utf-8")) if unique_keys else json.loads(body)
     except UnicodeDecodeError:
         raise ValueError("request body is not valid UTF-8") from None
     except json.JSONDecodeError as e:

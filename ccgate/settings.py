@@ -160,6 +160,27 @@ class UpstreamConfig:
     def host(self) -> str:
         return urlsplit(self.url).hostname or ""
 
+    def url_problem(self, show_url: bool = True) -> str | None:
+        """Why ``url`` is almost certainly wrong, and what to write instead (None when it looks
+        fine). ``show_url=False`` for what the public may see (/health): no URL in the text."""
+        parts = urlsplit(self.url)
+        shown = repr(self.url) if show_url else "the url"
+        if "*" in self.url or not parts.hostname or " " in self.url:
+            return f"{shown} does not look reachable"
+        path = parts.path.rstrip("/")
+        for tail in ("/v1/messages", "/v1"):
+            if tail in path and (tail != "/v1" or path.endswith("/v1")):
+                fix = repr(self.url[:self.url.index(tail)]) if show_url else f"it without {tail}"
+                return (f"{shown} ends in {tail!r}, but the gateway adds /v1/messages itself "
+                        f"(requests would go to …{tail}/v1/messages): write {fix}")
+        return None
+
+    def key_problem(self) -> str | None:
+        """Why ``key`` looks like a placeholder rather than a real key."""
+        if not self.key or "*" in self.key or self.key.endswith(("replace-me", "your-key-here")):
+            return "looks like a placeholder, not a real key"
+        return None
+
     def auth_headers(self) -> dict[str, str]:
         """The credential headers this upstream expects, per its ``auth`` mode."""
         mode = self.auth

@@ -6,7 +6,8 @@
   var data = {};
 
   function get(path) {
-    return fetch(api + path, {credentials: "same-origin", cache: "no-store"}).then(function (r) {
+    // location.origin never holds user:password@ (a URL with credentials cannot be fetched).
+    return fetch(location.origin + api + path, {credentials: "same-origin", cache: "no-store"}).then(function (r) {
       if (!r.ok) { throw new Error("HTTP " + r.status); }
       return r.json();
     });
@@ -41,6 +42,7 @@
       var state = !u.enabled ? i18n.t("disabled") : u.healthy ? i18n.t("healthy")
         : (u.cooldownUntil ? i18n.t("cooldown") : i18n.t("down"));
       if (u.reason) { state += " — " + u.reason; }
+      if (u.configProblem) { state += " ⚠ " + u.configProblem; }
       return [u.name + " (" + u.id + ")", state, ui.num(u.inFlight), ui.num(u.requests),
               ui.pct(u.errorRate), u.p50LatencyMs === null ? "—" : u.p50LatencyMs + " ms", String(u.weight)];
     }), empty);

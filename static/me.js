@@ -44,7 +44,7 @@
   function load() {
     var k = key();
     if (!k) { return; }
-    fetch("/usage?days=30", {headers: {"x-api-key": k}, cache: "no-store", credentials: "omit"})
+    fetch(location.origin + "/usage?days=30", {headers: {"x-api-key": k}, cache: "no-store", credentials: "omit"})
       .then(function (r) {
         if (r.status === 401 || r.status === 403) {
           try { sessionStorage.removeItem(STORE); } catch (e) { /* storage off */ }

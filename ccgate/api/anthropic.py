@@ -70,7 +70,7 @@ def parse_body(kind: str, body: bytes) -> dict | None:
     if not body and kind not in JSON_PATHS:
         return None
     try:
-        return parse_json_object(body)
+        return parse_json_object(body, unique_keys=True)
     except ValueError as e:
         raise GatewayError(400, str(e)) from None
 
@@ -99,8 +99,9 @@ def forward(path: str):
     models = models_in(kind, doc) if doc is not None else []
     if kind in JSON_PATHS and not models:
         raise GatewayError(400, "model: this field is required")
-    check_models(tenant, models)
     model = models[0] if models and "model" in doc else None
+    g.requested_model = model
+    check_models(tenant, models)
     req = ProxyRequest(
         method=request.method,
         path=path,

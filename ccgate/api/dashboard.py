@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, render_template, request
 
 from ..errors import GatewayError
+from ..settings import AdminConfig
 from . import current_gateway
 from .admin_auth import auth
 
@@ -30,7 +31,7 @@ def security_headers(response):
 
 
 @auth.login_required
-def _admin_page(admin: dict):
+def _admin_page(admin: AdminConfig):
     return render_template("dashboard.html", lang=language(),
                            api_base=admin.path + "/api")
 

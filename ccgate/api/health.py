@@ -3,13 +3,27 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, Response, jsonify, redirect
 
 from .. import __version__
 from ..logs import log_problem
 from . import current_gateway
 
 bp = Blueprint("health", __name__)
+
+
+@bp.route("/", methods=["GET"])
+def root():
+    """A newcomer opening the gateway's address lands on the dashboard (or the tenant page)."""
+    return redirect("/dashboard" if current_gateway().config.admin.enabled else "/dashboard/me")
+
+
+@bp.route("/anthropic", methods=["HEAD"])
+@bp.route("/anthropic/", methods=["HEAD"])
+@bp.route("/api/hello", methods=["HEAD"])
+def connectivity_probe():
+    """Claude Code checks that its base URL answers: 200, no body, no key, nothing upstream."""
+    return Response(status=200)
 
 
 @bp.get("/health")

@@ -85,7 +85,7 @@ def register_request_hooks(app: Flask) -> None:
         response.headers["x-request-id"] = g.request_id
         gw = current_gateway()
         started, request_id = g.started, g.request_id
-        tenant, meter = g.get("tenant"), g.get("meter")
+        tenant, meter, g_model = g.get("tenant"), g.get("meter"), g.get("requested_model")
         method, path = request.method, request.path
 
         def done(sent: int | None) -> None:
@@ -94,7 +94,7 @@ def register_request_hooks(app: Flask) -> None:
             access_line(
                 time=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), requestId=request_id,
                 tenantId=tenant.id if tenant else None, method=method, path=path,
-                model=record["model"] if record else None, status=response.status_code,
+                model=record["model"] if record else g_model, status=response.status_code,
                 upstream=record["upstream"] if record else None,
                 durationMs=round((time.monotonic() - started) * 1000, 1),
                 ttfbMs=record["ttfbMs"] if record else None, bytes=sent)

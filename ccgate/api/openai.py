@@ -86,6 +86,7 @@ def _translate(gw, tenant) -> tuple[object, Translated]:
         raise GatewayError(400, str(e)) from None
     settings = gw.config.openai
     requested = body.get("model")
+    g.requested_model = requested if isinstance(requested, str) else None
     try:
         model = resolve_model(requested, settings.models, settings.default_model)
         check_models(tenant, [model])

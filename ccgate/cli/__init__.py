@@ -10,13 +10,13 @@ import os
 import sys
 from datetime import date, datetime, timezone
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import click
 
 from ..bootstrap import new_tenant_key
-from ..config import ConfigError, hash_key, load_config
-from .common import Paths, fail, table
+from ..config import TENANTS_FILE, ConfigError, hash_key, load_config, read_json_file
+from ..usage.dayfile import SAFE_ID
+from .common import Paths, fail, table, write_atomically
 from .usage import usage
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -38,14 +38,7 @@ def validate(paths: Paths) -> None:
         config = load_config(paths.config_dir)
     except ConfigError as e:
         fail(e.lines + [f"{len(e.lines)} problem(s) in {paths.config_dir}"])
-    problems = []
-    for i, u in enumerate(config.upstreams):
-        host = urlsplit(u.url).hostname or ""
-        if "*" in u.url or not host or " " in host:
-            problems.append(f"upstreams.json: upstreams[{i}].url: {u.url!r} does not look reachable")
-        if not u.key or "*" in u.key or u.key.endswith("replace-me"):
-            problems.append(f"upstreams.json: upstreams[{i}].key: looks like a placeholder, "
-                            f"not a real key")
+    problems = list(config.problems)
     if problems:
         fail(problems + [f"{len(problems)} problem(s) in {paths.config_dir}"])
     for warning in config.warnings:
@@ -54,6 +47,12 @@ def validate(paths: Paths) -> None:
     pricing = "pricing.json" if config.pricing is not None else "built-in prices"
     click.echo(f"OK: {len(config.upstreams)} upstreams ({enabled} enabled), {len(config.tenants)} "
                f"tenants, strategy {config.load_balancer.strategy}, {pricing}")
+
+
+def health_url(url: str) -> str:
+    """``--url`` as given, or the gateway's base URL with ``/health`` appended."""
+    base = url.split("?", 1)[0].rstrip("/")
+    return base if base.endswith("/health") else base + "/health"
 
 
 def _default_health_url(paths: Paths) -> str:
@@ -69,19 +68,23 @@ def _default_health_url(paths: Paths) -> str:
 
 
 @cli.command()
-@click.option("--url", help="The gateway's /health URL (default: from the config, or PORT).")
+@click.option("--url", help="The gateway's base URL or its /health URL (default: from the config, "
+                           "or PORT).")
 @click.pass_obj
 def health(paths: Paths, url: str | None) -> None:
     """Ask a running gateway for /health. Exit 0 ok, 1 degraded or down, 2 not running."""
     import requests
-    url = url or _default_health_url(paths)
+    url = health_url(url) if url else _default_health_url(paths)
     try:
         r = requests.get(url, timeout=5)
         body = r.json()
     except requests.RequestException as e:
         fail([f"not running: {url} ({type(e).__name__})"], 2)
     except ValueError:
-        fail([f"not a CCGate /health answer at {url} (HTTP {r.status_code})"], 2)
+        body = None
+    if not isinstance(body, dict) or body.get("status") not in ("ok", "degraded", "down"):
+        fail([f"not a CCGate /health answer at {url} (HTTP {r.status_code}): is that the "
+              f"gateway's address?"], 2)
     click.echo(f"status {body.get('status')} · version {body.get('version')} · "
                f"uptime {body.get('uptime')} s")
     rows = [("UPSTREAM", "HEALTHY", "IN FLIGHT", "REQUESTS", "ERRORS", "P50 MS", "REASON")]
@@ -142,15 +145,45 @@ def clean(paths: Paths, logs: bool, usage: bool, before: datetime | None, yes: b
 
 @cli.command()
 @click.option("--tenant", "tenant_id", default="new-tenant", help="The tenant id for the snippet.")
-def keygen(tenant_id: str) -> None:
+@click.option("--add", is_flag=True, help="Write the key's hash into tenants.json: the tenant's "
+                                          "old key stops working (a new tenant is created).")
+@click.pass_obj
+def keygen(paths: Paths, tenant_id: str, add: bool) -> None:
     """Print a new random tenant key and its sha256 hash for tenants.json."""
     key = new_tenant_key()
+    if add:
+        _add_key(paths, tenant_id, key)
+        return
     click.echo(f"key:     {key}")
     click.echo(f"keyHash: sha256:{hash_key(key)}")
     click.echo("tenants.json entry (the plain key is then needed nowhere else):")
     click.echo(json.dumps({"id": tenant_id, "name": tenant_id, "keyHash": f"sha256:{hash_key(key)}",
                            "enabled": True, "allowedModels": ["*"],
                            "limits": {"daily": {"maxUSD": 10}}}, indent=2))
+
+
+def _add_key(paths: Paths, tenant_id: str, key: str) -> None:
+    """Put ``key``'s hash on tenant ``tenant_id`` in tenants.json (other keys and order kept)."""
+    if not SAFE_ID.fullmatch(tenant_id):
+        fail([f"--tenant: {tenant_id!r}: use letters, digits, '_', '.' and '-' only"], 1)
+    path = paths.config_dir / TENANTS_FILE
+    errors: list[str] = []
+    doc = read_json_file(path, errors)
+    if errors or not isinstance(doc, dict) or not isinstance(doc.get("tenants"), list):
+        fail(errors or [f"{path}: has no 'tenants' list"], 1)
+    entry = next((t for t in doc["tenants"] if isinstance(t, dict) and t.get("id") == tenant_id),
+                 None)
+    created = entry is None
+    if created:
+        entry = {"id": tenant_id, "name": tenant_id, "enabled": True, "allowedModels": ["*"]}
+        doc["tenants"].append(entry)
+    entry.pop("key", None)
+    entry["keyHash"] = f"sha256:{hash_key(key)}"
+    write_atomically(path, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    click.echo(f"key: {key}")
+    click.echo(f"{'created tenant' if created else 'new key for tenant'} {tenant_id!r} in {path} "
+               f"(only the hash is stored: this is the one copy of the key). A running gateway "
+               f"takes it within a second" + ("" if created else "; the old key stops working."))
 
 
 @cli.command("hash-password")

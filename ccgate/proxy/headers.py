@@ -16,9 +16,10 @@ DROP_REQUEST_HEADERS = frozenset({
     "x-ccgate-session", "via", "cf-connecting-ip", "true-client-ip", "x-client-ip",
     "x-cluster-client-ip", "x-envoy-external-address", "x-original-forwarded-for",
 })
+# Response headers never passed on: hop-by-hop, cookies, and what fingerprints the mirror.
 DROP_RESPONSE_HEADERS = frozenset({
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-    "trailers", "transfer-encoding", "upgrade", "set-cookie",
+    "trailers", "transfer-encoding", "upgrade", "set-cookie", "server", "x-powered-by", "via",
 })
 
 

@@ -77,6 +77,7 @@ class UpstreamState:
             "requests": self.requests,
             "errors": self.errors,
             "p50LatencyMs": round(median(self.latencies_ms), 1) if self.latencies_ms else None,
+            "configProblem": self.config.url_problem(show_url=False) or self.config.key_problem(),
         }
 
 

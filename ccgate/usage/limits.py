@@ -36,6 +36,12 @@ class Admission:
     slot: object = None  # the concurrency slot, given back by ``Limiter.release``
 
 
+def usd(value: float) -> str:
+    """Dollars with enough digits to be true: ``$5.00``, ``$0.05``, ``$0.0012`` (never ``$0.00``
+    for a small non-zero amount)."""
+    return f"${value:.2f}" if round(value, 2) == value else f"${value:.4g}"
+
+
 def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="seconds")
 
@@ -76,7 +82,7 @@ class Limiter:
             if spent >= daily:
                 reset = self.next_midnight(local)
                 raise LimitExceeded(
-                    "daily", f"daily spending limit of ${daily:.2f} reached (${spent:.4f} spent "
+                    "daily", f"daily spending limit of {usd(daily)} reached ({usd(spent)} spent "
                     f"today); resets at {_iso(reset)}", int((reset - local).total_seconds()))
             remaining = daily - spent
         monthly = limits.monthly_usd
@@ -85,7 +91,7 @@ class Limiter:
             if spent >= monthly:
                 reset = self.next_month(local)
                 raise LimitExceeded(
-                    "monthly", f"monthly spending limit of ${monthly:.2f} reached (${spent:.4f} "
+                    "monthly", f"monthly spending limit of {usd(monthly)} reached ({usd(spent)} "
                     f"spent this month); resets at {_iso(reset)}",
                     int((reset - local).total_seconds()))
         return remaining

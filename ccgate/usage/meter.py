@@ -182,6 +182,9 @@ class Meter:
         }
         if usage.cache_creation_1h_tokens:
             record["cacheCreation1hTokens"] = usage.cache_creation_1h_tokens
-        if not outcome.completed and outcome.status < 400:
+        # A stream whose final message_delta (stop reason, final usage) arrived is complete, even
+        # if the client hung up before message_stop (litellm does).
+        finished = self._sse is not None and self._sse.stop_reason is not None
+        if not outcome.completed and outcome.status < 400 and not finished:
             record["interrupted"] = "client" if outcome.client_gone else "upstream"
         return record
