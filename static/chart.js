@@ -11,7 +11,10 @@
     return node;
   }
 
-  function money(v) { return "$" + (v >= 100 ? v.toFixed(0) : v >= 1 ? v.toFixed(2) : v.toFixed(4)); }
+  // Enough digits to be true: a limit of $0.0012 never reads $0.00.
+  function money(v) {
+    return "$" + (v >= 100 ? v.toFixed(0) : v >= 1 ? v.toFixed(2) : v >= 0.01 || v === 0 ? v.toFixed(4) : v.toPrecision(2));
+  }
 
   /* dates: ["2026-11-01", …]; series: {name: [value per date]}. Replaces the container's content. */
   function stackedBars(container, dates, series, emptyText) {
