@@ -2,6 +2,7 @@
 half-closing clients, giant SSE lines."""
 import json
 import socket
+import time
 
 import gevent
 import openai
@@ -217,3 +218,20 @@ def test_long_stream_is_recorded_as_it_goes_and_counted_once(gw, upstream, monke
     assert final[-1]["outputTokens"] == 77
     usage = requests.get(gw.url + "/usage", headers={"x-api-key": TENANT_KEY}).json()
     assert usage["today"]["requests"] == 1 and usage["today"]["outputTokens"] == 77
+
+
+# -- request heads ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("sent", [b"", b"POST /anthropic/v1/mes"])
+def test_a_silent_or_partial_head_is_cut_after_the_head_timeout(gw, monkeypatch, sent):
+    import ccgate.server
+    monkeypatch.setattr(ccgate.server, "HEAD_TIMEOUT_S", 0.5)  # 15 s in production
+    s = socket.create_connection(("127.0.0.1", gw.server.server_port))
+    s.sendall(sent)
+    s.settimeout(5)
+    started = time.monotonic()
+    try:
+        assert s.recv(1024) == b""  # closed, nothing answered
+    except ConnectionResetError:
+        pass
+    assert 0.4 < time.monotonic() - started < 3
+    s.close()
