@@ -13,6 +13,7 @@ from prometheus_client import (CollectorRegistry, Counter, Histogram, generate_l
 from prometheus_client.core import GaugeMetricFamily
 
 from .upstreams.pool import Pool
+from .usage.record import UsageRecord
 
 BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 
@@ -29,18 +30,18 @@ TOKEN_KINDS = (("input", "inputTokens"), ("output", "outputTokens"),
                ("cache_write", "cacheCreationTokens"), ("cache_read", "cacheReadTokens"))
 
 
-def observe_record(record: dict) -> None:
+def observe_record(record: UsageRecord) -> None:
     """Count one finished request from its usage record."""
-    tenant, model, api = record["tenantId"], record["model"], record["api"]
-    REQUESTS.labels(tenant, model, api, str(record["statusCode"])).inc()
-    DURATION.labels(api).observe(record["duration"] / 1000)
-    if record.get("ttfbMs") is not None:
-        TTFB.labels(api).observe(record["ttfbMs"] / 1000)
+    tenant, model, api = record.tenantId, record.model, record.api
+    REQUESTS.labels(tenant, model, api, str(record.statusCode)).inc()
+    DURATION.labels(api).observe(record.duration / 1000)
+    if record.ttfbMs is not None:
+        TTFB.labels(api).observe(record.ttfbMs / 1000)
     for kind, field in TOKEN_KINDS:
-        if record.get(field):
-            TOKENS.labels(tenant, model, kind).inc(record[field])
-    if record.get("totalCost"):
-        COST.labels(tenant, model).inc(record["totalCost"])
+        if getattr(record, field):
+            TOKENS.labels(tenant, model, kind).inc(getattr(record, field))
+    if record.totalCost:
+        COST.labels(tenant, model).inc(record.totalCost)
 
 
 class PoolCollector:

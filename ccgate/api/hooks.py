@@ -94,10 +94,10 @@ def register_request_hooks(app: Flask) -> None:
             access_line(
                 time=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), requestId=request_id,
                 tenantId=tenant.id if tenant else None, method=method, path=path,
-                model=record["model"] if record else g_model, status=response.status_code,
-                upstream=record["upstream"] if record else None,
+                model=record.model if record else g_model, status=response.status_code,
+                upstream=record.upstream if record else None,
                 durationMs=round((time.monotonic() - started) * 1000, 1),
-                ttfbMs=record["ttfbMs"] if record else None, bytes=sent)
+                ttfbMs=record.ttfbMs if record else None, bytes=sent)
 
         if isinstance(response.response, RelayBody):
             response.response.on_end.append(done)  # the relay owns the end of its stream

@@ -12,6 +12,7 @@ from ..errors import ANTHROPIC_TYPE_BY_STATUS, parse_anthropic_error
 from .extract import StreamUsage, Usage, usage_from_body
 from .limits import Admission, Limiter
 from .pricing import PriceBook
+from .record import UsageRecord
 from .store import UsageStore
 
 log = logging.getLogger("ccgate.usage")
@@ -77,7 +78,7 @@ class Meter:
         self._body: list[bytes] = []
         self._body_size = 0
         self._done = False
-        self.record: dict | None = None
+        self.record: UsageRecord | None = None
 
     def begin(self, outcome, content_type: str) -> None:
         self.outcome = outcome
@@ -119,9 +120,8 @@ class Meter:
         try:
             usage = self._sse.usage
             record = self._record(self.outcome, usage, None)
-            record.pop("interrupted", None)
-            record["provisional"] = self._revision
-            self.store.append(record, self._day())
+            record.interrupted, record.provisional = None, self._revision
+            self.store.append(record.to_dict(), self._day())
         except Exception:
             log.exception("request %s: provisional usage could not be recorded", self.request_id)
 
@@ -137,54 +137,37 @@ class Meter:
             usage, error_type = self._usage_and_error(outcome)
             self.record = self._record(outcome, usage, error_type)
             if self.always_record or usage.seen or self._revision:
-                self.store.append(self.record, self._day())
+                self.store.append(self.record.to_dict(), self._day())
                 for observe in self.observers:
                     observe(self.record)
         except Exception:
             log.exception("request %s: usage could not be recorded", self.request_id)
 
-    def _record(self, outcome, usage: Usage, error_type: str | None) -> dict:
+    def _record(self, outcome, usage: Usage, error_type: str | None) -> UsageRecord:
         model = self.model or usage.model or "unknown"
         if (outcome.status >= 400 or error_type) and not self.prices.is_priced(model):
             model = OTHER_MODEL
+        record = UsageRecord(
+            requestId=self.request_id, tenantId=self.tenant_id, timestamp=iso_utc(self.started),
+            model=model, inputTokens=usage.input_tokens, outputTokens=usage.output_tokens,
+            cacheCreationTokens=usage.cache_creation_tokens,
+            cacheReadTokens=usage.cache_read_tokens, totalTokens=usage.total_tokens,
+            duration=round((time.time() - self.started) * 1000), statusCode=outcome.status,
+            errorType=error_type, upstream=outcome.upstream, api=self.api, stream=self.stream,
+            requestedModel=(self.requested_model[:MAX_MODEL_NAME]
+                            if isinstance(self.requested_model, str) else self.requested_model),
+            ttfbMs=round(outcome.ttfb_ms, 1) if outcome.ttfb_ms is not None else None,
+            sessionId=self.session, userAgent=self.user_agent,
+            cacheCreation1hTokens=usage.cache_creation_1h_tokens)
         if usage.total_tokens:
             cost = self.prices.cost(model, usage)
-            costs = (cost.input, cost.output, cost.cache_creation, cost.cache_read, cost.total)
-        else:
-            costs = (0.0,) * 5
-        now = time.time()
-        record = {
-            "requestId": self.request_id,
-            "tenantId": self.tenant_id,
-            "timestamp": iso_utc(self.started),
-            "model": model,
-            "inputTokens": usage.input_tokens,
-            "outputTokens": usage.output_tokens,
-            "cacheCreationTokens": usage.cache_creation_tokens,
-            "cacheReadTokens": usage.cache_read_tokens,
-            "totalTokens": usage.total_tokens,
-            "inputCost": round(costs[0], 10),
-            "outputCost": round(costs[1], 10),
-            "cacheCreationCost": round(costs[2], 10),
-            "cacheReadCost": round(costs[3], 10),
-            "totalCost": round(costs[4], 10),
-            "duration": round((now - self.started) * 1000),
-            "statusCode": outcome.status,
-            "errorType": error_type,
-            "upstream": outcome.upstream,
-            "api": self.api,
-            "stream": self.stream,
-            "requestedModel": (self.requested_model[:MAX_MODEL_NAME]
-                               if isinstance(self.requested_model, str) else self.requested_model),
-            "ttfbMs": round(outcome.ttfb_ms, 1) if outcome.ttfb_ms is not None else None,
-            "sessionId": self.session,
-            "userAgent": self.user_agent,
-        }
-        if usage.cache_creation_1h_tokens:
-            record["cacheCreation1hTokens"] = usage.cache_creation_1h_tokens
+            record.inputCost, record.outputCost = round(cost.input, 10), round(cost.output, 10)
+            record.cacheCreationCost = round(cost.cache_creation, 10)
+            record.cacheReadCost = round(cost.cache_read, 10)
+            record.totalCost = round(cost.total, 10)
         # A stream whose final message_delta (stop reason, final usage) arrived is complete, even
         # if the client hung up before message_stop (litellm does).
         finished = self._sse is not None and self._sse.stop_reason is not None
         if not outcome.completed and outcome.status < 400 and not finished:
-            record["interrupted"] = "client" if outcome.client_gone else "upstream"
+            record.interrupted = "client" if outcome.client_gone else "upstream"
         return record

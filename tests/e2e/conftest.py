@@ -12,9 +12,6 @@ from tests.helpers import (DISABLED_KEY, FIXTURES, OTHER_KEY, TENANT_KEY, UPSTRE
 from tests.mock_upstream import MockUpstream
 
 
-GATEWAYS_STARTED: list[str] = []  # names of the tests that served through a gateway
-
-
 @pytest.fixture
 def make_mock():
     mocks = []
@@ -36,7 +33,6 @@ def make_gateway(tmp_path):
     def factory(upstreams: list[dict], **config) -> RunningGateway:
         config_dir = write_config(tmp_path / f"config{len(gateways)}", upstreams, **config)
         gw = RunningGateway(create_app(config_dir, tmp_path / "data"))
-        GATEWAYS_STARTED.append(str(tmp_path))
         gateways.append(gw)
         return gw
 
@@ -126,10 +122,16 @@ class _RecordingBody:
 def no_secret_leaks(tmp_path_factory):
     """Fails the run if a configured secret appears in any response or any log line."""
     recorder = _Recorder()
+    started = []
+
+    def count(sender, **_):
+        started.append(1)
     flask.request_finished.connect(recorder)
+    flask.request_started.connect(count)
     yield
     flask.request_finished.disconnect(recorder)
-    if GATEWAYS_STARTED:
+    flask.request_started.disconnect(count)
+    if started:
         assert recorder.seen, "the leak scan saw no response: its hook is not wired"
     leaks = []
     for blob in recorder.seen:

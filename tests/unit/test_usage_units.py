@@ -251,3 +251,17 @@ def test_day_boundary_follows_timezone(tmp_path):
     limiter = Limiter(FileStore(tmp_path), "Asia/Shanghai")
     # 2026-11-26T17:00Z is already the 27th in Shanghai
     assert limiter.local_now(1795651200.0 + 17 * 3600).date() == date(2026, 11, 27)
+
+
+def test_usage_record_line_keeps_the_node_format():
+    from ccgate.usage.record import UsageRecord
+    rec = UsageRecord(requestId="r", tenantId="t", timestamp="2026-11-26T06:33:57.378Z",
+                      model="claude-sonnet-4", inputTokens=3, totalTokens=3, statusCode=200)
+    line = json.loads(rec.to_json())
+    assert list(line)[:16] == ["requestId", "tenantId", "timestamp", "model", "inputTokens",
+                               "outputTokens", "cacheCreationTokens", "cacheReadTokens",
+                               "totalTokens", "inputCost", "outputCost", "cacheCreationCost",
+                               "cacheReadCost", "totalCost", "duration", "statusCode"]
+    assert "interrupted" not in line and "provisional" not in line
+    rec.interrupted, rec.cacheCreation1hTokens = "client", 7
+    assert rec.to_dict()["interrupted"] == "client" and rec.to_dict()["cacheCreation1hTokens"] == 7

@@ -1,0 +1,53 @@
+"""One usage record: typed while the gateway builds it, the Node CCGate's JSON line on disk.
+
+The field names are the record format's own (camelCase, Node-compatible), so existing data
+directories and tools keep working; ``to_dict`` gives exactly today's line, optional fields only
+when they apply.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+OPTIONAL = ("cacheCreation1hTokens", "interrupted", "provisional")
+
+
+@dataclass
+class UsageRecord:
+    requestId: str
+    tenantId: str
+    timestamp: str  # ISO 8601 UTC with milliseconds, the request's start
+    model: str
+    inputTokens: int = 0
+    outputTokens: int = 0
+    cacheCreationTokens: int = 0
+    cacheReadTokens: int = 0
+    totalTokens: int = 0
+    inputCost: float = 0.0
+    outputCost: float = 0.0
+    cacheCreationCost: float = 0.0
+    cacheReadCost: float = 0.0
+    totalCost: float = 0.0
+    duration: int = 0  # ms
+    statusCode: int = 0
+    errorType: str | None = None
+    upstream: str | None = None
+    api: str = "anthropic"
+    stream: bool = False
+    requestedModel: str | None = None
+    ttfbMs: float | None = None
+    sessionId: str | None = None
+    userAgent: str | None = None
+    cacheCreation1hTokens: int = 0  # the 1-hour part of cacheCreationTokens, when reported
+    interrupted: str | None = None  # "client" or "upstream", for an answer cut short
+    provisional: int = 0  # a long stream recorded as it goes: the revision, replaced later
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        for name in OPTIONAL:
+            if not out[name]:
+                del out[name]
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
