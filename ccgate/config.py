@@ -11,9 +11,11 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import jsonschema
 
@@ -162,7 +164,20 @@ def _upstream(doc: dict, default_timeout_ms: int) -> UpstreamConfig:
     )
 
 
-def _tenant(doc: dict) -> TenantConfig:
+def _tenants(docs: list[dict], timezone: str) -> tuple[TenantConfig, ...]:
+    out, errors = [], []
+    for i, doc in enumerate(docs):
+        try:
+            out.append(_tenant(doc, timezone))
+        except ValueError:
+            errors.append(f"{TENANTS_FILE}: tenants[{i}].expiresAt: not a real date or date-time "
+                          f"(write 2026-12-31 or 2026-12-31T18:00:00+08:00)")
+    if errors:
+        raise ConfigError(errors)
+    return tuple(out)
+
+
+def _tenant(doc: dict, timezone: str) -> TenantConfig:
     key = doc.get("key")
     return TenantConfig(
         id=doc["id"],
@@ -173,7 +188,19 @@ def _tenant(doc: dict) -> TenantConfig:
         allowed_models=tuple(doc.get("allowedModels", ["*"])),
         limits=TenantLimits.from_doc(doc.get("limits")),
         allow_batches=doc.get("allowBatches", False),
+        expires_at=parse_expiry(doc["expiresAt"], timezone) if "expiresAt" in doc else None,
+        model_rewrite=tuple((doc.get("modelRewrite") or {}).items()),
     )
+
+
+def parse_expiry(value: str, timezone: str) -> datetime:
+    """``expiresAt``: a date-time (naive ones in ``usage.timezone``), or a date, which means the
+    key works through that whole day and stops at the next midnight."""
+    zone = ZoneInfo(timezone)
+    if len(value) == 10:
+        return datetime.combine(date.fromisoformat(value) + timedelta(days=1), time(), zone)
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=zone)
 
 
 def _read_documents(config_dir: Path, warnings: list[str]) -> dict[str, Any]:
@@ -204,7 +231,6 @@ def _read_documents(config_dir: Path, warnings: list[str]) -> dict[str, Any]:
 
 def _check_timezone(timezone: str) -> None:
     try:
-        from zoneinfo import ZoneInfo
         ZoneInfo(timezone)
     except Exception:  # ZoneInfoNotFoundError, ValueError for malformed keys
         raise ConfigError([f"{SERVER_FILE}: usage.timezone: unknown time zone {timezone!r}"]) from None
@@ -252,7 +278,7 @@ def load_config(config_dir: str | os.PathLike) -> Config:
         logging=LoggingConfig.from_doc(server.get("logging", {})),
         upstreams=upstreams,
         load_balancer=lb,
-        tenants=tuple(_tenant(t) for t in docs[TENANTS_FILE]["tenants"]),
+        tenants=_tenants(docs[TENANTS_FILE]["tenants"], timezone),
         pricing=docs[PRICING_FILE],
         warnings=tuple(warnings),
         problems=tuple(upstream_problems(upstreams)),

@@ -26,6 +26,7 @@ from .usage.pricing import PriceBook
 
 log = logging.getLogger("ccgate")
 SPOOL_RETRY_S = 2.0
+SPEND_LIMITS = frozenset({"daily", "monthly"})
 
 
 class Gateway:
@@ -82,6 +83,13 @@ class Gateway:
             return self.limiter.admit(tenant.id, tenant.limits, self.clock(), spend=spend_limits)
         except LimitExceeded as e:
             metrics.LIMIT_REJECTIONS.labels(tenant.id, e.limit).inc()
+            if e.limit in SPEND_LIMITS:
+                # Retrying cannot help before the reset: x-should-retry stops the official SDKs'
+                # and Claude Code's automatic retries.
+                raise GatewayError(429, e.message, error_type="billing_error",
+                                   code="insufficient_quota",
+                                   headers={"retry-after": str(e.retry_after_s),
+                                            "x-should-retry": "false"}) from None
             raise GatewayError(429, e.message,
                                headers={"retry-after": str(e.retry_after_s)}) from None
         except RecordingUnavailable:

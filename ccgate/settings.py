@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import Mapping
@@ -204,6 +205,8 @@ class TenantConfig:
     allowed_models: tuple[str, ...]
     limits: TenantLimits = TenantLimits()
     allow_batches: bool = False  # Message Batches are billed outside the gateway's metering
+    expires_at: datetime | None = None  # the key stops working at this moment
+    model_rewrite: tuple[tuple[str, str], ...] = ()  # ordered (pattern, model) rules
 
 
 @dataclass(frozen=True)

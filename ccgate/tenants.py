@@ -12,7 +12,8 @@ from .wildcard import PatternSet
 class Tenant:
     """A configured tenant with its compiled model allow-list."""
 
-    __slots__ = ("config", "id", "name", "enabled", "allowed", "limits", "allow_batches")
+    __slots__ = ("config", "id", "name", "enabled", "allowed", "limits", "allow_batches",
+                 "expires_at", "_rewrite", "_rewrite_to")
 
     def __init__(self, config: TenantConfig):
         self.config = config
@@ -22,9 +23,20 @@ class Tenant:
         self.allowed = PatternSet(config.allowed_models)
         self.limits = config.limits
         self.allow_batches = config.allow_batches
+        self.expires_at = config.expires_at
+        self._rewrite = PatternSet([pattern for pattern, _ in config.model_rewrite])
+        self._rewrite_to = dict(config.model_rewrite)
 
     def may_use(self, model: str) -> bool:
         return self.allowed.match(model)
+
+    def expired(self, now: float) -> bool:
+        return self.expires_at is not None and now >= self.expires_at.timestamp()
+
+    def rewrite(self, model: str) -> str:
+        """The model this tenant's ``modelRewrite`` sends instead (first matching rule), or it."""
+        pattern = self._rewrite.first(model) if self._rewrite_to else None
+        return self._rewrite_to[pattern] if pattern is not None else model
 
 
 class TenantRegistry:

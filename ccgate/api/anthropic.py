@@ -6,6 +6,7 @@ upstream path is decided once, from the decoded path, and only paths made of pla
 """
 from __future__ import annotations
 
+import json
 import re
 
 from flask import Blueprint, g, request
@@ -13,6 +14,7 @@ from flask import Blueprint, g, request
 from ..errors import GatewayError
 from ..proxy import ProxyRequest
 from ..request_meta import parse_json_object, session_id
+from ..tenants import Tenant
 from . import client_side, current_gateway, relay_response, request_body
 from .auth import check_models, tenant_required
 
@@ -75,6 +77,17 @@ def parse_body(kind: str, body: bytes) -> dict | None:
         raise GatewayError(400, str(e)) from None
 
 
+def rewrite_model(tenant: Tenant, requested: str | None, doc: dict | None,
+                  body: bytes) -> tuple[str | None, dict | None, bytes]:
+    """The tenant's ``modelRewrite`` applied to the top-level model: the model, document and body
+    to check and send. The body is re-encoded only when the model changes."""
+    model = tenant.rewrite(requested) if requested else None
+    if model == requested:
+        return model, doc, body
+    doc = {**doc, "model": model}
+    return model, doc, json.dumps(doc, ensure_ascii=False).encode()
+
+
 def is_free(method: str, kind: str) -> bool:
     """Requests that cost nothing: spend limits do not apply (rpm and concurrency still do)."""
     return kind == "/v1/messages/count_tokens" or (
@@ -99,9 +112,9 @@ def forward(path: str):
     models = models_in(kind, doc) if doc is not None else []
     if kind in JSON_PATHS and not models:
         raise GatewayError(400, "model: this field is required")
-    model = models[0] if models and "model" in doc else None
-    g.requested_model = model
-    check_models(tenant, models)
+    requested = g.requested_model = models[0] if models and "model" in doc else None
+    model, doc, body = rewrite_model(tenant, requested, doc, body)
+    check_models(tenant, [model, *models[1:]] if model else models)
     req = ProxyRequest(
         method=request.method,
         path=path,
@@ -114,7 +127,7 @@ def forward(path: str):
         body_json=doc,
         **client_side(),
     )
-    relay, g.meter = gw.forward(tenant, req, api="anthropic", requested_model=model,
+    relay, g.meter = gw.forward(tenant, req, api="anthropic", requested_model=requested,
                                 request_id=g.request_id, record=kind in METERED_PATHS,
                                 spend_limits=not is_free(request.method, kind),
                                 user_agent=request.headers.get("user-agent"))

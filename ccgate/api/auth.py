@@ -35,6 +35,9 @@ def authenticate() -> Tenant:
     tenant = tenant_for_key(presented_key(request.headers))
     if not tenant.enabled:
         raise GatewayError(403, "this API key is disabled")
+    if tenant.expired(current_gateway().clock()):
+        raise GatewayError(403, f"this key expired on {tenant.expires_at.isoformat()}; ask the "
+                                f"operator for a new key or a later expiresAt")
     return tenant
 
 

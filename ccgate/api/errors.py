@@ -12,6 +12,8 @@ from ..openai.response import openai_error
 from ..usage.store import StoreUnavailable
 
 log = logging.getLogger("ccgate")
+# Anthropic error types that OpenAI's API names differently.
+OPENAI_TYPES = {"request_too_large": "invalid_request_error", "billing_error": "insufficient_quota"}
 
 
 def error_response(e: GatewayError) -> Response:
@@ -20,7 +22,7 @@ def error_response(e: GatewayError) -> Response:
     if request.path.startswith("/anthropic"):
         body = anthropic_error_body(e.error_type, e.message)
     elif request.path.startswith("/openai"):
-        error_type = "invalid_request_error" if e.error_type == "request_too_large" else e.error_type
+        error_type = OPENAI_TYPES.get(e.error_type, e.error_type)
         body = json.dumps(openai_error(e.status, e.message, error_type, e.param, e.code)).encode()
     else:
         body = json.dumps({"error": {"message": e.message, "type": e.error_type}}).encode()

@@ -38,7 +38,7 @@ def register_cors(app: Flask, origin: str) -> None:
         if request.path.startswith(CORS_PREFIXES):
             response.headers["access-control-allow-origin"] = origin
             response.headers["access-control-expose-headers"] = (
-                "x-request-id, x-ccgate-daily-remaining-usd, retry-after")
+                "x-request-id, x-ccgate-daily-remaining-usd, retry-after, x-should-retry")
         return response
 
 

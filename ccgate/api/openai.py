@@ -88,7 +88,7 @@ def _translate(gw, tenant) -> tuple[object, Translated]:
     requested = body.get("model")
     g.requested_model = requested if isinstance(requested, str) else None
     try:
-        model = resolve_model(requested, settings.models, settings.default_model)
+        model = tenant.rewrite(resolve_model(requested, settings.models, settings.default_model))
         check_models(tenant, [model])
         return requested, to_anthropic(body, model, settings.default_max_tokens)
     except TranslationError as e:

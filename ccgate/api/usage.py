@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 
 from ..errors import GatewayError
 from ..tenants import presented_key
+from ..usage.limits import usd
 from . import current_gateway
 from .auth import tenant_for_key
 
@@ -55,3 +56,18 @@ def usage():
         "history": [{"date": d.isoformat(), **{k: v for k, v in t.as_dict().items()
                                                if k != "byModel"}} for d, t in history],
     })
+
+
+@bp.get("/usage/statusline")
+def statusline():
+    """One line of plain text for Claude Code's ``statusLine`` setting (tenant key required)."""
+    gw = current_gateway()
+    tenant = g.tenant = tenant_for_key(_key_from_request())
+    now = gw.clock()
+    view = gw.limiter.limits_view(tenant.id, tenant.limits, now)
+    today = gw.store.day_totals(tenant.id, gw.limiter.local_now(now).date()).costUSD
+    parts = [tenant.name, f"today {usd(today)}" + (f"/{usd(view['daily']['maxUSD'])}"
+                                                   if "daily" in view else "")]
+    if "monthly" in view:
+        parts.append(f"month {usd(view['monthly']['usedUSD'])}/{usd(view['monthly']['maxUSD'])}")
+    return Response(" · ".join(parts) + "\n", mimetype="text/plain")

@@ -112,8 +112,9 @@ def test_daily_limit_blocks_with_429_and_nothing_upstream(make_gateway, upstream
     with pytest.raises(anthropic.RateLimitError) as exc:
         sdk(gw).messages.create(**ASK)
     assert len(upstream.requests) == seen
-    assert exc.value.body["error"]["type"] == "rate_limit_error"
-    assert "daily spending limit of $0.00" in exc.value.body["error"]["message"]
+    # A spend limit is a billing_error (issue 15), its money shown truly (issue 14).
+    assert exc.value.body["error"]["type"] == "billing_error"
+    assert "daily spending limit of $0.0004" in exc.value.body["error"]["message"]
     retry_after = int(exc.value.response.headers["retry-after"])
     assert 0 < retry_after <= 86400
     limits = usage(gw).json()["limits"]["daily"]
