@@ -77,10 +77,12 @@ class Gateway:
             self.health.start()
 
     # -- one request ------------------------------------------------------------------------------
-    def admit(self, tenant: Tenant, spend_limits: bool = True) -> Admission:
+    def admit(self, tenant: Tenant, spend_limits: bool = True,
+              reserve_usd: float = 0.0) -> Admission:
         """Count a request in against the tenant's limits, or raise GatewayError (429, 503)."""
         try:
-            return self.limiter.admit(tenant.id, tenant.limits, self.clock(), spend=spend_limits)
+            return self.limiter.admit(tenant.id, tenant.limits, self.clock(), spend=spend_limits,
+                                      reserve_usd=reserve_usd)
         except LimitExceeded as e:
             metrics.LIMIT_REJECTIONS.labels(tenant.id, e.limit).inc()
             if e.limit in SPEND_LIMITS:
@@ -117,7 +119,11 @@ class Gateway:
         only rpm and concurrency. ``record=False`` writes a usage line only if the response turns
         out to be a generated message.
         """
-        admission = self.admit(tenant, spend_limits)
+        reserve = 0.0
+        if spend_limits and req.model and tenant.limits.has_spend_limit:
+            reserve = self.prices.estimate(req.model, len(req.body),
+                                           (req.body_json or {}).get("max_tokens"))
+        admission = self.admit(tenant, spend_limits, reserve)
         meter = Meter(store=self.store, always_record=record, prices=self.prices,
                       limiter=self.limiter, admission=admission,
                       timezone_name=self.config.usage_timezone, request_id=request_id,

@@ -21,10 +21,13 @@ class RecordingUnavailable(Exception):
     """Usage cannot be recorded anywhere durable: tenants with spend limits are refused."""
 
 
+IN_FLIGHT_RETRY_S = 5
+
+
 class LimitExceeded(Exception):
     def __init__(self, limit: str, message: str, retry_after_s: int):
         super().__init__(message)
-        self.limit = limit  # daily, monthly, rpm or concurrency
+        self.limit = limit  # daily, monthly, in_flight (spend held by running requests), rpm, concurrency
         self.message = message
         self.retry_after_s = max(1, retry_after_s)
 
@@ -34,6 +37,7 @@ class Admission:
     tenant_id: str
     daily_remaining_usd: float | None  # None when no daily limit is set (or it could not be read)
     slot: object = None  # the concurrency slot, given back by ``Limiter.release``
+    reserved_usd: float = 0.0  # this request's share of the spend held while it runs
 
 
 def usd(value: float) -> str:
@@ -56,6 +60,7 @@ class Limiter:
     def __init__(self, store: UsageStore, timezone: str, counters=None):
         self.store = store
         self.counters = counters or LocalState()
+        self._reserved: dict[str, float] = {}  # per tenant: reservations of requests in flight
         self.set_timezone(timezone)
 
     def set_timezone(self, timezone: str) -> None:
@@ -76,9 +81,11 @@ class Limiter:
 
     def _check_spend(self, tenant_id: str, limits: TenantLimits, local: datetime) -> float | None:
         remaining = None
+        held = self._reserved.get(tenant_id, 0.0)
         daily = limits.daily_usd
         if daily:
             spent = self.store.day_totals(tenant_id, local.date()).costUSD
+            self._check_held("daily", daily, spent, held)
             if spent >= daily:
                 reset = self.next_midnight(local)
                 raise LimitExceeded(
@@ -88,6 +95,7 @@ class Limiter:
         monthly = limits.monthly_usd
         if monthly:
             spent = self.month_spend(tenant_id, local)
+            self._check_held("monthly", monthly, spent, held)
             if spent >= monthly:
                 reset = self.next_month(local)
                 raise LimitExceeded(
@@ -96,12 +104,13 @@ class Limiter:
                     int((reset - local).total_seconds()))
         return remaining
 
-    def admit(self, tenant_id: str, limits: TenantLimits, now: float,
-              spend: bool = True) -> Admission:
+    def admit(self, tenant_id: str, limits: TenantLimits, now: float, spend: bool = True,
+              reserve_usd: float = 0.0) -> Admission:
         """Count the request in, or raise LimitExceeded (nothing is counted then).
 
         rpm and concurrency apply to every request; ``spend=False`` skips the spend limits, for
-        requests that cost nothing (``count_tokens``, listing models).
+        requests that cost nothing (``count_tokens``, listing models). ``reserve_usd`` is held
+        against the tenant's spend limits until ``release``: what the request may cost.
         """
         local = self.local_now(now)
         remaining = None
@@ -124,10 +133,29 @@ class Limiter:
                 self.counters.release(tenant_id, slot)
                 raise LimitExceeded("rpm", f"rate limit of {rpm} requests per minute reached; "
                                            f"retry in {wait:.0f} s", int(wait + 0.999))
-        return Admission(tenant_id, remaining, slot)
+        reserved = reserve_usd if spend and limits.has_spend_limit else 0.0
+        if reserved:
+            self._reserved[tenant_id] = self._reserved.get(tenant_id, 0.0) + reserved
+        return Admission(tenant_id, remaining, slot, reserved)
+
+    @staticmethod
+    def _check_held(name: str, limit: float, spent: float, held: float) -> None:
+        """Refuse while what is spent plus what requests still running may spend reaches the
+        limit: parallel streams cannot overshoot it by more than about one request."""
+        if spent < limit <= spent + held:
+            raise LimitExceeded(
+                "in_flight", f"{name} spending limit of {usd(limit)} nearly reached: {usd(spent)} "
+                f"spent and up to {usd(held)} more by requests still running; retry when they "
+                f"finish", IN_FLIGHT_RETRY_S)
 
     def release(self, admission: Admission) -> None:
         self.counters.release(admission.tenant_id, admission.slot)
+        if admission.reserved_usd:
+            left = self._reserved.get(admission.tenant_id, 0.0) - admission.reserved_usd
+            if left > 1e-12:
+                self._reserved[admission.tenant_id] = left
+            else:
+                self._reserved.pop(admission.tenant_id, None)
 
     def limits_view(self, tenant_id: str, limits: TenantLimits, now: float) -> dict:
         """The ``limits`` part of ``/usage``: each spend limit with what is used and left."""

@@ -151,6 +151,11 @@ def most_expensive_price() -> Prices | None:
     return max(prices, key=lambda p: Prices.rate(p.output, 0), default=None)
 
 
+# A long answer: reservations are capped here, so Claude Code's max_tokens of 32000 does not
+# hold back a whole day's budget for every request in flight.
+RESERVE_OUTPUT_TOKENS = 8192
+
+
 class PriceBook:
     """Resolves a model name to its prices, following the order in the module docstring."""
 
@@ -183,6 +188,14 @@ class PriceBook:
     def _is_priced(self, model: str) -> bool:
         """Whether ``model`` has a price of its own (``pricing.json`` or the table), not a fallback."""
         return self._patterns.first(model) is not None or _snapshot_price(model) is not None
+
+    def estimate(self, model: str, body_bytes: int, max_tokens: object) -> float:
+        """What a request may cost, held against spend limits while it runs: its body as input
+        (about 4 bytes a token) plus ``max_tokens`` of output, at most ``RESERVE_OUTPUT_TOKENS``."""
+        output = max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else 4096
+        usage = Usage(input_tokens=body_bytes // 4,
+                      output_tokens=min(output, RESERVE_OUTPUT_TOKENS))
+        return cost_of(usage, self.prices(model)).total
 
     def cost(self, model: str, usage: Usage) -> Cost:
         return cost_of(usage, self.prices(model))

@@ -112,3 +112,33 @@ def test_status_line_for_claude_code(make_gateway, upstream):
                      headers={"x-api-key": "sk-ccg-test-bob-no-limits-12345"})
     assert r.text == "bob · today $0.00\n"
     assert requests.get(gw.url + "/usage/statusline").status_code == 401
+
+
+def test_twenty_parallel_streams_do_not_overshoot_the_daily_limit(make_gateway, upstream):
+    """The acceptance experiment: before reservations all 20 were answered ($0.24, 4.8× the
+    limit); now recorded spend ends at most one request's cost above it."""
+    import gevent.pool
+    from tests.mock_upstream import message, message_events
+    limit, one = 0.05, (1000 * 3 + 600 * 15) / 1e6  # $0.012 a stream at Sonnet's prices
+    events = message_events(message(SONNET, [{"type": "text", "text": "x" * 64}],
+                                    input_tokens=1000, output_tokens=600))
+    upstream.handler = lambda req: upstream.stream(events, delay_s=0.05)
+    gw = make_gateway([upstream_entry(upstream)], tenants=[
+        {"id": "alice", "key": TENANT_KEY, "limits": {"daily": {"maxUSD": limit}}}])
+    ask = {**ASK, "max_tokens": 600, "stream": True,
+           "messages": [{"role": "user", "content": "word " * 800}]}  # ~1,000 input tokens
+
+    def one_stream(_):
+        r = requests.post(gw.url + "/anthropic/v1/messages", headers={"x-api-key": TENANT_KEY},
+                          json=ask)
+        return r.status_code, (r.json()["error"]["type"] if r.status_code != 200 else None)
+
+    results = gevent.pool.Pool(20).map(one_stream, range(20))
+    served = sum(1 for status, _ in results if status == 200)
+    assert 0 < served < 20
+    assert all(kind == "rate_limit_error" for status, kind in results if status == 429)
+    usage = lambda: requests.get(gw.url + "/usage", headers={"x-api-key": TENANT_KEY}).json()
+    wait_until(lambda: usage()["today"]["requests"] == served)
+    spent = usage()["today"]["costUSD"]
+    print(f"20 parallel streams: {served} served, ${spent:.4f} recorded (limit ${limit})")
+    assert spent <= limit + one, f"{served} served, ${spent:.4f} spent"
