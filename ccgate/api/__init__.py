@@ -5,6 +5,8 @@
 """
 from __future__ import annotations
 
+from typing import Iterable
+
 from flask import Response, current_app, request
 
 from ..errors import GatewayError
@@ -64,3 +66,13 @@ def request_body() -> bytes:
             raise GatewayError(413, "request body is larger than this gateway accepts",
                                headers={"connection": "close"})
         parts.append(chunk)
+
+
+def drain(body: Iterable[bytes]) -> bytes:
+    """A whole relayed body (error answers and non-streaming messages are small)."""
+    try:
+        return b"".join(body)
+    finally:
+        close = getattr(body, "close", None)
+        if close is not None:
+            close()

@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import re
 
-from flask import Blueprint, g, request
+from flask import Blueprint, Response, g, request
 
 from ..errors import GatewayError
-from ..proxy import ProxyRequest
+from ..proxy import ProxyRequest, Relay
 from ..request_meta import parse_json_object, session_id
 from ..tenants import Tenant
-from . import client_side, current_gateway, relay_response, request_body
+from . import client_side, current_gateway, drain, relay_response, request_body
 from .auth import check_models, tenant_required
 
 bp = Blueprint("anthropic", __name__, url_prefix="/anthropic")
@@ -131,4 +131,24 @@ def forward(path: str):
                                 request_id=g.request_id, record=kind in METERED_PATHS,
                                 spend_limits=not is_free(request.method, kind),
                                 user_agent=request.headers.get("user-agent"))
+    if kind == "/v1/models" and request.method == "GET" and relay.status == 200:
+        return _allowed_models_only(tenant, relay)
     return relay_response(relay, g.meter)
+
+
+def _allowed_models_only(tenant: Tenant, relay: Relay) -> Response:
+    """The upstream's model list, cut to the models this tenant may use (an answer that is not
+    a Models API list is passed on as it came)."""
+    raw = drain(relay.body)
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        doc = None
+    if not isinstance(doc, dict) or not isinstance(doc.get("data"), list):
+        return Response(raw, status=relay.status, headers=relay.headers)
+    doc["data"] = [m for m in doc["data"] if isinstance(m, dict)
+                   and isinstance(m.get("id"), str) and tenant.may_use(m["id"])]
+    if "first_id" in doc:
+        doc["first_id"] = doc["data"][0]["id"] if doc["data"] else None
+        doc["last_id"] = doc["data"][-1]["id"] if doc["data"] else None
+    return Response(json.dumps(doc), mimetype="application/json")

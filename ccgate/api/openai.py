@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Iterable
 
 from flask import Blueprint, Response, g, jsonify, request
 
@@ -14,7 +13,7 @@ from ..openai.response import error_from_anthropic, openai_error, to_chat_comple
 from ..openai.stream import StreamTranslator, sse_data
 from ..proxy import ProxyRequest, Relay
 from ..request_meta import parse_json_object, session_id
-from . import client_side, current_gateway, remaining_headers, request_body
+from . import client_side, current_gateway, drain, remaining_headers, request_body
 from .auth import check_models, tenant_required
 
 bp = Blueprint("openai", __name__, url_prefix="/openai/v1")
@@ -24,16 +23,6 @@ bp = Blueprint("openai", __name__, url_prefix="/openai/v1")
 def surface_enabled():
     if not current_gateway().config.openai.enabled:
         raise GatewayError(404, "the OpenAI-compatible API is turned off on this gateway")
-
-
-def drain(body: Iterable[bytes]) -> bytes:
-    """A whole relayed body (error answers and non-streaming messages are small)."""
-    try:
-        return b"".join(body)
-    finally:
-        close = getattr(body, "close", None)
-        if close is not None:
-            close()
 
 
 class ChatStream:

@@ -7,6 +7,7 @@ carries cumulative counts that replace earlier ones (its ``output_tokens`` is th
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 
 from ..errors import parse_anthropic_error
@@ -62,13 +63,19 @@ def usage_from_body(body: bytes) -> Usage:
     return usage
 
 
+# Where a delta's content starts: its text, thinking or partial tool input is the last field.
+_DELTA_VALUE = re.compile(r'"(?:text|thinking|partial_json)"\s*:\s*"')
+CHARS_PER_TOKEN = 4
+
+
 class StreamUsage:
     """Feed the raw bytes of an Anthropic SSE stream; ``usage`` is always what was reported so far."""
 
-    __slots__ = ("usage", "error_type", "stop_reason", "_parser")
+    __slots__ = ("usage", "error_type", "stop_reason", "delta_chars", "_parser")
 
     def __init__(self) -> None:
         self.usage = Usage()
+        self.delta_chars = 0  # content the deltas carried, for a stream cut before its usage
         self.error_type: str | None = None
         self.stop_reason: str | None = None
         self._parser = SSEParser()
@@ -80,14 +87,24 @@ class StreamUsage:
         return events
 
     def close(self) -> None:
-        """End of stream: an event cut short of its blank line still counts."""
+        """End of stream: an event cut short of its blank line still counts. A stream that never
+        reported its final usage is billed for at least the text it carried."""
         for event in self._parser.flush():
             self._take(event)
+        if self.stop_reason is None:
+            carried = self.delta_chars // CHARS_PER_TOKEN
+            self.usage.output_tokens = max(self.usage.output_tokens, carried)
 
     def _take(self, event: Event) -> None:
         name = event.event
+        if name == "content_block_delta":
+            # No JSON decode on the hot path: the content is what follows its key (less '"}}').
+            found = _DELTA_VALUE.search(event.data)
+            if found:
+                self.delta_chars += max(0, len(event.data) - found.end() - 3)
+            return
         if name not in ("message_start", "message_delta", "error"):
-            return  # content deltas carry no usage: skip the JSON decode
+            return
         try:
             doc = json.loads(event.data)
         except ValueError:

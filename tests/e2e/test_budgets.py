@@ -142,3 +142,17 @@ def test_twenty_parallel_streams_do_not_overshoot_the_daily_limit(make_gateway, 
     spent = usage()["today"]["costUSD"]
     print(f"20 parallel streams: {served} served, ${spent:.4f} recorded (limit ${limit})")
     assert spent <= limit + one, f"{served} served, ${spent:.4f} spent"
+
+
+def test_model_lists_show_only_what_the_tenant_may_use(make_gateway, upstream):
+    from tests.mock_upstream import MockResponse
+    listing = {"data": [{"type": "model", "id": i, "display_name": i, "created_at": "2025-01-01"}
+                        for i in ("claude-opus-4-1", "claude-sonnet-4-5", "claude-3-5-haiku")],
+               "has_more": False, "first_id": "claude-opus-4-1", "last_id": "claude-3-5-haiku"}
+    upstream.handler = lambda req: MockResponse(body=json.dumps(listing).encode())
+    gw = make_gateway([upstream_entry(upstream)], tenants=[
+        {"id": "alice", "key": TENANT_KEY, "allowedModels": ["*sonnet*", "*haiku*"]}])
+    client = anthropic.Anthropic(base_url=gw.url + "/anthropic", api_key=TENANT_KEY)
+    assert [m.id for m in client.models.list()] == ["claude-sonnet-4-5", "claude-3-5-haiku"]
+    r = requests.get(gw.url + "/anthropic/v1/models", headers={"x-api-key": TENANT_KEY}).json()
+    assert r["first_id"] == "claude-sonnet-4-5" and r["last_id"] == "claude-3-5-haiku"

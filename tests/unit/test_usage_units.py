@@ -82,7 +82,9 @@ def test_interrupted_stream_bills_what_was_reported():
     raw = (SSE_DIR / "tool_use_response.sse").read_bytes()
     cut = raw[: raw.index(b"content_block_stop")]
     s = extract([cut])
-    assert s.usage.input_tokens == 377 and s.usage.output_tokens == 1  # message_start's count
+    # message_start reported 1 output token; the text the deltas carried counts for more
+    # (issue 15: never billed less than the text a cut stream carried).
+    assert s.usage.input_tokens == 377 and s.usage.output_tokens == s.delta_chars // 4 > 1
     assert s.stop_reason is None
 
 
@@ -265,3 +267,20 @@ def test_usage_record_line_keeps_the_node_format():
     assert "interrupted" not in line and "provisional" not in line
     rec.interrupted, rec.cacheCreation1hTokens = "client", 7
     assert rec.to_dict()["interrupted"] == "client" and rec.to_dict()["cacheCreation1hTokens"] == 7
+
+
+def test_a_stream_cut_before_its_usage_is_billed_for_the_text_it_carried():
+    text = "x" * 4000
+    msg = message("claude-sonnet-4", [{"type": "text", "text": text}], output_tokens=1000)
+    events = message_events(msg)
+    cut = [e for e in events if b"message_delta" not in e and b"message_stop" not in e]
+    s = StreamUsage()
+    for e in cut:
+        s.feed(e)
+    s.close()
+    assert 950 <= s.usage.output_tokens <= 1100  # ~4 characters a token, not message_start's 1
+    whole = StreamUsage()
+    for e in events:
+        whole.feed(e)
+    whole.close()
+    assert whole.usage.output_tokens == 1000  # reported usage wins when it arrived
