@@ -78,6 +78,8 @@ def tenants(gw: Gateway) -> list[dict]:
             "key": mask(tenant.config.key) if tenant and tenant.config.key else "sha256:…",
             "allowedModels": list(tenant.allowed.patterns) if tenant else [],
             "limits": tenant.limits.as_doc() if tenant else {},
+            "expiresAt": tenant.expires_at.isoformat() if tenant and tenant.expires_at else None,
+            "expired": bool(tenant and tenant.expired(gw.clock())),
             "today": per_day[today].as_dict(),
             "month": month.as_dict(),
             "dailyLimitUsed": round(spent / daily_max, 4) if daily_max else None,

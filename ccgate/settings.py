@@ -114,6 +114,7 @@ class LoggingConfig:
 class TenantLimits:
     """A tenant's ``limits``; 0 means no limit."""
     daily_usd: float = 0.0
+    weekly_usd: float = 0.0  # the calendar week from Monday 00:00 in usage.timezone
     monthly_usd: float = 0.0
     rpm: int = 0
     concurrency: int = 0
@@ -122,18 +123,21 @@ class TenantLimits:
     def from_doc(cls, doc: dict | None) -> "TenantLimits":
         doc = doc or {}
         return cls(daily_usd=_number(doc, "daily", "maxUSD"),
+                   weekly_usd=_number(doc, "weekly", "maxUSD"),
                    monthly_usd=_number(doc, "monthly", "maxUSD"),
                    rpm=int(_number(doc, "rpm")), concurrency=int(_number(doc, "concurrency")))
 
     @property
     def has_spend_limit(self) -> bool:
-        return bool(self.daily_usd or self.monthly_usd)
+        return bool(self.daily_usd or self.weekly_usd or self.monthly_usd)
 
     def as_doc(self) -> dict:
         """The limits that are set, in the files' shape."""
         doc: dict = {}
         if self.daily_usd:
             doc["daily"] = {"maxUSD": self.daily_usd}
+        if self.weekly_usd:
+            doc["weekly"] = {"maxUSD": self.weekly_usd}
         if self.monthly_usd:
             doc["monthly"] = {"maxUSD": self.monthly_usd}
         if self.rpm:

@@ -29,7 +29,8 @@
       return [t.name + " (" + t.id + ")", ui.num(t.today.requests), ui.num(t.today.totalTokens),
               ui.money(t.today.costUSD), ui.money(t.month.costUSD),
               t.dailyLimitUsed === null ? i18n.t("noLimit") : ui.bar(t.dailyLimitUsed),
-              i18n.t(t.enabled ? "enabled" : "disabled"), t.allowedModels.join(", ")];
+              i18n.t(t.expired ? "expired" : t.enabled ? "enabled" : "disabled"),
+              t.allowedModels.join(", ")];
     }), empty);
     var models = Object.keys(o.models.month).sort();
     ui.setRows(document.getElementById("models-table"), models.map(function (m) {

@@ -68,6 +68,7 @@ def statusline():
     today = gw.store.day_totals(tenant.id, gw.limiter.local_now(now).date()).costUSD
     parts = [tenant.name, f"today {usd(today)}" + (f"/{usd(view['daily']['maxUSD'])}"
                                                    if "daily" in view else "")]
-    if "monthly" in view:
-        parts.append(f"month {usd(view['monthly']['usedUSD'])}/{usd(view['monthly']['maxUSD'])}")
+    for name, label in (("weekly", "week"), ("monthly", "month")):
+        if name in view:
+            parts.append(f"{label} {usd(view[name]['usedUSD'])}/{usd(view[name]['maxUSD'])}")
     return Response(" · ".join(parts) + "\n", mimetype="text/plain")

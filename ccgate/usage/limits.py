@@ -79,29 +79,40 @@ class Limiter:
     def month_spend(self, tenant_id: str, local: datetime) -> float:
         return self.store.month_cost(tenant_id, local.date())
 
+    def week_spend(self, tenant_id: str, local: datetime) -> float:
+        monday = local.date() - timedelta(days=local.weekday())
+        return sum(t.costUSD for _, t in self.store.range_totals(tenant_id, monday, local.date()))
+
+    def next_week(self, local: datetime) -> datetime:
+        return datetime.combine(local.date() + timedelta(days=7 - local.weekday()), time(), self.tz)
+
+    def _periods(self, tenant_id: str, limits: TenantLimits, local: datetime):
+        """``(name, limit, spent(), reset(local), when)`` for each spend limit that is set."""
+        for period in (
+                ("daily", limits.daily_usd,
+                 lambda: self.store.day_totals(tenant_id, local.date()).costUSD,
+                 self.next_midnight, "today"),
+                ("weekly", limits.weekly_usd, lambda: self.week_spend(tenant_id, local),
+                 self.next_week, "this week"),
+                ("monthly", limits.monthly_usd, lambda: self.month_spend(tenant_id, local),
+                 self.next_month, "this month")):
+            if period[1]:
+                yield period
+
     def _check_spend(self, tenant_id: str, limits: TenantLimits, local: datetime) -> float | None:
+        """Raise LimitExceeded for a spend limit reached; what is left of the daily one."""
         remaining = None
         held = self._reserved.get(tenant_id, 0.0)
-        daily = limits.daily_usd
-        if daily:
-            spent = self.store.day_totals(tenant_id, local.date()).costUSD
-            self._check_held("daily", daily, spent, held)
-            if spent >= daily:
-                reset = self.next_midnight(local)
+        for name, limit, spent_fn, reset_fn, when in self._periods(tenant_id, limits, local):
+            spent = spent_fn()
+            self._check_held(name, limit, spent, held)
+            if spent >= limit:
+                reset = reset_fn(local)
                 raise LimitExceeded(
-                    "daily", f"daily spending limit of {usd(daily)} reached ({usd(spent)} spent "
-                    f"today); resets at {_iso(reset)}", int((reset - local).total_seconds()))
-            remaining = daily - spent
-        monthly = limits.monthly_usd
-        if monthly:
-            spent = self.month_spend(tenant_id, local)
-            self._check_held("monthly", monthly, spent, held)
-            if spent >= monthly:
-                reset = self.next_month(local)
-                raise LimitExceeded(
-                    "monthly", f"monthly spending limit of {usd(monthly)} reached ({usd(spent)} "
-                    f"spent this month); resets at {_iso(reset)}",
-                    int((reset - local).total_seconds()))
+                    name, f"{name} spending limit of {usd(limit)} reached ({usd(spent)} spent "
+                    f"{when}); resets at {_iso(reset)}", int((reset - local).total_seconds()))
+            if name == "daily":
+                remaining = limit - spent
         return remaining
 
     def admit(self, tenant_id: str, limits: TenantLimits, now: float, spend: bool = True,
@@ -161,13 +172,7 @@ class Limiter:
         """The ``limits`` part of ``/usage``: each spend limit with what is used and left."""
         local = self.local_now(now)
         view = {}
-        for name, limit, spent_fn, reset_fn in (
-                ("daily", limits.daily_usd,
-                 lambda: self.store.day_totals(tenant_id, local.date()).costUSD, self.next_midnight),
-                ("monthly", limits.monthly_usd, lambda: self.month_spend(tenant_id, local),
-                 self.next_month)):
-            if not limit:
-                continue
+        for name, limit, spent_fn, reset_fn, _ in self._periods(tenant_id, limits, local):
             used = spent_fn()
             view[name] = {"maxUSD": limit, "usedUSD": round(used, 6),
                           "remainingUSD": round(max(0.0, limit - used), 6),

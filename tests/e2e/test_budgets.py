@@ -156,3 +156,14 @@ def test_model_lists_show_only_what_the_tenant_may_use(make_gateway, upstream):
     assert [m.id for m in client.models.list()] == ["claude-sonnet-4-5", "claude-3-5-haiku"]
     r = requests.get(gw.url + "/anthropic/v1/models", headers={"x-api-key": TENANT_KEY}).json()
     assert r["first_id"] == "claude-sonnet-4-5" and r["last_id"] == "claude-3-5-haiku"
+
+
+def test_dashboard_shows_expired_tenants(make_gateway, upstream):
+    gw = make_gateway([upstream_entry(upstream)], server={
+        "admin": {"username": "admin", "password": "admin-pw-123"}}, tenants=[
+        {"id": "old", "key": TENANT_KEY, "expiresAt": "2020-01-31"},
+        {"id": "new", "key": "sk-ccg-test-new-tenant-key-1234", "expiresAt": "2999-01-01"}])
+    rows = requests.get(gw.url + "/admin/api/tenants", auth=("admin", "admin-pw-123")).json()
+    by_id = {t["id"]: t for t in rows["tenants"]}
+    assert by_id["old"]["expired"] is True and by_id["old"]["expiresAt"].startswith("2020-02-01")
+    assert by_id["new"]["expired"] is False

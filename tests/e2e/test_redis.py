@@ -332,3 +332,20 @@ def test_provisional_records_are_replaced_and_counted_once(store):
     assert store.month_cost("t", day) == pytest.approx(1.5)
     assert [r["requestId"] for r in store.records("t", day)] == ["other", "long"]
     assert sorted(r["requestId"] for r in store.recent(day, 10)) == ["long", "other"]
+
+
+def test_weekly_limit_counts_this_calendar_week_only(store):
+    from datetime import datetime, timezone
+    from ccgate.settings import TenantLimits
+    from ccgate.usage.limits import LimitExceeded, Limiter
+    limiter = Limiter(store, "UTC")
+    wednesday = datetime(2026, 11, 25, 12, tzinfo=timezone.utc).timestamp()
+    store.append(rec("sun", cost=5.0, ts="2026-11-22T10:00:00.000Z"), date(2026, 11, 22))
+    store.append(rec("mon", cost=1.0, ts="2026-11-23T10:00:00.000Z"), date(2026, 11, 23))
+    limits = TenantLimits(weekly_usd=2.0)
+    limiter.release(limiter.admit("t", limits, wednesday))  # last Sunday's $5 does not count
+    store.append(rec("tue", cost=1.5, ts="2026-11-24T10:00:00.000Z"), date(2026, 11, 24))
+    with pytest.raises(LimitExceeded) as e:
+        limiter.admit("t", limits, wednesday)
+    assert e.value.limit == "weekly" and "resets at 2026-11-30T00:00:00+00:00" in e.value.message
+    assert limiter.limits_view("t", limits, wednesday)["weekly"]["usedUSD"] == pytest.approx(2.5)
