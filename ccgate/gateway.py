@@ -26,7 +26,7 @@ from .usage.pricing import PriceBook
 
 log = logging.getLogger("ccgate")
 SPOOL_RETRY_S = 2.0
-SPEND_LIMITS = frozenset({"daily", "weekly", "monthly"})
+SPEND_LIMITS = frozenset({"window5h", "daily", "weekly", "monthly"})
 
 
 class Gateway:

@@ -113,6 +113,7 @@ class LoggingConfig:
 @dataclass(frozen=True)
 class TenantLimits:
     """A tenant's ``limits``; 0 means no limit."""
+    window5h_usd: float = 0.0  # the last 5 hours, sliding
     daily_usd: float = 0.0
     weekly_usd: float = 0.0  # the calendar week from Monday 00:00 in usage.timezone
     monthly_usd: float = 0.0
@@ -122,18 +123,21 @@ class TenantLimits:
     @classmethod
     def from_doc(cls, doc: dict | None) -> "TenantLimits":
         doc = doc or {}
-        return cls(daily_usd=_number(doc, "daily", "maxUSD"),
+        return cls(window5h_usd=_number(doc, "window5h", "maxUSD"),
+                   daily_usd=_number(doc, "daily", "maxUSD"),
                    weekly_usd=_number(doc, "weekly", "maxUSD"),
                    monthly_usd=_number(doc, "monthly", "maxUSD"),
                    rpm=int(_number(doc, "rpm")), concurrency=int(_number(doc, "concurrency")))
 
     @property
     def has_spend_limit(self) -> bool:
-        return bool(self.daily_usd or self.weekly_usd or self.monthly_usd)
+        return bool(self.window5h_usd or self.daily_usd or self.weekly_usd or self.monthly_usd)
 
     def as_doc(self) -> dict:
         """The limits that are set, in the files' shape."""
         doc: dict = {}
+        if self.window5h_usd:
+            doc["window5h"] = {"maxUSD": self.window5h_usd}
         if self.daily_usd:
             doc["daily"] = {"maxUSD": self.daily_usd}
         if self.weekly_usd:

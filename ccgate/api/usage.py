@@ -68,7 +68,10 @@ def statusline():
     today = gw.store.day_totals(tenant.id, gw.limiter.local_now(now).date()).costUSD
     parts = [tenant.name, f"today {usd(today)}" + (f"/{usd(view['daily']['maxUSD'])}"
                                                    if "daily" in view else "")]
-    for name, label in (("weekly", "week"), ("monthly", "month")):
+    for name, label in (("window5h", "5h"), ("weekly", "week"), ("monthly", "month")):
         if name in view:
-            parts.append(f"{label} {usd(view[name]['usedUSD'])}/{usd(view[name]['maxUSD'])}")
+            part = f"{label} {usd(view[name]['usedUSD'])}/{usd(view[name]['maxUSD'])}"
+            if name == "window5h":
+                part += f" (resets {view[name]['resetsAt'][11:16]})"
+            parts.append(part)
     return Response(" · ".join(parts) + "\n", mimetype="text/plain")

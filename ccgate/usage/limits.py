@@ -22,6 +22,7 @@ class RecordingUnavailable(Exception):
 
 
 IN_FLIGHT_RETRY_S = 5
+WINDOW_S = 5 * 3600
 
 
 class LimitExceeded(Exception):
@@ -86,9 +87,35 @@ class Limiter:
     def next_week(self, local: datetime) -> datetime:
         return datetime.combine(local.date() + timedelta(days=7 - local.weekday()), time(), self.tz)
 
+    def _window_minutes(self, tenant_id: str, local: datetime) -> list[tuple[int, float]]:
+        """Spend per minute in the last ``WINDOW_S`` seconds, oldest first."""
+        start = (local.timestamp() - WINDOW_S) // 60
+        merged: dict[int, float] = {}
+        for _, totals in self.store.range_totals(tenant_id, local.date() - timedelta(days=1),
+                                                 local.date()):
+            for minute, cost in totals.minutes.items():
+                if minute > start:
+                    merged[minute] = merged.get(minute, 0.0) + cost
+        return sorted(merged.items())
+
+    def window_spend(self, tenant_id: str, local: datetime) -> float:
+        return sum(cost for _, cost in self._window_minutes(tenant_id, local))
+
+    def window_reset(self, tenant_id: str, limits: TenantLimits, local: datetime) -> datetime:
+        """When enough of the window's spend will have aged out to be below the limit again."""
+        minutes = self._window_minutes(tenant_id, local)
+        left = sum(cost for _, cost in minutes)
+        for minute, cost in minutes:
+            left -= cost
+            if left < limits.window5h_usd:
+                return datetime.fromtimestamp((minute + 1) * 60 + WINDOW_S, self.tz)
+        return local
+
     def _periods(self, tenant_id: str, limits: TenantLimits, local: datetime):
         """``(name, limit, spent(), reset(local), when)`` for each spend limit that is set."""
         for period in (
+                ("window5h", limits.window5h_usd, lambda: self.window_spend(tenant_id, local),
+                 lambda now: self.window_reset(tenant_id, limits, now), "in the last 5 hours"),
                 ("daily", limits.daily_usd,
                  lambda: self.store.day_totals(tenant_id, local.date()).costUSD,
                  self.next_midnight, "today"),

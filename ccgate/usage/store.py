@@ -8,7 +8,7 @@ per tenant and day; the day of a record is its timestamp's date in ``usage.timez
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timezone
 from typing import Iterable, Protocol
 
 
@@ -61,6 +61,17 @@ class Counters:
 COUNTER_FIELDS = tuple(Counters.__dataclass_fields__)
 
 
+def minute_of(record: dict) -> int | None:
+    """The epoch minute a record's request started (its ``timestamp``), or None."""
+    ts = record.get("timestamp")
+    if not isinstance(ts, str) or len(ts) < 19:
+        return None
+    try:
+        return int(datetime.fromisoformat(ts[:19]).replace(tzinfo=timezone.utc).timestamp()) // 60
+    except ValueError:
+        return None
+
+
 def superseded(records: Iterable[dict]) -> set[int]:
     """Indexes of provisional records that a later record of the same request replaces."""
     last: dict[str, int] = {}
@@ -91,6 +102,8 @@ class DayTotals(Counters):
     """
     by_model: dict[str, Counters] = field(default_factory=dict)
     provisional: dict[str, dict] = field(default_factory=dict, repr=False, compare=False)
+    # Spend per minute of the day (epoch minute of each request's start): sliding windows.
+    minutes: dict[int, float] = field(default_factory=dict, repr=False, compare=False)
 
     def add_record(self, record: dict, sign: int = 1) -> None:
         if self.provisional and sign > 0:
@@ -100,6 +113,9 @@ class DayTotals(Counters):
         super().add_record(record, sign)
         model = record.get("model") if isinstance(record.get("model"), str) else "unknown"
         self.by_model.setdefault(model, Counters()).add_record(record, sign)
+        cost, minute = _float(record.get("totalCost")), minute_of(record)
+        if cost and minute is not None:
+            self.minutes[minute] = self.minutes.get(minute, 0.0) + sign * cost
         if sign > 0 and record.get("provisional") and isinstance(record.get("requestId"), str):
             self.provisional[record["requestId"]] = record
 
@@ -107,6 +123,8 @@ class DayTotals(Counters):
         Counters.merge(self, other)
         for model, counters in other.by_model.items():
             self.by_model.setdefault(model, Counters()).merge(counters)
+        for minute, cost in other.minutes.items():
+            self.minutes[minute] = self.minutes.get(minute, 0.0) + cost
 
     def as_dict(self) -> dict:
         out = Counters.as_dict(self)

@@ -24,7 +24,7 @@ import redis
 
 from ..shared.link import RedisLink
 from .spool import MAX_PENDING
-from .store import COUNTER_FIELDS, Counters, DayTotals, StoreUnavailable, latest
+from .store import COUNTER_FIELDS, Counters, DayTotals, StoreUnavailable, latest, minute_of
 
 log = logging.getLogger("ccgate.usage")
 
@@ -67,7 +67,9 @@ def increments(record: dict) -> list[tuple[str, float]]:
     one.add_record(record)
     values = [(f, getattr(one, f)) for f in COUNTER_FIELDS if getattr(one, f)]
     model = record.get("model") if isinstance(record.get("model"), str) else "unknown"
-    return values + [(f"m|{model}|{f}", v) for f, v in values]
+    minute = minute_of(record)
+    spend = [(f"t|{minute}", one.costUSD)] if minute is not None and one.costUSD else []
+    return values + [(f"m|{model}|{f}", v) for f, v in values] + spend
 
 
 def totals_from_hash(raw: dict) -> DayTotals:
@@ -77,6 +79,9 @@ def totals_from_hash(raw: dict) -> DayTotals:
         key = key.decode() if isinstance(key, bytes) else key
         target: Counters = totals
         field = key
+        if key.startswith("t|"):
+            totals.minutes[int(key[2:])] = float(value)
+            continue
         if key.startswith("m|") and key.count("|") >= 2:
             model, field = key[2:key.rindex("|")], key[key.rindex("|") + 1:]
             target = totals.by_model.setdefault(model, Counters())

@@ -167,3 +167,13 @@ def test_dashboard_shows_expired_tenants(make_gateway, upstream):
     by_id = {t["id"]: t for t in rows["tenants"]}
     assert by_id["old"]["expired"] is True and by_id["old"]["expiresAt"].startswith("2020-02-01")
     assert by_id["new"]["expired"] is False
+
+
+def test_status_line_shows_the_five_hour_window(make_gateway, upstream):
+    gw = make_gateway([upstream_entry(upstream)], tenants=[
+        {"id": "alice", "key": TENANT_KEY, "limits": {"window5h": {"maxUSD": 2}}}])
+    requests.post(gw.url + "/anthropic/v1/messages", headers={"x-api-key": TENANT_KEY}, json=ASK)
+    line = requests.get(gw.url + "/usage/statusline", headers={"x-api-key": TENANT_KEY}).text
+    assert line.startswith("alice · today $0.000255 · 5h $0.000255/$2.00 (resets ")
+    limits = requests.get(gw.url + "/usage", headers={"x-api-key": TENANT_KEY}).json()["limits"]
+    assert limits["window5h"]["usedUSD"] == pytest.approx(0.000255)

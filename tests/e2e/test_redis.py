@@ -349,3 +349,28 @@ def test_weekly_limit_counts_this_calendar_week_only(store):
         limiter.admit("t", limits, wednesday)
     assert e.value.limit == "weekly" and "resets at 2026-11-30T00:00:00+00:00" in e.value.message
     assert limiter.limits_view("t", limits, wednesday)["weekly"]["usedUSD"] == pytest.approx(2.5)
+
+
+def test_five_hour_window_slides(store):
+    from datetime import datetime, timezone
+    from ccgate.settings import TenantLimits
+    from ccgate.usage.limits import LimitExceeded, Limiter
+    limiter = Limiter(store, "UTC")
+    noon = datetime(2026, 11, 26, 12, tzinfo=timezone.utc).timestamp()
+    day = date(2026, 11, 26)
+    store.append(rec("six-hours-ago", cost=5.0, ts="2026-11-26T06:00:00.000Z"), day)
+    store.append(rec("two-hours-ago", cost=1.0, ts="2026-11-26T10:00:00.000Z"), day)
+    limits = TenantLimits(window5h_usd=2.0)
+    limiter.release(limiter.admit("t", limits, noon))  # $1 in the window: the $5 aged out
+    store.append(rec("one-hour-ago", cost=1.5, ts="2026-11-26T11:00:00.000Z"), day)
+    with pytest.raises(LimitExceeded) as e:
+        limiter.admit("t", limits, noon)
+    # The 10:00 spend ages out at 15:01, leaving $1.50 < $2.
+    assert e.value.limit == "window5h" and e.value.retry_after_s == 3 * 3600 + 60
+    view = limiter.limits_view("t", limits, noon)["window5h"]
+    assert view["usedUSD"] == pytest.approx(2.5) and view["resetsAt"].startswith("2026-11-26T15:01")
+    # Across midnight: yesterday 23:30 still counts at 02:00.
+    store.append(rec("late", tenant="u", cost=3.0, ts="2026-11-26T23:30:00.000Z"), day)
+    two_am = datetime(2026, 11, 27, 2, tzinfo=timezone.utc).timestamp()
+    with pytest.raises(LimitExceeded):
+        limiter.admit("u", limits, two_am)
