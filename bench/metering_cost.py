@@ -51,7 +51,7 @@ def run(prefill: int, n: int) -> float:
     started = time.process_time()
     for i in range(n):
         admission = limiter.admit("bench", limits, time.time())
-        meter = Meter(store=store, always_record=True, prices=prices, limiter=limiter, admission=admission,
+        meter = Meter(store=store, always_record=True, limits=limits, prices=prices, limiter=limiter, admission=admission,
                       timezone_name="UTC", request_id=str(i), tenant_id="bench",
                       model="claude-sonnet-4-20250514", requested_model=None, api="anthropic",
                       stream=False, session=None, user_agent="bench")

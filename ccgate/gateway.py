@@ -124,7 +124,8 @@ class Gateway:
             reserve = self.prices.estimate(req.model, len(req.body),
                                            (req.body_json or {}).get("max_tokens"))
         admission = self.admit(tenant, spend_limits, reserve)
-        meter = Meter(store=self.store, always_record=record, prices=self.prices,
+        meter = Meter(store=self.store, always_record=record, limits=tenant.limits,
+                      prices=self.prices,
                       limiter=self.limiter, admission=admission,
                       timezone_name=self.config.usage_timezone, request_id=request_id,
                       tenant_id=tenant.id, model=req.model, requested_model=requested_model,

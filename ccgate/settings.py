@@ -119,6 +119,7 @@ class TenantLimits:
     monthly_usd: float = 0.0
     rpm: int = 0
     concurrency: int = 0
+    cut_streams: bool = False  # end running streams once live spend passes a spend limit
 
     @classmethod
     def from_doc(cls, doc: dict | None) -> "TenantLimits":
@@ -127,7 +128,8 @@ class TenantLimits:
                    daily_usd=_number(doc, "daily", "maxUSD"),
                    weekly_usd=_number(doc, "weekly", "maxUSD"),
                    monthly_usd=_number(doc, "monthly", "maxUSD"),
-                   rpm=int(_number(doc, "rpm")), concurrency=int(_number(doc, "concurrency")))
+                   rpm=int(_number(doc, "rpm")), concurrency=int(_number(doc, "concurrency")),
+                   cut_streams=doc.get("cutStreams") is True)
 
     @property
     def has_spend_limit(self) -> bool:
@@ -148,6 +150,8 @@ class TenantLimits:
             doc["rpm"] = self.rpm
         if self.concurrency:
             doc["concurrency"] = self.concurrency
+        if self.cut_streams:
+            doc["cutStreams"] = True
         return doc
 
 

@@ -11,7 +11,7 @@ from ..errors import anthropic_error_event
 from ..redact import StreamRedactor
 from ..sse import EventTooLarge
 from ..upstreams.pool import Pool, UpstreamState
-from .types import Observer, Outcome
+from .types import Observer, Outcome, StreamCut
 from .watch import ClientWatch, shut_down
 
 log = logging.getLogger("ccgate.proxy")
@@ -101,6 +101,11 @@ class RelayBody:
         except GeneratorExit:
             outcome.client_gone = True
             raise
+        except StreamCut as cut:
+            outcome.cut = cut.message
+            log.info("stream ended by the gateway: %s", cut.message)
+            if self.is_sse:
+                yield self._out(anthropic_error_event(cut.error_type, cut.message), end=True)
         except Exception as e:
             if outcome.client_gone:
                 return  # the watch shut the upstream socket because the client left

@@ -30,6 +30,16 @@ class Outcome:
     client_gone: bool = False
     upstream_error: str | None = None
     ttfb_ms: float | None = None
+    cut: str | None = None  # why the gateway ended the stream itself (a spend limit)
+
+
+class StreamCut(Exception):
+    """Raised by an observer's ``feed`` to end a stream with an error event (``error_type``)."""
+
+    def __init__(self, message: str, error_type: str = "billing_error"):
+        super().__init__(message)
+        self.message = message
+        self.error_type = error_type
 
 
 @dataclass
@@ -46,7 +56,7 @@ class Observer(Protocol):
         """The answer starts; ``outcome`` is filled in as it goes and final at ``finish``."""
 
     def feed(self, chunk: bytes) -> None:
-        """Bytes as the upstream sent them."""
+        """Bytes as the upstream sent them; may raise StreamCut."""
 
     def finish(self, outcome: Outcome) -> None:
         """The answer ended, for whatever reason (called exactly once)."""

@@ -39,6 +39,7 @@ class Admission:
     daily_remaining_usd: float | None  # None when no daily limit is set (or it could not be read)
     slot: object = None  # the concurrency slot, given back by ``Limiter.release``
     reserved_usd: float = 0.0  # this request's share of the spend held while it runs
+    live_usd: float = 0.0  # what a running stream has cost so far (cutStreams)
 
 
 def usd(value: float) -> str:
@@ -62,6 +63,7 @@ class Limiter:
         self.store = store
         self.counters = counters or LocalState()
         self._reserved: dict[str, float] = {}  # per tenant: reservations of requests in flight
+        self._live: dict[str, float] = {}  # per tenant: cost so far of its running streams
         self.set_timezone(timezone)
 
     def set_timezone(self, timezone: str) -> None:
@@ -186,8 +188,31 @@ class Limiter:
                 f"spent and up to {usd(held)} more by requests still running; retry when they "
                 f"finish", IN_FLIGHT_RETRY_S)
 
+    def stream_cost_so_far(self, admission: Admission, live_usd: float) -> None:
+        """A running stream's cost so far, counted as live spend for ``limit_passed``."""
+        tenant = admission.tenant_id
+        self._live[tenant] = self._live.get(tenant, 0.0) + live_usd - admission.live_usd
+        admission.live_usd = live_usd
+
+    def limit_passed(self, tenant_id: str, limits: TenantLimits, now: float) -> str | None:
+        """A message naming the spend limit that recorded plus live spend has passed, or None."""
+        live = self._live.get(tenant_id, 0.0)
+        local = self.local_now(now)
+        try:
+            for name, limit, spent_fn, _, when in self._periods(tenant_id, limits, local):
+                spent = spent_fn() + live
+                if spent >= limit:
+                    return (f"{name} spending limit of {usd(limit)} reached while this stream ran "
+                            f"({usd(spent)} spent {when}, this stream included); the stream was "
+                            f"ended (limits.cutStreams)")
+        except StoreUnavailable:
+            return None
+        return None
+
     def release(self, admission: Admission) -> None:
         self.counters.release(admission.tenant_id, admission.slot)
+        if admission.live_usd:
+            self.stream_cost_so_far(admission, 0.0)
         if admission.reserved_usd:
             left = self._reserved.get(admission.tenant_id, 0.0) - admission.reserved_usd
             if left > 1e-12:

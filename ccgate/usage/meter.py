@@ -4,12 +4,15 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Callable
 from zoneinfo import ZoneInfo
 
 from ..errors import ANTHROPIC_TYPE_BY_STATUS, parse_anthropic_error
-from .extract import StreamUsage, Usage, usage_from_body
+from ..proxy.types import StreamCut
+from ..settings import TenantLimits
+from .extract import CHARS_PER_TOKEN, StreamUsage, Usage, usage_from_body
 from .limits import Admission, Limiter
 from .pricing import PriceBook
 from .record import UsageRecord
@@ -27,6 +30,7 @@ MAX_MODEL_NAME = 200
 # the next one and by the final one, counted once) every PROVISIONAL_EVERY_S, so a crash loses at
 # most that much of one stream.
 PROVISIONAL_EVERY_S = 60.0
+CUT_CHECK_EVERY_CHARS = 2000  # cutStreams: live spend is checked every ~500 tokens streamed
 
 
 def new_request_id() -> str:
@@ -50,13 +54,15 @@ class Meter:
     problem is logged, never turned into a client error.
     """
 
-    def __init__(self, *, store: UsageStore, always_record: bool, prices: PriceBook, limiter: Limiter,
+    def __init__(self, *, store: UsageStore, always_record: bool, limits: TenantLimits, prices: PriceBook, limiter: Limiter,
                  admission: Admission, timezone_name: str, request_id: str, tenant_id: str,
                  model: str | None, requested_model: str | None, api: str, stream: bool,
                  session: str | None, user_agent: str | None,
                  observers: tuple[Callable[[dict], None], ...] = ()):
         self.store = store
         self.always_record = always_record
+        self.limits = limits
+        self._checked_chars = 0
         self.prices = prices
         self.limiter = limiter
         self.admission = admission
@@ -90,9 +96,23 @@ class Meter:
             self._sse.feed(chunk)
             if time.monotonic() - self._saved_at >= PROVISIONAL_EVERY_S:
                 self._save_provisional()
+            if self.limits.cut_streams and \
+                    self._sse.delta_chars - self._checked_chars >= CUT_CHECK_EVERY_CHARS:
+                self._check_cut()
         elif self._body_size < MAX_METERED_BODY:
             self._body.append(chunk)
             self._body_size += len(chunk)
+
+    def _check_cut(self) -> None:
+        """cutStreams: end the stream once recorded plus live spend passes a spend limit."""
+        self._checked_chars = self._sse.delta_chars
+        so_far = replace(self._sse.usage, output_tokens=max(
+            self._sse.usage.output_tokens, self._sse.delta_chars // CHARS_PER_TOKEN))
+        model = self.model or so_far.model or "unknown"
+        self.limiter.stream_cost_so_far(self.admission, self.prices.cost(model, so_far).total)
+        reason = self.limiter.limit_passed(self.tenant_id, self.limits, time.time())
+        if reason:
+            raise StreamCut(reason)
 
     def _usage_and_error(self, outcome) -> tuple[Usage, str | None]:
         if self._sse is not None:
@@ -168,6 +188,8 @@ class Meter:
         # A stream whose final message_delta (stop reason, final usage) arrived is complete, even
         # if the client hung up before message_stop (litellm does).
         finished = self._sse is not None and self._sse.stop_reason is not None
-        if not outcome.completed and outcome.status < 400 and not finished:
+        if outcome.cut:
+            record.interrupted = "limit"
+        elif not outcome.completed and outcome.status < 400 and not finished:
             record.interrupted = "client" if outcome.client_gone else "upstream"
         return record

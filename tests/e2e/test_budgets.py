@@ -177,3 +177,27 @@ def test_status_line_shows_the_five_hour_window(make_gateway, upstream):
     assert line.startswith("alice · today $0.000255 · 5h $0.000255/$2.00 (resets ")
     limits = requests.get(gw.url + "/usage", headers={"x-api-key": TENANT_KEY}).json()["limits"]
     assert limits["window5h"]["usedUSD"] == pytest.approx(0.000255)
+
+
+@pytest.mark.parametrize("cut", [True, False])
+def test_cut_streams_ends_a_stream_that_passes_the_limit(make_gateway, upstream, cut):
+    from tests.mock_upstream import message, message_events
+    text = "lorem ipsum " * 4000  # 48,000 characters: about $0.18 of Sonnet output
+    events = message_events(message(SONNET, [{"type": "text", "text": text}],
+                                    input_tokens=100, output_tokens=12000))
+    upstream.handler = lambda req: upstream.stream(events)
+    gw = make_gateway([upstream_entry(upstream)], tenants=[
+        {"id": "alice", "key": TENANT_KEY, "limits": {"daily": {"maxUSD": 0.05},
+                                                      "cutStreams": cut}}])
+    r = requests.post(gw.url + "/anthropic/v1/messages", headers={"x-api-key": TENANT_KEY},
+                      json={**ASK, "stream": True})
+    root = gw.gateway.data_dir / "usage" / "alice"
+    wait_until(lambda: list(root.glob("*/*.json")))
+    record = json.loads(next(root.glob("*/*.json")).read_text().splitlines()[-1])
+    if cut:
+        assert "event: error" in r.text and '"billing_error"' in r.text
+        assert "message_stop" not in r.text and "cutStreams" in r.text
+        assert record["interrupted"] == "limit"
+        assert 0.05 <= record["totalCost"] < 0.05 + 0.01  # within one check (~500 tokens)
+    else:  # the default: a running stream finishes
+        assert "message_stop" in r.text and record["totalCost"] > 0.15
