@@ -78,6 +78,7 @@ def tenants(gw: Gateway) -> list[dict]:
             "key": mask(tenant.config.key) if tenant and tenant.config.key else "sha256:…",
             "allowedModels": list(tenant.allowed.patterns) if tenant else [],
             "limits": tenant.limits.as_doc() if tenant else {},
+            "windows": gw.limiter.limits_view(tenant_id, tenant.limits, gw.clock()) if tenant else {},
             "expiresAt": tenant.expires_at.isoformat() if tenant and tenant.expires_at else None,
             "expired": bool(tenant and tenant.expired(gw.clock())),
             "today": per_day[today].as_dict(),

@@ -25,10 +25,21 @@
     ui.setList(document.getElementById("today-totals"), totals(o.today));
     ui.setList(document.getElementById("month-totals"), totals(o.month));
     chart.stackedBars(document.getElementById("cost-chart"), o.costByDay.dates, o.costByDay.tenants, empty);
+    function limitsCell(t) {  // the daily bar, then every other configured window as used/limit
+      var cell = document.createElement("span"), parts = [];
+      if (t.dailyLimitUsed !== null) { cell.appendChild(ui.bar(t.dailyLimitUsed)); }
+      ["window5h", "weekly", "monthly"].forEach(function (name) {
+        var w = t.windows && t.windows[name];
+        if (w) { parts.push(i18n.t("me." + name) + " " + ui.money(w.usedUSD) + "/" + ui.money(w.maxUSD)); }
+      });
+      if (parts.length) { cell.appendChild(document.createTextNode(" " + parts.join(" · "))); }
+      if (!cell.childNodes.length) { cell.textContent = i18n.t("noLimit"); }
+      return cell;
+    }
     ui.setRows(document.getElementById("tenants-table"), data.tenants.map(function (t) {
       return [t.name + " (" + t.id + ")", ui.num(t.today.requests), ui.num(t.today.totalTokens),
               ui.money(t.today.costUSD), ui.money(t.month.costUSD),
-              t.dailyLimitUsed === null ? i18n.t("noLimit") : ui.bar(t.dailyLimitUsed),
+              limitsCell(t),
               i18n.t(t.expired ? "expired" : t.enabled ? "enabled" : "disabled"),
               t.allowedModels.join(", ")];
     }), empty);

@@ -21,7 +21,8 @@
       "me.keyHint": "The key stays in this browser tab only (sessionStorage) and is sent only to this gateway.",
       "me.badKey": "This key was not accepted. Check it and try again.",
       "me.budget": "Daily budget", "me.remaining": "Remaining", "me.used": "Used", "me.limit": "Limit",
-      "me.resets": "Resets at", "me.chart": "My cost per day, last 30 days", "me.monthly": "Monthly"
+      "me.resets": "Resets at", "me.chart": "My cost per day, last 30 days", "me.monthly": "Monthly",
+      "me.weekly": "This week", "me.window5h": "Last 5 hours"
     },
     zh: {
       "dashboard.title": "CCGate 控制台", "me.title": "我的 CCGate 用量",
@@ -42,7 +43,8 @@
       "me.keyHint": "密钥只保存在当前浏览器标签页（sessionStorage），只发送给本网关。",
       "me.badKey": "密钥无效，请检查后重试。",
       "me.budget": "每日预算", "me.remaining": "剩余", "me.used": "已用", "me.limit": "限额",
-      "me.resets": "重置时间", "me.chart": "近 30 天我的每日费用", "me.monthly": "每月"
+      "me.resets": "重置时间", "me.chart": "近 30 天我的每日费用", "me.monthly": "每月",
+      "me.weekly": "本周", "me.window5h": "最近 5 小时"
     }
   };
   var root = document.documentElement;

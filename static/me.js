@@ -20,7 +20,7 @@
     ui.setList(document.getElementById("me-today"), [
       ["requests", ui.num(today.requests)], ["errors", ui.num(today.errors)],
       ["tokens", ui.num(today.totalTokens)], ["cost", ui.money(today.costUSD)]]);
-    var pairs = [], d = u.limits.daily, m = u.limits.monthly;
+    var pairs = [], d = u.limits.daily;
     if (d) {
       pairs.push(["me.limit", ui.money(d.maxUSD)], ["me.used", ui.money(d.usedUSD)],
                  ["me.remaining", ui.money(d.remainingUSD)],
@@ -28,7 +28,14 @@
     } else {
       pairs.push(["me.limit", i18n.t("noLimit")]);
     }
-    if (m) { pairs.push(["me.monthly", ui.money(m.usedUSD) + " / " + ui.money(m.maxUSD)]); }
+    // Every other configured window: used / limit, and when it resets.
+    ["window5h", "weekly", "monthly"].forEach(function (name) {
+      var w = u.limits[name];
+      if (w) {
+        pairs.push(["me." + name, ui.money(w.usedUSD) + " / " + ui.money(w.maxUSD) + " · " +
+                    i18n.t("me.resets") + " " + new Date(w.resetsAt).toLocaleString()]);
+      }
+    });
     ui.setList(document.getElementById("me-limits"), pairs);
     var series = {};
     series[u.tenant.name] = u.history.map(function (h) { return h.costUSD; });

@@ -201,3 +201,15 @@ def test_cut_streams_ends_a_stream_that_passes_the_limit(make_gateway, upstream,
         assert 0.05 <= record["totalCost"] < 0.05 + 0.01  # within one check (~500 tokens)
     else:  # the default: a running stream finishes
         assert "message_stop" in r.text and record["totalCost"] > 0.15
+
+
+def test_dashboard_tenant_table_carries_every_window(make_gateway, upstream):
+    gw = make_gateway([upstream_entry(upstream)], server={
+        "admin": {"username": "admin", "password": "admin-pw-123"}}, tenants=[
+        {"id": "alice", "key": TENANT_KEY,
+         "limits": {"window5h": {"maxUSD": 2}, "daily": {"maxUSD": 5}, "weekly": {"maxUSD": 20}}}])
+    requests.post(gw.url + "/anthropic/v1/messages", headers={"x-api-key": TENANT_KEY}, json=ASK)
+    row = requests.get(gw.url + "/admin/api/tenants", auth=("admin", "admin-pw-123")).json()
+    windows = row["tenants"][0]["windows"]
+    assert set(windows) == {"window5h", "daily", "weekly"}
+    assert windows["window5h"]["usedUSD"] == pytest.approx(0.000255)
