@@ -154,7 +154,7 @@ class Limiter:
         """
         local = self.local_now(now)
         remaining = None
-        if spend and limits.has_spend_limit and not getattr(self.store, "recording_ok", True):
+        if spend and limits.has_spend_limit and not self.store.recording_ok:
             raise RecordingUnavailable()
         try:
             if spend:

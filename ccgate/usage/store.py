@@ -158,5 +158,9 @@ class UsageStore(Protocol):
     def tenants(self) -> Iterable[str]:
         """Ids of the tenants that have any records."""
 
+    @property
+    def recording_ok(self) -> bool:
+        """False while records could be kept only in memory (spend-limited tenants are refused)."""
+
     def close(self) -> None:
         """Release files and connections."""

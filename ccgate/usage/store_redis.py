@@ -39,17 +39,18 @@ APPEND = """
 if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
 redis.call('RPUSH', KEYS[2], ARGV[2])
 redis.call('SADD', KEYS[5], ARGV[3])
+local function add(field, value)
+  redis.call('HINCRBYFLOAT', KEYS[3], field, value)
+  -- per-minute spend ("t|<minute>") serves sliding windows: the day's hash has it, the month's not
+  if string.sub(field, 1, 2) ~= 't|' then redis.call('HINCRBYFLOAT', KEYS[4], field, value) end
+end
 local earlier = redis.call('HGET', KEYS[6], ARGV[4])
 if earlier then
-  for field, value in pairs(cjson.decode(earlier)) do
-    redis.call('HINCRBYFLOAT', KEYS[3], field, -value)
-    redis.call('HINCRBYFLOAT', KEYS[4], field, -value)
-  end
+  for field, value in pairs(cjson.decode(earlier)) do add(field, -value) end
 end
 local now = {}
 for i = 6, #ARGV, 2 do
-  redis.call('HINCRBYFLOAT', KEYS[3], ARGV[i], ARGV[i + 1])
-  redis.call('HINCRBYFLOAT', KEYS[4], ARGV[i], ARGV[i + 1])
+  add(ARGV[i], ARGV[i + 1])
   now[ARGV[i]] = ARGV[i + 1]
 end
 if ARGV[5] == '1' then
