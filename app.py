@@ -67,7 +67,7 @@ def main(config_dir: str, data_dir: str, host: str | None, port: int | None,
     if dev_reload:
         from ccgate.devreload import run_with_reloader
         sys.exit(run_with_reloader([a for a in sys.argv if a != "--reload"]))
-    message = first_run(Path(config_dir))
+    message = first_run(Path(config_dir), port=port)
     if message:
         print(message, flush=True)
     try:

@@ -19,7 +19,8 @@ def new_tenant_key() -> str:
     return "sk-ccg-" + secrets.token_urlsafe(32)
 
 
-def first_run(config_dir: Path, examples_dir: Path = EXAMPLES_DIR) -> str | None:
+def first_run(config_dir: Path, examples_dir: Path = EXAMPLES_DIR,
+              port: int | None = None) -> str | None:
     """Create the config from the examples when none exists yet; the message to print once, or None.
 
     Only hashes are written: the admin password as a werkzeug hash, the tenant key as ``keyHash``,
@@ -48,7 +49,7 @@ def first_run(config_dir: Path, examples_dir: Path = EXAMPLES_DIR) -> str | None
                        (TENANTS_FILE, json.dumps(tenants, indent=2, ensure_ascii=False) + "\n"),
                        (UPSTREAMS_FILE, upstreams)):
         (config_dir / name).write_text(text, encoding="utf-8")
-    port = server.get("server", {}).get("port", 3000)
+    port = port or server.get("server", {}).get("port", 3000)  # PORT/--port win, as at start
     user = server.get("admin", {}).get("username", "admin")
     return f"""
 ==================================================================================
