@@ -21,6 +21,13 @@ class SharedState(Protocol):
 
     def release(self, tenant_id: str, slot: object) -> None: ...
 
+    def reserve(self, tenant_id: str, amount: float, room: float,
+                now: float) -> tuple[object, float | None]:
+        """Hold ``amount`` of spend unless what running requests hold already reaches ``room``:
+        ``(lease for unreserve, None)``, or ``(None, what they hold)`` when refused."""
+
+    def unreserve(self, tenant_id: str, lease: object) -> None: ...
+
     def pick(self, strategy: str, candidates: Sequence, session: str | None,
              sticky_ttl_s: float) -> str | None:
         """The shared choice among ``candidates``, or None: the pool then chooses itself."""
@@ -37,13 +44,16 @@ class SharedState(Protocol):
 
 
 class LocalState:
-    """rpm windows and in-flight counts kept in this process; balancing stays in the pool."""
+    """rpm windows, in-flight counts and spend reservations kept in this process; balancing
+    stays in the pool."""
 
     healthy = True
 
     def __init__(self) -> None:
         self._admitted: dict[str, deque[float]] = {}
         self._in_flight: dict[str, int] = {}
+        self._held: dict[str, dict[int, float]] = {}  # tenant -> lease -> reserved spend
+        self._serial = 0
 
     def rpm_admit(self, tenant_id: str, rpm: int, now: float) -> float | None:
         """Count one request in the 60 s window; seconds to wait instead when it is full."""
@@ -65,6 +75,24 @@ class LocalState:
 
     def release(self, tenant_id: str, slot: object) -> None:
         self._in_flight[tenant_id] -= 1
+
+    def reserve(self, tenant_id: str, amount: float, room: float,
+                now: float) -> tuple[object, float | None]:
+        held = self._held.setdefault(tenant_id, {})
+        total = sum(held.values())
+        if total >= room:
+            return None, total
+        if amount <= 0:
+            return None, None
+        self._serial += 1
+        held[self._serial] = amount
+        return self._serial, None
+
+    def unreserve(self, tenant_id: str, lease: object) -> None:
+        held = self._held.get(tenant_id, {})
+        held.pop(lease, None)
+        if not held:
+            self._held.pop(tenant_id, None)
 
     def pick(self, strategy: str, candidates: Sequence, session: str | None,
              sticky_ttl_s: float) -> str | None:

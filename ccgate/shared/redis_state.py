@@ -15,119 +15,22 @@ import gevent
 import redis
 
 from .link import RedisLink
+from .redis_scripts import ACQUIRE, PICK, RESERVE, RPM
 
 log = logging.getLogger("ccgate.redis")
 
 LEASE_TTL_S = 60  # a crashed instance's concurrency slots come back after this at the latest
 LEASE_RENEW_S = 20  # leases of requests still running are renewed this often
 UPKEEP_S = 2.0  # how often releases that failed are retried
-
-RPM = """
-local now = tonumber(ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 60)
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
-  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  return tostring(tonumber(oldest[2]) + 60 - now)
-end
-redis.call('ZADD', KEYS[1], now, ARGV[3])
-redis.call('EXPIRE', KEYS[1], 61)
-return false
-"""
-
-ACQUIRE = """
-local now = tonumber(ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-local limit = tonumber(ARGV[2])
-if limit > 0 and redis.call('ZCARD', KEYS[1]) >= limit then return 0 end
-redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[4])
-redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
-return 1
-"""
-
-# KEYS: rr position, wrr scores, lc counts, pin ("" = no session)
-# ARGV: strategy, prefix, pin ttl ms, then id, index, weight for each candidate
-PICK = """
-local strategy, prefix, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local all, usable = {}, {}
-for i = 4, #ARGV, 3 do
-  local c = {id = ARGV[i], index = tonumber(ARGV[i + 1]), weight = tonumber(ARGV[i + 2])}
-  table.insert(all, c)
-  if redis.call('EXISTS', prefix .. 'cooldown:' .. c.id) == 0 and
-     redis.call('EXISTS', prefix .. 'down:' .. c.id) == 0 then
-    table.insert(usable, c)
-  end
-end
-if #usable == 0 then usable = all end
-if KEYS[4] ~= '' then
-  local pinned = redis.call('GET', KEYS[4])
-  for _, c in ipairs(usable) do
-    if c.id == pinned then
-      redis.call('PEXPIRE', KEYS[4], ttl)
-      return c.id
-    end
-  end
-end
-local set = {}
-for _, c in ipairs(usable) do if c.weight > 0 then table.insert(set, c) end end
-if #set == 0 then
-  set = usable
-  for _, c in ipairs(set) do c.weight = 1 end
-end
-local function rotate(cands)
-  local last = tonumber(redis.call('GET', KEYS[1]) or '-1')
-  local chosen = cands[1]
-  for _, c in ipairs(cands) do
-    if c.index > last then chosen = c break end
-  end
-  redis.call('SET', KEYS[1], chosen.index)
-  return chosen
-end
-local chosen
-if strategy == 'weighted_round_robin' then
-  local total, best, best_score = 0, nil, nil
-  for _, c in ipairs(set) do
-    local score = redis.call('HINCRBY', KEYS[2], c.id, c.weight)
-    total = total + c.weight
-    if best == nil or score > best_score then best, best_score = c, score end
-  end
-  redis.call('HINCRBY', KEYS[2], best.id, -total)
-  chosen = best
-elseif strategy == 'least_connections' then
-  local fewest, tied = nil, {}
-  for _, c in ipairs(set) do
-    c.load = tonumber(redis.call('HGET', KEYS[3], c.id) or '0')
-    if fewest == nil or c.load < fewest then fewest = c.load end
-  end
-  local heaviest = 0
-  for _, c in ipairs(set) do
-    if c.load == fewest and c.weight > heaviest then heaviest = c.weight end
-  end
-  for _, c in ipairs(set) do
-    if c.load == fewest and c.weight == heaviest then table.insert(tied, c) end
-  end
-  chosen = rotate(tied)
-elseif strategy == 'random' then
-  local total = 0
-  for _, c in ipairs(set) do total = total + c.weight end
-  local r = math.random() * total
-  chosen = set[#set]
-  for _, c in ipairs(set) do
-    r = r - c.weight
-    if r < 0 then chosen = c break end
-  end
-else
-  chosen = rotate(set)
-end
-if KEYS[4] ~= '' then redis.call('SET', KEYS[4], chosen.id, 'PX', ttl) end
-return chosen.id
-"""
+UNCHECKED = "unchecked"  # what a lease is when Redis could not be asked (nothing to release)
 
 
 class RedisState:
     """Shared counters and balancing for every instance using the same Redis and prefix.
 
-    Concurrency slots are leases of ``LEASE_TTL_S`` that an upkeep greenlet (owned here) renews
-    while their requests run, so an instance that dies gives its slots back within a minute.
+    Concurrency slots and spend reservations are leases of ``LEASE_TTL_S`` that an upkeep
+    greenlet (owned here) renews while their requests run, so an instance that dies gives them
+    back within a minute.
     A release that fails (Redis down) is retried by the same greenlet until it goes through.
     """
 
@@ -138,10 +41,13 @@ class RedisState:
         self.instance = f"{os.uname().nodename}:{os.getpid()}:{os.urandom(3).hex()}"
         self._rpm = self.redis.register_script(RPM)
         self._acquire = self.redis.register_script(ACQUIRE)
+        self._reserve = self.redis.register_script(RESERVE)
         self._pick = self.redis.register_script(PICK)
         self._serial = 0
-        self._leases: dict[str, str] = {}  # lease -> tenant, for requests in flight
-        self._unreleased: dict[str, str] = {}  # lease -> tenant, releases that failed
+        # lease -> (tenant, kind), kind "concurrency" or "reserve": for requests in flight, and
+        # for releases that failed (retried by the upkeep greenlet)
+        self._leases: dict[str, tuple[str, str]] = {}
+        self._unreleased: dict[str, tuple[str, str]] = {}
         self._upkeep = gevent.spawn(self._upkeep_loop)
 
     @property
@@ -155,41 +61,73 @@ class RedisState:
         except redis.RedisError:
             return default
 
+    def _new_lease(self) -> str:
+        self._serial += 1
+        return f"{self.instance}:{self._serial}"
+
     # -- limit counters (the Limiter's ``counters``) ----------------------------------------------
     def rpm_admit(self, tenant_id: str, rpm: int, now: float) -> float | None:
-        self._serial += 1
         wait = self._call("the rpm check", lambda: self._rpm(
-            keys=[f"{self.prefix}rpm:{tenant_id}"],
-            args=[now, rpm, f"{self.instance}:{self._serial}"]))
+            keys=[f"{self.prefix}rpm:{tenant_id}"], args=[now, rpm, self._new_lease()]))
         return float(wait) if wait is not None else None
 
     def acquire(self, tenant_id: str, limit: int, now: float) -> object | None:
         if not limit:
             return "unlimited"
-        self._serial += 1
-        lease = f"{self.instance}:{self._serial}"
+        lease = self._new_lease()
         got = self._call("the concurrency check", lambda: self._acquire(
-            keys=[self._concurrency_key(tenant_id)], args=[now, limit, LEASE_TTL_S, lease]),
-            default="unchecked")
-        if got == "unchecked":
-            return "unchecked"
+            keys=[self._key("concurrency", tenant_id)], args=[now, limit, LEASE_TTL_S, lease]),
+            default=UNCHECKED)
+        if got == UNCHECKED:
+            return UNCHECKED
         if not got:
             return None
-        self._leases[lease] = tenant_id
+        self._leases[lease] = (tenant_id, "concurrency")
         return lease
 
     def release(self, tenant_id: str, slot: object) -> None:
-        if slot in ("unlimited", "unchecked"):
-            return
-        self._leases.pop(slot, None)
-        try:
-            self.link.call("a concurrency release",
-                           lambda: self.redis.zrem(self._concurrency_key(tenant_id), slot))
-        except redis.RedisError:
-            self._unreleased[slot] = tenant_id  # retried by the upkeep greenlet
+        if slot not in ("unlimited", UNCHECKED):
+            self._drop(slot, tenant_id, "concurrency")
 
-    def _concurrency_key(self, tenant_id: str) -> str:
-        return f"{self.prefix}concurrency:{tenant_id}"
+    def reserve(self, tenant_id: str, amount: float, room: float,
+                now: float) -> tuple[object, float | None]:
+        """As ``LocalState.reserve``, atomic across every instance sharing this Redis."""
+        lease = self._new_lease()
+        held = self._call("a spend reservation", lambda: self._reserve(
+            keys=[self._key("reserve", tenant_id), self._key("reserved", tenant_id)],
+            args=[now, repr(room), repr(amount), lease, LEASE_TTL_S]), default=UNCHECKED)
+        if held == UNCHECKED:
+            return UNCHECKED, None
+        if held is not None:
+            return None, float(held)
+        if amount <= 0:
+            return None, None
+        self._leases[lease] = (tenant_id, "reserve")
+        return lease, None
+
+    def unreserve(self, tenant_id: str, lease: object) -> None:
+        if lease not in (None, UNCHECKED):
+            self._drop(lease, tenant_id, "reserve")
+
+    def _key(self, kind: str, tenant_id: str) -> str:
+        return f"{self.prefix}{kind}:{tenant_id}"
+
+    def _forget(self, pipe, lease: str, tenant_id: str, kind: str) -> None:
+        pipe.zrem(self._key(kind, tenant_id), lease)
+        if kind == "reserve":
+            pipe.hdel(self._key("reserved", tenant_id), lease)
+
+    def _drop(self, lease: str, tenant_id: str, kind: str) -> None:
+        self._leases.pop(lease, None)
+
+        def run():
+            pipe = self.redis.pipeline(transaction=False)
+            self._forget(pipe, lease, tenant_id, kind)
+            pipe.execute()
+        try:
+            self.link.call("a lease release", run)
+        except redis.RedisError:
+            self._unreleased[lease] = (tenant_id, kind)  # retried by the upkeep greenlet
 
     def upkeep(self, now: float, renew: bool) -> None:
         """Retry failed releases; with ``renew``, push the expiry of running requests' leases."""
@@ -199,11 +137,13 @@ class RedisState:
 
         def run():
             pipe = self.redis.pipeline(transaction=False)
-            for lease, tenant in unreleased.items():
-                pipe.zrem(self._concurrency_key(tenant), lease)
-            for lease, tenant in leases.items():
-                pipe.zadd(self._concurrency_key(tenant), {lease: now + LEASE_TTL_S}, xx=True)
-                pipe.expire(self._concurrency_key(tenant), LEASE_TTL_S)
+            for lease, (tenant, kind) in unreleased.items():
+                self._forget(pipe, lease, tenant, kind)
+            for lease, (tenant, kind) in leases.items():
+                pipe.zadd(self._key(kind, tenant), {lease: now + LEASE_TTL_S}, xx=True)
+                pipe.expire(self._key(kind, tenant), LEASE_TTL_S)
+                if kind == "reserve":
+                    pipe.expire(self._key("reserved", tenant), LEASE_TTL_S)
             pipe.execute()
 
         try:
@@ -221,7 +161,7 @@ class RedisState:
             try:
                 self.upkeep(time.time(), renew)
             except Exception:
-                log.exception("concurrency lease upkeep failed; retrying")
+                log.exception("lease upkeep failed; retrying")
             if renew:
                 last_renew = time.monotonic()
 

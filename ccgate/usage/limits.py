@@ -1,7 +1,9 @@
-"""Admission checks per tenant: daily and monthly spend, requests per minute, concurrency.
+"""Admission checks per tenant: spend limits (5-hour window, day, week, month), requests per
+minute, concurrency.
 
-Spend comes from the usage store (so it is shared by every process using the same data dir);
-the rpm window and the in-flight count are kept in this process.
+Recorded spend comes from the usage store; the rpm window, in-flight counts and the spend held by
+running requests come from the shared counters (this process with the file store, every
+instance with Redis).
 """
 from __future__ import annotations
 
@@ -38,7 +40,7 @@ class Admission:
     tenant_id: str
     daily_remaining_usd: float | None  # None when no daily limit is set (or it could not be read)
     slot: object = None  # the concurrency slot, given back by ``Limiter.release``
-    reserved_usd: float = 0.0  # this request's share of the spend held while it runs
+    reservation: object = None  # the spend it holds while it runs, given back by ``release``
     live_usd: float = 0.0  # what a running stream has cost so far (cutStreams)
 
 
@@ -62,7 +64,6 @@ class Limiter:
     def __init__(self, store: UsageStore, timezone: str, counters=None):
         self.store = store
         self.counters = counters or LocalState()
-        self._reserved: dict[str, float] = {}  # per tenant: reservations of requests in flight
         self._live: dict[str, float] = {}  # per tenant: cost so far of its running streams
         self.set_timezone(timezone)
 
@@ -128,13 +129,12 @@ class Limiter:
             if period[1]:
                 yield period
 
-    def _check_spend(self, tenant_id: str, limits: TenantLimits, local: datetime) -> float | None:
-        """Raise LimitExceeded for a spend limit reached; what is left of the daily one."""
-        remaining = None
-        held = self._reserved.get(tenant_id, 0.0)
+    def _check_spend(self, tenant_id: str, limits: TenantLimits, local: datetime):
+        """Raise LimitExceeded for a spend limit reached; else what is left of the daily limit
+        and the tightest limit as ``(name, limit, spent)``."""
+        remaining, tightest = None, None
         for name, limit, spent_fn, reset_fn, when in self._periods(tenant_id, limits, local):
             spent = spent_fn()
-            self._check_held(name, limit, spent, held)
             if spent >= limit:
                 reset = reset_fn(local)
                 raise LimitExceeded(
@@ -142,7 +142,22 @@ class Limiter:
                     f"{when}); resets at {_iso(reset)}", int((reset - local).total_seconds()))
             if name == "daily":
                 remaining = limit - spent
-        return remaining
+            if tightest is None or limit - spent < tightest[1] - tightest[2]:
+                tightest = (name, limit, spent)
+        return remaining, tightest
+
+    def _reserve(self, tenant_id: str, tightest, amount: float, now: float) -> object:
+        """Hold ``amount`` against the tightest limit, or refuse while what is spent plus what
+        requests still running may spend reaches it: parallel streams, on any instance sharing
+        the counters, then overshoot it by about one request at most."""
+        name, limit, spent = tightest
+        lease, held = self.counters.reserve(tenant_id, amount, limit - spent, now)
+        if held is not None:
+            raise LimitExceeded(
+                "in_flight", f"{name} spending limit of {usd(limit)} nearly reached: {usd(spent)} "
+                f"spent and up to {usd(held)} more by requests still running; retry when they "
+                f"finish", IN_FLIGHT_RETRY_S)
+        return lease
 
     def admit(self, tenant_id: str, limits: TenantLimits, now: float, spend: bool = True,
               reserve_usd: float = 0.0) -> Admission:
@@ -153,40 +168,30 @@ class Limiter:
         against the tenant's spend limits until ``release``: what the request may cost.
         """
         local = self.local_now(now)
-        remaining = None
+        remaining, tightest = None, None
         if spend and limits.has_spend_limit and not self.store.recording_ok:
             raise RecordingUnavailable()
         try:
             if spend:
-                remaining = self._check_spend(tenant_id, limits, local)
+                remaining, tightest = self._check_spend(tenant_id, limits, local)
         except StoreUnavailable:
             log.error("spend limits of %s not checked: the usage store is unavailable", tenant_id)
-        concurrency = limits.concurrency
-        slot = self.counters.acquire(tenant_id, concurrency, now)
-        if slot is None:
-            raise LimitExceeded("concurrency",
-                                f"concurrency limit of {concurrency} requests in flight reached", 1)
+        admission = Admission(tenant_id, remaining)
+        if tightest is not None:
+            admission.reservation = self._reserve(tenant_id, tightest, reserve_usd, now)
+        admission.slot = self.counters.acquire(tenant_id, limits.concurrency, now)
+        if admission.slot is None:
+            self.counters.unreserve(tenant_id, admission.reservation)
+            raise LimitExceeded("concurrency", f"concurrency limit of {limits.concurrency} "
+                                               f"requests in flight reached", 1)
         rpm = limits.rpm
         if rpm:
             wait = self.counters.rpm_admit(tenant_id, rpm, now)
             if wait is not None:
-                self.counters.release(tenant_id, slot)
+                self.release(admission)
                 raise LimitExceeded("rpm", f"rate limit of {rpm} requests per minute reached; "
                                            f"retry in {wait:.0f} s", int(wait + 0.999))
-        reserved = reserve_usd if spend and limits.has_spend_limit else 0.0
-        if reserved:
-            self._reserved[tenant_id] = self._reserved.get(tenant_id, 0.0) + reserved
-        return Admission(tenant_id, remaining, slot, reserved)
-
-    @staticmethod
-    def _check_held(name: str, limit: float, spent: float, held: float) -> None:
-        """Refuse while what is spent plus what requests still running may spend reaches the
-        limit: parallel streams cannot overshoot it by more than about one request."""
-        if spent < limit <= spent + held:
-            raise LimitExceeded(
-                "in_flight", f"{name} spending limit of {usd(limit)} nearly reached: {usd(spent)} "
-                f"spent and up to {usd(held)} more by requests still running; retry when they "
-                f"finish", IN_FLIGHT_RETRY_S)
+        return admission
 
     def stream_cost_so_far(self, admission: Admission, live_usd: float) -> None:
         """A running stream's cost so far, counted as live spend for ``limit_passed``."""
@@ -213,12 +218,8 @@ class Limiter:
         self.counters.release(admission.tenant_id, admission.slot)
         if admission.live_usd:
             self.stream_cost_so_far(admission, 0.0)
-        if admission.reserved_usd:
-            left = self._reserved.get(admission.tenant_id, 0.0) - admission.reserved_usd
-            if left > 1e-12:
-                self._reserved[admission.tenant_id] = left
-            else:
-                self._reserved.pop(admission.tenant_id, None)
+        self.counters.unreserve(admission.tenant_id, admission.reservation)
+        admission.reservation = None
 
     def limits_view(self, tenant_id: str, limits: TenantLimits, now: float) -> dict:
         """The ``limits`` part of ``/usage``: each spend limit with what is used and left."""

@@ -153,7 +153,6 @@ class Meter:
             return
         self._done = True
         try:
-            self.limiter.release(self.admission)
             usage, error_type = self._usage_and_error(outcome)
             self.record = self._record(outcome, usage, error_type)
             if self.always_record or usage.seen or self._revision:
@@ -162,6 +161,9 @@ class Meter:
                     observe(self.record)
         except Exception:
             log.exception("request %s: usage could not be recorded", self.request_id)
+        finally:
+            # After the record: its cost is never missing from both spend and reservations.
+            self.limiter.release(self.admission)
 
     def _record(self, outcome, usage: Usage, error_type: str | None) -> UsageRecord:
         model = self.model or usage.model or "unknown"

@@ -11,6 +11,7 @@ from datetime import date
 from pathlib import Path
 
 import gevent
+import gevent.pool
 import pytest
 import requests
 
@@ -292,6 +293,50 @@ def test_lease_of_a_request_that_ended_during_a_freeze_is_released(make_mock, sh
     codes = []
     wait_until(lambda: codes.append(post(gw).status_code) or codes[-1] == 200, timeout=12)
     assert gw.gateway.shared._unreleased == {}
+
+
+def test_twenty_streams_through_two_instances_do_not_overshoot_one_limit(make_mock,
+                                                                          shared_gateways):
+    """Issue 15's experiment across instances: spend held by running requests is counted in
+    Redis, so two gateways together stay within the limit plus about one request."""
+    from tests.mock_upstream import message, message_events
+    limit, one = 0.05, (1000 * 3 + 600 * 15) / 1e6  # $0.012 a stream at Sonnet's prices
+    mock = make_mock("m")
+    events = message_events(message(ASK["model"], [{"type": "text", "text": "x" * 64}],
+                                    input_tokens=1000, output_tokens=600))
+    mock.handler = lambda req: mock.stream(events, delay_s=0.05)
+    tenants = [{"id": "alice", "key": TENANT_KEY, "limits": {"daily": {"maxUSD": limit}}}]
+    gws = [shared_gateways([upstream_entry(mock)], tenants=tenants) for _ in range(2)]
+    ask = {**ASK, "max_tokens": 600, "stream": True,
+           "messages": [{"role": "user", "content": "word " * 800}]}
+    results = gevent.pool.Pool(20).map(
+        lambda i: post(gws[i % 2], **{k: v for k, v in ask.items() if k != "model"}).status_code,
+        range(20))
+    served = results.count(200)
+    assert 0 < served < 20 and set(results) <= {200, 429}
+    usage = lambda: requests.get(gws[0].url + "/usage", headers={"x-api-key": TENANT_KEY}).json()
+    wait_until(lambda: usage()["today"]["requests"] == served)
+    spent = usage()["today"]["costUSD"]
+    print(f"20 parallel streams over 2 instances: {served} served, ${spent:.4f} recorded")
+    assert spent <= limit + one, f"{served} served, ${spent:.4f} spent"
+
+
+def test_reservations_of_a_crashed_instance_lapse(redis_server):
+    from ccgate.shared.redis_state import LEASE_TTL_S, RedisState
+    crashed, alive = RedisState(redis_server.url, "r:"), RedisState(redis_server.url, "r:")
+    try:
+        now = time.time()
+        lease, refused = crashed.reserve("alice", 1.0, 1.5, now)
+        assert lease and refused is None
+        assert alive.reserve("alice", 0.1, 1.0, now) == (None, pytest.approx(1.0))
+        crashed._upkeep.kill()  # it dies holding the lease: nobody renews or releases it
+        lease, refused = alive.reserve("alice", 0.1, 1.0, now + LEASE_TTL_S + 1)
+        assert lease and refused is None
+        alive.unreserve("alice", lease)
+        assert alive.redis.exists("r:reserved:alice", "r:reserve:alice") == 0
+    finally:
+        crashed.close()
+        alive.close()
 
 
 def test_health_warns_when_redis_keeps_nothing_across_a_restart(make_mock, shared_gateways):

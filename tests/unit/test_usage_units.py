@@ -249,6 +249,26 @@ def test_limiter_daily_monthly_rpm_concurrency(tmp_path):
     assert slots
 
 
+def test_reservations_hold_room_until_released_and_a_refusal_holds_nothing(tmp_path):
+    limiter = Limiter(FileStore(tmp_path), "UTC")
+    now, daily = 1795651200.0 + 3600, L({"daily": {"maxUSD": 1}, "concurrency": 2})
+    held = lambda: sum(limiter.counters._held.get("t", {}).values())
+    first = limiter.admit("t", daily, now, reserve_usd=0.6)
+    second = limiter.admit("t", daily, now, reserve_usd=0.6)  # 0.6 held < $1 of room: admitted
+    with pytest.raises(LimitExceeded) as exc:
+        limiter.admit("t", daily, now, reserve_usd=0.01)  # 1.2 held >= $1
+    assert exc.value.limit == "in_flight" and "up to $1.20 more" in exc.value.message
+    limiter.release(first)
+    assert held() == pytest.approx(0.6)
+    free = limiter.admit("t", daily, now, spend=False)  # count_tokens: a slot, no spend
+    with pytest.raises(LimitExceeded, match="concurrency"):  # passes the spend check, not this
+        limiter.admit("t", daily, now, reserve_usd=0.3)
+    assert held() == pytest.approx(0.6)  # the refused request holds nothing
+    for a in (second, free):
+        limiter.release(a)
+    assert limiter.counters._held == {}
+
+
 def test_day_boundary_follows_timezone(tmp_path):
     limiter = Limiter(FileStore(tmp_path), "Asia/Shanghai")
     # 2026-11-26T17:00Z is already the 27th in Shanghai

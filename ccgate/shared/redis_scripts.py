@@ -1,0 +1,122 @@
+"""The Lua scripts behind ``RedisState``: each one shared decision in one atomic round trip."""
+
+RPM = """
+local now = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 60)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return tostring(tonumber(oldest[2]) + 60 - now)
+end
+redis.call('ZADD', KEYS[1], now, ARGV[3])
+redis.call('EXPIRE', KEYS[1], 61)
+return false
+"""
+
+ACQUIRE = """
+local now = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local limit = tonumber(ARGV[2])
+if limit > 0 and redis.call('ZCARD', KEYS[1]) >= limit then return 0 end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[4])
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+return 1
+"""
+
+# KEYS: rr position, wrr scores, lc counts, pin ("" = no session)
+# ARGV: strategy, prefix, pin ttl ms, then id, index, weight for each candidate
+PICK = """
+local strategy, prefix, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local all, usable = {}, {}
+for i = 4, #ARGV, 3 do
+  local c = {id = ARGV[i], index = tonumber(ARGV[i + 1]), weight = tonumber(ARGV[i + 2])}
+  table.insert(all, c)
+  if redis.call('EXISTS', prefix .. 'cooldown:' .. c.id) == 0 and
+     redis.call('EXISTS', prefix .. 'down:' .. c.id) == 0 then
+    table.insert(usable, c)
+  end
+end
+if #usable == 0 then usable = all end
+if KEYS[4] ~= '' then
+  local pinned = redis.call('GET', KEYS[4])
+  for _, c in ipairs(usable) do
+    if c.id == pinned then
+      redis.call('PEXPIRE', KEYS[4], ttl)
+      return c.id
+    end
+  end
+end
+local set = {}
+for _, c in ipairs(usable) do if c.weight > 0 then table.insert(set, c) end end
+if #set == 0 then
+  set = usable
+  for _, c in ipairs(set) do c.weight = 1 end
+end
+local function rotate(cands)
+  local last = tonumber(redis.call('GET', KEYS[1]) or '-1')
+  local chosen = cands[1]
+  for _, c in ipairs(cands) do
+    if c.index > last then chosen = c break end
+  end
+  redis.call('SET', KEYS[1], chosen.index)
+  return chosen
+end
+local chosen
+if strategy == 'weighted_round_robin' then
+  local total, best, best_score = 0, nil, nil
+  for _, c in ipairs(set) do
+    local score = redis.call('HINCRBY', KEYS[2], c.id, c.weight)
+    total = total + c.weight
+    if best == nil or score > best_score then best, best_score = c, score end
+  end
+  redis.call('HINCRBY', KEYS[2], best.id, -total)
+  chosen = best
+elseif strategy == 'least_connections' then
+  local fewest, tied = nil, {}
+  for _, c in ipairs(set) do
+    c.load = tonumber(redis.call('HGET', KEYS[3], c.id) or '0')
+    if fewest == nil or c.load < fewest then fewest = c.load end
+  end
+  local heaviest = 0
+  for _, c in ipairs(set) do
+    if c.load == fewest and c.weight > heaviest then heaviest = c.weight end
+  end
+  for _, c in ipairs(set) do
+    if c.load == fewest and c.weight == heaviest then table.insert(tied, c) end
+  end
+  chosen = rotate(tied)
+elseif strategy == 'random' then
+  local total = 0
+  for _, c in ipairs(set) do total = total + c.weight end
+  local r = math.random() * total
+  chosen = set[#set]
+  for _, c in ipairs(set) do
+    r = r - c.weight
+    if r < 0 then chosen = c break end
+  end
+else
+  chosen = rotate(set)
+end
+if KEYS[4] ~= '' then redis.call('SET', KEYS[4], chosen.id, 'PX', ttl) end
+return chosen.id
+"""
+
+# KEYS: lease expiries (zset), lease amounts (hash). ARGV: now, room, amount, lease, ttl.
+# Admits while what the tenant's live leases hold is below ``room`` (limit minus recorded spend),
+# then holds ``amount`` under ``lease``; leases of crashed instances lapse after ``ttl``.
+RESERVE = """
+local now, room, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[5])
+for _, lapsed in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)) do
+  redis.call('HDEL', KEYS[2], lapsed)
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local held = 0
+for _, amount in ipairs(redis.call('HVALS', KEYS[2])) do held = held + tonumber(amount) end
+if held >= room then return tostring(held) end
+if tonumber(ARGV[3]) > 0 then
+  redis.call('ZADD', KEYS[1], now + ttl, ARGV[4])
+  redis.call('HSET', KEYS[2], ARGV[4], ARGV[3])
+  redis.call('EXPIRE', KEYS[1], ttl)
+  redis.call('EXPIRE', KEYS[2], ttl)
+end
+return false
+"""
