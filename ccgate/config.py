@@ -148,7 +148,8 @@ def _cross_file_rules(upstreams_doc: dict, tenants_doc: dict, errors: list[str])
         seen_hashes.setdefault(h, i)
 
 
-def _upstream(doc: dict, default_timeout_ms: int) -> UpstreamConfig:
+def upstream_config(doc: dict, default_timeout_ms: int) -> UpstreamConfig:
+    """One validated ``upstreams.json`` entry, typed."""
     return UpstreamConfig(
         id=doc["id"],
         name=doc.get("name") or doc["id"],
@@ -203,8 +204,10 @@ def parse_expiry(value: str, timezone: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=zone)
 
 
-def _read_documents(config_dir: Path, warnings: list[str]) -> dict[str, Any]:
-    """Every file parsed and validated (schemas, cross-file rules), or ConfigError."""
+def _read_documents(config_dir: Path, warnings: list[str],
+                    overrides: dict[str, Any]) -> dict[str, Any]:
+    """Every file parsed and validated (schemas, cross-file rules), or ConfigError. A document in
+    ``overrides`` is taken instead of its file (a console edit checked before it is written)."""
     if not any((config_dir / name).exists() for name in REQUIRED_FILES):
         raise ConfigError([f"{config_dir.resolve()}: no config here ({', '.join(REQUIRED_FILES)}):"
                            f" run 'python app.py' once to create it, or set CCGATE_CONFIG_DIR to "
@@ -213,10 +216,10 @@ def _read_documents(config_dir: Path, warnings: list[str]) -> dict[str, Any]:
     docs = {}
     for name in REQUIRED_FILES + (PRICING_FILE,):
         path = config_dir / name
-        if name == PRICING_FILE and not path.exists():
+        if name == PRICING_FILE and not path.exists() and name not in overrides:
             docs[name] = None
             continue
-        doc = read_json_file(path, errors)
+        doc = overrides[name] if name in overrides else read_json_file(path, errors)
         if doc is not None:
             doc = expand_env(doc, name, errors)
         if doc is not None and validate_document(name, doc, errors, warnings):
@@ -236,15 +239,16 @@ def _check_timezone(timezone: str) -> None:
         raise ConfigError([f"{SERVER_FILE}: usage.timezone: unknown time zone {timezone!r}"]) from None
 
 
-def load_config(config_dir: str | os.PathLike) -> Config:
-    """Read, validate and type the config in ``config_dir``; raise ConfigError listing every problem."""
+def load_config(config_dir: str | os.PathLike, overrides: dict[str, Any] | None = None) -> Config:
+    """Read, validate and type the config in ``config_dir``; raise ConfigError listing every
+    problem. ``overrides`` maps a file name to the document to use instead of that file."""
     config_dir = Path(config_dir)
     warnings: list[str] = []
-    docs = _read_documents(config_dir, warnings)
+    docs = _read_documents(config_dir, warnings, overrides or {})
     server = docs[SERVER_FILE]
     srv = server.get("server", {})
     proxy_timeout_ms = server.get("proxy", {}).get("timeout", DEFAULT_READ_TIMEOUT_MS)
-    upstreams = tuple(_upstream(u, proxy_timeout_ms) for u in docs[UPSTREAMS_FILE]["upstreams"])
+    upstreams = tuple(upstream_config(u, proxy_timeout_ms) for u in docs[UPSTREAMS_FILE]["upstreams"])
     for where, timeout_ms in [("proxy.timeout", proxy_timeout_ms)] + [
             (f"upstream {u['id']!r} timeout", u["timeout"])
             for u in docs[UPSTREAMS_FILE]["upstreams"] if "timeout" in u]:

@@ -40,8 +40,9 @@ class GatewayError(Exception):
 
     def __init__(self, status: int, message: str, *, error_type: str | None = None,
                  headers: dict[str, str] | None = None, param: str | None = None,
-                 code: str | None = None):
+                 code: str | None = None, extra: dict | None = None):
         super().__init__(message)
+        self.extra = extra or {}  # more top-level fields of a plain (admin API) error body
         self.status = status
         self.message = message
         self.error_type = error_type or ANTHROPIC_TYPE_BY_STATUS.get(status, "api_error")

@@ -99,8 +99,23 @@ def requests(gw: Gateway, limit: int = 100, tenant_id: str | None = None) -> lis
     keep = ("requestId", "timestamp", "tenantId", "model", "requestedModel", "api", "stream",
             "statusCode", "errorType", "upstream", "inputTokens", "outputTokens",
             "cacheCreationTokens", "cacheReadTokens", "totalTokens", "totalCost", "duration",
-            "ttfbMs", "interrupted")
+            "ttfbMs", "interrupted", "attempts")
     return [{k: r.get(k) for k in keep} for r in gw.store.recent(_today(gw), limit, tenant_id)]
+
+
+DETAIL_DAYS = 7  # how far back a request's detail is looked up
+
+
+def request_detail(gw: Gateway, request_id: str) -> dict | None:
+    """The final usage record of one request (its routing log included), newest days first."""
+    today = _today(gw)
+    for back in range(DETAIL_DAYS):
+        day = today - timedelta(days=back)
+        for tenant_id in _tenant_ids(gw):
+            found = [r for r in gw.store.records(tenant_id, day) if r.get("requestId") == request_id]
+            if found:
+                return found[-1]
+    return None
 
 
 def usage(gw: Gateway, first: date, last: date, tenant_id: str | None = None) -> dict:

@@ -2,6 +2,7 @@
 "use strict";
 (function () {
   var i18n = window.CCGateI18n, ui = window.CCGateUI, chart = window.CCGateChart;
+  var manage = window.CCGateConsole;
   var api = document.body.getAttribute("data-api");
   var data = {};
 
@@ -41,7 +42,7 @@
               ui.money(t.today.costUSD), ui.money(t.month.costUSD),
               limitsCell(t),
               i18n.t(t.expired ? "expired" : t.enabled ? "enabled" : "disabled"),
-              t.allowedModels.join(", ")];
+              t.allowedModels.join(", "), manage.tenantActions(t)];
     }), empty);
     var models = Object.keys(o.models.month).sort();
     ui.setRows(document.getElementById("models-table"), models.map(function (m) {
@@ -56,13 +57,14 @@
       if (u.reason) { state += " — " + u.reason; }
       if (u.configProblem) { state += " ⚠ " + u.configProblem; }
       return [u.name + " (" + u.id + ")", state, ui.num(u.inFlight), ui.num(u.requests),
-              ui.pct(u.errorRate), u.p50LatencyMs === null ? "—" : u.p50LatencyMs + " ms", String(u.weight)];
+              ui.pct(u.errorRate), u.p50LatencyMs === null ? "—" : u.p50LatencyMs + " ms", String(u.weight),
+              manage.upstreamActions(u)];
     }), empty);
     ui.setRows(document.getElementById("requests-table"), data.requests.map(function (r) {
       return [new Date(r.timestamp).toLocaleTimeString(), r.tenantId, r.requestedModel || r.model,
               r.api || "anthropic", i18n.t(r.stream ? "yes" : "no"), String(r.statusCode),
               r.upstream || "—", ui.num(r.totalTokens), ui.money(r.totalCost || 0),
-              (r.duration || 0) + " ms"];
+              (r.duration || 0) + " ms", manage.requestButton(r)];
     }), empty);
   }
 
@@ -96,6 +98,8 @@
         status.textContent = i18n.t("loadFailed") + " " + err.message;
       });
   }
+
+  window.CCGateDashboard = {reload: load};
 
   document.addEventListener("DOMContentLoaded", function () {
     document.getElementById("tenant-filter").addEventListener("change", load);

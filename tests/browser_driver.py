@@ -5,12 +5,15 @@ which must not share a process with gevent's monkey-patching. Usage:
 
     python tests/browser_driver.py CONFIG_JSON
 
-CONFIG_JSON: {"base", "user", "password", "key", "screenshots" (dir or null), "chromium"}.
+CONFIG_JSON: {"base", "user", "password", "key", "screenshots" (dir or null), "chromium",
+"mirror" (the URL of a spare mock upstream for the console flow)}.
 """
 from __future__ import annotations
 
 import json
 import sys
+import urllib.error
+import urllib.request
 
 from playwright.sync_api import sync_playwright
 
@@ -92,6 +95,107 @@ def me(browser, cfg, width, height, name):
     return out
 
 
+def ask(cfg, key) -> int:
+    """One message through the gateway with a tenant key: the HTTP status."""
+    req = urllib.request.Request(cfg["base"] + "/anthropic/v1/messages", method="POST",
+                                 headers={"x-api-key": key, "content-type": "application/json"},
+                                 data=json.dumps({"model": "claude-sonnet-4-20250514", "max_tokens": 5,
+                                                  "messages": [{"role": "user", "content": "hi"}]}).encode())
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def admin_json(page, path):
+    return page.evaluate("p => fetch(location.origin + '/admin/api' + p).then(r => r.json())", path)
+
+
+def row_button(page, table, first_cell_contains, label):
+    row = page.locator(f"{table} tbody tr", has_text=first_cell_contains).first
+    row.get_by_role("button", name=label, exact=True).click()
+
+
+def console(browser, cfg):
+    """The operator's flows: add a tenant and use its key, change a limit, disable, add and test
+    an upstream, open a failed-over request's detail."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US",
+                                  http_credentials={"username": cfg["user"], "password": cfg["password"]})
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("dialog", lambda d: d.accept())
+    page.goto(cfg["base"] + "/dashboard")
+    page.wait_for_selector("#tenants-table tbody tr td:not(.empty)", timeout=10000)
+    out = {}
+    page.click("#add-tenant")
+    page.fill("#tenant-form [name=id]", "sister")
+    page.fill("#tenant-form [name=name]", "Sister")
+    page.fill("#tenant-form [name=daily]", "3")
+    page.click("#tenant-form button[type=submit]")
+    page.wait_for_selector("#key-dialog[open]", timeout=10000)
+    key = page.input_value("#new-key")
+    out["snippet"] = page.inner_text("#key-snippet")
+    out["keyWorks"] = ask(cfg, key)
+    shot(page, cfg, "console-new-key")
+    page.click("#key-dialog [data-close]")
+    page.wait_for_selector("#tenants-table tbody tr:has-text('Sister')", timeout=10000)
+    row_button(page, "#tenants-table", "Sister (sister)", "Edit")
+    page.wait_for_selector("#tenant-dialog[open]")
+    out["formDaily"] = page.input_value("#tenant-form [name=daily]")
+    page.fill("#tenant-form [name=daily]", "5")
+    shot(page, cfg, "console-edit-tenant")
+    page.click("#tenant-form button[type=submit]")
+    page.wait_for_selector("#tenant-dialog:not([open])", state="attached")
+    out["limitsAfterEdit"] = [t.get("limits") for t in admin_json(page, "/config")["tenants"]
+                              if t["id"] == "sister"][0]
+    row_button(page, "#tenants-table", "Sister (sister)", "Disable")
+    page.wait_for_function("() => Array.from(document.querySelectorAll('#tenants-table tbody tr'))"
+                           ".some(r => r.innerText.includes('sister') && r.innerText.includes('disabled'))",
+                           timeout=10000)
+    out["disabledKey"] = ask(cfg, key)
+    page.click("#add-upstream")
+    page.fill("#upstream-form [name=id]", "mirror-b")
+    page.fill("#upstream-form [name=url]", cfg["mirror"])
+    page.fill("#upstream-form [name=key]", "sk-mirror-b-key-0123456789")
+    page.click("#upstream-form-test")
+    page.wait_for_function("() => /[✓✗]/.test(document.querySelector('#upstream-test-result').innerText)",
+                           timeout=10000)
+    out["formTest"] = page.inner_text("#upstream-test-result")
+    shot(page, cfg, "console-add-upstream")
+    page.click("#upstream-form button[type=submit]")
+    page.wait_for_selector("#upstreams-table tbody tr:has-text('mirror-b')", timeout=10000)
+    row_button(page, "#upstreams-table", "mirror-b (mirror-b)", "Test")
+    page.wait_for_function("() => /[✓✗]/.test(document.querySelector('#upstreams-table').innerText)",
+                           timeout=10000)
+    out["rowTest"] = page.inner_text("#upstreams-table tbody tr:has-text('mirror-b') .test-result")
+    out["failoverStatuses"] = [ask(cfg, cfg["key"]) for _ in range(2)]
+    listed = admin_json(page, "/requests?limit=100")["requests"]
+    index = next(i for i, r in enumerate(listed) if len(r.get("attempts") or []) == 2)
+    page.evaluate("() => window.CCGateDashboard.reload()")
+    page.wait_for_function(f"() => document.querySelectorAll('#requests-table tbody tr').length > {index}")
+    page.locator("#requests-table tbody tr").nth(index).get_by_role("button", name="Details").click()
+    page.wait_for_selector("#request-dialog[open]", timeout=10000)
+    out["detail"] = page.inner_text("#request-detail")
+    out["attempts"] = table_rows(page, "#attempts-table")
+    shot(page, cfg, "console-request-detail")
+    page.click("#request-dialog [data-close]")
+    out["html"] = page.content()
+    phone = context.new_page()
+    phone.set_viewport_size({"width": 375, "height": 800})
+    phone.goto(cfg["base"] + "/dashboard")
+    phone.wait_for_selector("#tenants-table tbody tr td:not(.empty)", timeout=10000)
+    phone.click("#add-tenant")
+    phone.wait_for_selector("#tenant-dialog[open]")
+    out["phoneScrollWidth"] = phone.evaluate("document.documentElement.scrollWidth")
+    out["phoneDialogWidth"] = phone.evaluate("document.querySelector('#tenant-dialog').getBoundingClientRect().right")
+    shot(phone, cfg, "console-phone")
+    out["errors"] = errors
+    context.close()
+    return out
+
+
 def main() -> None:
     cfg = json.loads(sys.argv[1])
     with sync_playwright() as p:
@@ -101,6 +205,7 @@ def main() -> None:
             "adminPhone": admin(browser, cfg, 375, 800, "dashboard-phone"),
             "meDesktop": me(browser, cfg, 1280, 900, "me-desktop"),
             "mePhone": me(browser, cfg, 375, 800, "me-phone"),
+            "console": console(browser, cfg),
         }
         browser.close()
     print(json.dumps(result))

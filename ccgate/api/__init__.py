@@ -76,3 +76,14 @@ def drain(body: Iterable[bytes]) -> bytes:
         close = getattr(body, "close", None)
         if close is not None:
             close()
+
+
+def limit_arg(default: int = 100, most: int = 1000) -> int:
+    """The ``limit`` query argument of the admin lists: 1 to ``most``, or 400."""
+    try:
+        limit = int(request.args.get("limit", str(default)))
+    except ValueError:
+        raise GatewayError(400, "limit must be a whole number") from None
+    if not 1 <= limit <= most:
+        raise GatewayError(400, f"limit must be from 1 to {most}")
+    return limit

@@ -7,10 +7,11 @@ from flask import Blueprint, jsonify, request
 
 from .. import reports
 from ..errors import GatewayError
-from . import current_gateway
+from . import console, current_gateway, limit_arg
 from .admin_auth import auth
 
 bp = Blueprint("admin", __name__)
+bp.register_blueprint(console.bp)
 MAX_RANGE_DAYS = 366
 
 
@@ -67,12 +68,7 @@ def upstreams():
 
 @bp.get("/api/requests")
 def recent_requests():
-    try:
-        limit = int(request.args.get("limit", "100"))
-    except ValueError:
-        raise GatewayError(400, "limit must be a whole number") from None
-    if not 1 <= limit <= 1000:
-        raise GatewayError(400, "limit must be from 1 to 1000")
+    limit = limit_arg()
     return jsonify({"requests": reports.requests(current_gateway(), limit, _tenant_arg())})
 
 

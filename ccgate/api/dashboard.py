@@ -24,7 +24,7 @@ def language() -> str:
 def security_headers(response):
     response.headers["content-security-policy"] = CSP
     response.headers["x-frame-options"] = "DENY"
-    response.headers["referrer-policy"] = "no-referrer"
+    response.headers["referrer-policy"] = "same-origin"  # the console's writes carry their origin
     response.headers["x-content-type-options"] = "nosniff"
     response.headers["cache-control"] = "no-store"
     return response

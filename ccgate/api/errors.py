@@ -25,7 +25,8 @@ def error_response(e: GatewayError) -> Response:
         error_type = OPENAI_TYPES.get(e.error_type, e.error_type)
         body = json.dumps(openai_error(e.status, e.message, error_type, e.param, e.code)).encode()
     else:
-        body = json.dumps({"error": {"message": e.message, "type": e.error_type}}).encode()
+        body = json.dumps({"error": {"message": e.message, "type": e.error_type},
+                           **e.extra}).encode()
     return Response(body, status=e.status, headers=headers)
 
 

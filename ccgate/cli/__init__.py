@@ -14,9 +14,11 @@ from pathlib import Path
 import click
 
 from ..bootstrap import new_tenant_key
-from ..config import TENANTS_FILE, ConfigError, hash_key, load_config, read_json_file
+from ..config import TENANTS_FILE, ConfigError, hash_key, load_config
+from ..config_edits import EditRefused, add_tenant, set_tenant_key
+from ..config_store import ConfigFiles, EditInvalid, iso_now
 from ..usage.dayfile import SAFE_ID
-from .common import Paths, fail, table, write_atomically
+from .common import Paths, fail, table
 from .usage import usage
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -166,24 +168,29 @@ def _add_key(paths: Paths, tenant_id: str, key: str) -> None:
     """Put ``key``'s hash on tenant ``tenant_id`` in tenants.json (other keys and order kept)."""
     if not SAFE_ID.fullmatch(tenant_id):
         fail([f"--tenant: {tenant_id!r}: use letters, digits, '_', '.' and '-' only"], 1)
-    path = paths.config_dir / TENANTS_FILE
-    errors: list[str] = []
-    doc = read_json_file(path, errors)
-    if errors or not isinstance(doc, dict) or not isinstance(doc.get("tenants"), list):
-        fail(errors or [f"{path}: has no 'tenants' list"], 1)
-    entry = next((t for t in doc["tenants"] if isinstance(t, dict) and t.get("id") == tenant_id),
-                 None)
-    created = entry is None
-    if created:
-        entry = {"id": tenant_id, "name": tenant_id, "enabled": True, "allowedModels": ["*"]}
-        doc["tenants"].append(entry)
-    entry.pop("key", None)
-    entry["keyHash"] = f"sha256:{hash_key(key)}"
-    write_atomically(path, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    key_hash, now = f"sha256:{hash_key(key)}", iso_now()
+
+    def change(doc) -> bool:
+        try:
+            set_tenant_key(doc, tenant_id, key_hash, now)
+            return False
+        except EditRefused as e:
+            if e.status != 404:
+                raise
+        add_tenant(doc, {"id": tenant_id, "allowedModels": ["*"]}, key_hash, now)
+        return True
+
+    try:
+        created, _ = ConfigFiles(paths.config_dir).edit(TENANTS_FILE, change)
+    except EditRefused as e:
+        fail([e.message], 1)
+    except EditInvalid as e:
+        fail(e.problems, 1)
     click.echo(f"key: {key}")
-    click.echo(f"{'created tenant' if created else 'new key for tenant'} {tenant_id!r} in {path} "
-               f"(only the hash is stored: this is the one copy of the key). A running gateway "
-               f"takes it within a second" + ("" if created else "; the old key stops working."))
+    click.echo(f"{'created tenant' if created else 'new key for tenant'} {tenant_id!r} in "
+               f"{paths.config_dir / TENANTS_FILE} (only the hash is stored: this is the one copy "
+               f"of the key). A running gateway takes it within a second"
+               + ("" if created else "; the old key stops working."))
 
 
 @cli.command("hash-password")

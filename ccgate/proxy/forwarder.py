@@ -20,6 +20,18 @@ from .watch import ClientWatch, shut_down
 log = logging.getLogger("ccgate.proxy")
 
 
+def tried_once(upstream_id: str, seconds: float, status: int | None = None,
+               error: str | None = None) -> dict:
+    """One entry of a request's routing log (the usage record's ``attempts``)."""
+    entry: dict = {"upstream": upstream_id}
+    if status is not None:
+        entry["status"] = status
+    if error is not None:
+        entry["error"] = error
+    entry["ms"] = round(seconds * 1000)
+    return entry
+
+
 class Forwarder:
     """Sends requests to the pool's upstreams, with failover, and builds the relay.
 
@@ -69,6 +81,7 @@ class Forwarder:
         failure: Failed | None = None
         last_up: UpstreamState | None = None
         started = self.clock()
+        attempts: list[dict] = []
         for attempt in range(1, allowed + 1):
             up = self.pool.pick(req.model, req.session, tried)
             if up is None and attempt == 1 and req.model and self.pool.has_enabled():
@@ -80,24 +93,29 @@ class Forwarder:
             tried.add(up.id)
             last_up = up
             self.pool.acquire(up)
+            attempt_started = self.clock()
             try:
-                return self._try(up, req, observer, watch, started, gate=attempt < allowed,
-                                 failed_over=attempt > 1)
+                return self._try(up, req, observer, watch, started, attempts,
+                                 gate=attempt < allowed, failed_over=attempt > 1)
             except ClientGone:
                 self.pool.release(up)
                 self.pool.abandoned(up)
-                outcome = Outcome(status=499, upstream=up.id, client_gone=True)
+                attempts.append(tried_once(up.id, self.clock() - attempt_started,
+                                           error="the client closed the request"))
+                outcome = Outcome(status=499, upstream=up.id, client_gone=True, attempts=attempts)
                 return self._answer(499, anthropic_error_body(
                     "api_error", "the client closed the request"), outcome, observer)
             except Failed as f:
                 failure = f
                 self.pool.release(up)
                 self.pool.failed(up, f.reason, f.retry_after)
+                attempts.append(tried_once(up.id, self.clock() - attempt_started, f.status,
+                                           f.reason))
                 log.warning("upstream %s failed (attempt %d): %s", up.id, attempt, f.reason)
-        return self._all_failed(failure, last_up, observer)
+        return self._all_failed(failure, last_up, observer, attempts)
 
     def _try(self, up: UpstreamState, req: ProxyRequest, observer: Observer | None,
-             watch: ClientWatch | None, started: float, *, gate: bool,
+             watch: ClientWatch | None, started: float, attempts: list[dict], *, gate: bool,
              failed_over: bool) -> Relay:
         """One attempt: send, hold a stream until it commits (when another attempt is left),
         and wrap the accepted answer in a relay. Raises Failed or ClientGone."""
@@ -116,7 +134,9 @@ class Forwarder:
         if failed_over:
             self.pool.repin(req.session, up)
         decoded = resp.headers.get("content-encoding", "identity").lower() != "identity"
-        outcome = Outcome(status=resp.status_code, upstream=up.id, ttfb_ms=(now - started) * 1000)
+        attempts.append(tried_once(up.id, now - attempt_started, resp.status_code))
+        outcome = Outcome(status=resp.status_code, upstream=up.id, ttfb_ms=(now - started) * 1000,
+                          attempts=attempts)
         if observer is not None:
             observer.begin(outcome, resp.headers.get("content-type", ""))
         secrets = secrets_of(up.config, error=resp.status_code >= 400)
@@ -143,13 +163,14 @@ class Forwarder:
         return gate.held
 
     def _all_failed(self, failure: Failed | None, last_up: UpstreamState | None,
-                    observer: Observer | None) -> Relay:
+                    observer: Observer | None, attempts: list[dict]) -> Relay:
         secrets = secrets_of(last_up.config, error=True) if last_up else ()
         status, body = upstream_failure_answer(failure.status if failure else None,
                                                failure.body if failure else b"",
                                                lambda text: replace_secrets(text, secrets))
         outcome = Outcome(status=status, upstream=last_up.id if last_up else None,
-                          upstream_error=failure.reason if failure else "no upstream available")
+                          upstream_error=failure.reason if failure else "no upstream available",
+                          attempts=attempts)
         extra = []
         if failure is not None and failure.retry_after:
             extra.append(("retry-after", str(math.ceil(failure.retry_after))))

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable, Protocol
 
 
@@ -31,6 +31,8 @@ class Outcome:
     upstream_error: str | None = None
     ttfb_ms: float | None = None
     cut: str | None = None  # why the gateway ended the stream itself (a spend limit)
+    # one per upstream tried, in order: {"upstream", "status" or "error", "ms"}
+    attempts: list = field(default_factory=list)
 
 
 class StreamCut(Exception):

@@ -180,7 +180,8 @@ class Meter:
                             if isinstance(self.requested_model, str) else self.requested_model),
             ttfbMs=round(outcome.ttfb_ms, 1) if outcome.ttfb_ms is not None else None,
             sessionId=self.session, userAgent=self.user_agent,
-            cacheCreation1hTokens=usage.cache_creation_1h_tokens)
+            cacheCreation1hTokens=usage.cache_creation_1h_tokens,
+            attempts=outcome.attempts or None)
         if usage.total_tokens:
             cost = self.prices.cost(model, usage)
             record.inputCost, record.outputCost = round(cost.input, 10), round(cost.output, 10)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
-OPTIONAL = ("cacheCreation1hTokens", "interrupted", "provisional")
+OPTIONAL = ("cacheCreation1hTokens", "interrupted", "provisional", "attempts")
 
 
 @dataclass
@@ -41,6 +41,7 @@ class UsageRecord:
     cacheCreation1hTokens: int = 0  # the 1-hour part of cacheCreationTokens, when reported
     interrupted: str | None = None  # "client" or "upstream", for an answer cut short
     provisional: int = 0  # a long stream recorded as it goes: the revision, replaced later
+    attempts: list | None = None  # the routing log: {"upstream", "status" or "error", "ms"} each
 
     def to_dict(self) -> dict:
         out = asdict(self)

@@ -36,11 +36,15 @@ pytestmark = pytest.mark.skipif(
 def seen(tmp_path_factory):
     """Run the browser once against a gateway that served real requests; the tests read the result."""
     from tests.helpers import RunningGateway, write_config
-    from tests.mock_upstream import MockUpstream
+    from tests.mock_upstream import MockResponse, MockUpstream, error_body
     from ccgate import create_app
 
     tmp = tmp_path_factory.mktemp("browser")
     mock = MockUpstream("mirror-a").start()
+    spare = MockUpstream("mirror-b").start()
+    # The console's test call (max_tokens 1) succeeds; real requests get 529 and fail over.
+    spare.handler = lambda req: spare.default(req) if (req.json or {}).get("max_tokens", 1) == 1 else MockResponse(
+        529, body=error_body("overloaded_error", "busy"))
     config = write_config(tmp / "cfg", [upstream_entry(mock)], server={
         "admin": ADMIN, "openai": {"models": {"gpt-4o": "claude-sonnet-4-20250514"}}},
         tenants=[{"id": "alice", "name": "Alice", "key": TENANT_KEY, "limits": {"daily": {"maxUSD": 1}}},
@@ -61,7 +65,8 @@ def seen(tmp_path_factory):
         shots = Path(os.environ.get("CCGATE_SCREENSHOTS") or tmp / "screenshots")
         shots.mkdir(parents=True, exist_ok=True)
         cfg = {"base": gw.url, "user": ADMIN["username"], "password": ADMIN["password"],
-               "key": TENANT_KEY, "screenshots": str(shots), "chromium": CHROMIUM}
+               "key": TENANT_KEY, "screenshots": str(shots), "chromium": CHROMIUM,
+               "mirror": spare.url}
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
         proc = subprocess.run([sys.executable, str(ROOT / "tests" / "browser_driver.py"),
                                json.dumps(cfg)], capture_output=True, text=True, timeout=120, env=env)
@@ -70,6 +75,7 @@ def seen(tmp_path_factory):
     finally:
         gw.stop()
         mock.stop()
+        spare.stop()
 
 
 def test_admin_dashboard_renders_chart_and_tables(seen):
@@ -111,3 +117,19 @@ def test_phone_width_has_no_horizontal_scroll(seen):
     assert seen["adminPhone"]["scrollWidth"] <= 375
     assert seen["mePhone"]["scrollWidth"] <= 375
     assert seen["adminPhone"]["chartRects"] >= 2
+
+
+def test_console_flows(seen):
+    c = seen["console"]
+    assert c["errors"] == []
+    assert c["keyWorks"] == 200  # the key shown once works at once
+    assert "ANTHROPIC_BASE_URL=http://127.0.0.1:" in c["snippet"] and "/anthropic\n" in c["snippet"]
+    assert c["formDaily"] == "3" and c["limitsAfterEdit"] == {"daily": {"maxUSD": 5}}
+    assert c["disabledKey"] == 403
+    assert c["formTest"].startswith("✓") and c["rowTest"].startswith("✓")
+    assert c["failoverStatuses"] == [200, 200]
+    assert c["attempts"][0][:2] == ["mirror-b", "529"] and c["attempts"][0][2] == "HTTP 529"
+    assert c["attempts"][1][:2] == ["mirror-a", "200"]
+    assert "Model requested" in c["detail"]
+    assert "sk-mirror-b-key-0123456789" not in c["html"] and TENANT_KEY not in c["html"]
+    assert c["phoneScrollWidth"] <= 375 and c["phoneDialogWidth"] <= 375

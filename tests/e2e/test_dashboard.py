@@ -139,7 +139,7 @@ def test_security_headers(admin_client):
         csp = r.headers["content-security-policy"]
         assert "script-src 'self'" in csp and "unsafe-inline" not in csp
         assert r.headers["x-frame-options"] == "DENY"
-        assert r.headers["referrer-policy"] == "no-referrer"
+        assert r.headers["referrer-policy"] == "same-origin"
         assert r.headers["cache-control"] == "no-store"
         assert b"<script>" not in r.data  # no inline scripts
 
