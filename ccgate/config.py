@@ -7,11 +7,9 @@ as ``file: json.path: message``.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -20,8 +18,9 @@ from zoneinfo import ZoneInfo
 import jsonschema
 
 from .config_env import expand_env, json_path
-from .settings import (REDIS_URL_ENV, AdminConfig, LoadBalancerConfig, LoggingConfig,
-                       MetricsConfig, OpenAIConfig, StorageConfig, TenantConfig, TenantLimits,
+from .config_items import hash_key, tenants_of, upstreams_of
+from .settings import (REDIS_URL_ENV, AdminConfig, AlertsConfig, LoadBalancerConfig, LoggingConfig,
+                       MetricsConfig, OpenAIConfig, StorageConfig, TenantConfig,
                        UpstreamConfig, ms)
 
 DEFAULT_READ_TIMEOUT_MS = 600_000
@@ -56,17 +55,13 @@ class Config:
     admin: AdminConfig
     openai: OpenAIConfig
     logging: LoggingConfig
+    alerts: AlertsConfig
     upstreams: tuple[UpstreamConfig, ...]
     load_balancer: LoadBalancerConfig
     tenants: tuple[TenantConfig, ...]
     pricing: dict | None
     warnings: tuple[str, ...] = ()
     problems: tuple[str, ...] = ()  # almost certainly wrong, yet not fatal (validate fails on them)
-
-
-def hash_key(key: str) -> str:
-    """Hex sha256 of a tenant key, the form keys are looked up and stored in."""
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
 def _schema(name: str) -> dict:
@@ -148,62 +143,6 @@ def _cross_file_rules(upstreams_doc: dict, tenants_doc: dict, errors: list[str])
         seen_hashes.setdefault(h, i)
 
 
-def upstream_config(doc: dict, default_timeout_ms: int) -> UpstreamConfig:
-    """One validated ``upstreams.json`` entry, typed."""
-    return UpstreamConfig(
-        id=doc["id"],
-        name=doc.get("name") or doc["id"],
-        url=doc["url"].rstrip("/"),
-        key=doc.get("key", ""),
-        weight=doc.get("weight", 1),
-        enabled=doc.get("enabled", True),
-        auth=doc.get("auth", "auto"),
-        read_timeout_s=ms(doc.get("timeout", default_timeout_ms)),
-        models=tuple(doc["models"]) if doc.get("models") else None,
-        model_map=doc.get("modelMap", {}),
-        health_check=doc.get("healthCheck", {}),
-    )
-
-
-def _tenants(docs: list[dict], timezone: str) -> tuple[TenantConfig, ...]:
-    out, errors = [], []
-    for i, doc in enumerate(docs):
-        try:
-            out.append(_tenant(doc, timezone))
-        except ValueError:
-            errors.append(f"{TENANTS_FILE}: tenants[{i}].expiresAt: not a real date or date-time "
-                          f"(write 2026-12-31 or 2026-12-31T18:00:00+08:00)")
-    if errors:
-        raise ConfigError(errors)
-    return tuple(out)
-
-
-def _tenant(doc: dict, timezone: str) -> TenantConfig:
-    key = doc.get("key")
-    return TenantConfig(
-        id=doc["id"],
-        name=doc.get("name") or doc["id"],
-        key_hash=hash_key(key) if key is not None else doc["keyHash"][7:].lower(),
-        key=key,
-        enabled=doc.get("enabled", True),
-        allowed_models=tuple(doc.get("allowedModels", ["*"])),
-        limits=TenantLimits.from_doc(doc.get("limits")),
-        allow_batches=doc.get("allowBatches", False),
-        expires_at=parse_expiry(doc["expiresAt"], timezone) if "expiresAt" in doc else None,
-        model_rewrite=tuple((doc.get("modelRewrite") or {}).items()),
-    )
-
-
-def parse_expiry(value: str, timezone: str) -> datetime:
-    """``expiresAt``: a date-time (naive ones in ``usage.timezone``), or a date, which means the
-    key works through that whole day and stops at the next midnight."""
-    zone = ZoneInfo(timezone)
-    if len(value) == 10:
-        return datetime.combine(date.fromisoformat(value) + timedelta(days=1), time(), zone)
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=zone)
-
-
 def _read_documents(config_dir: Path, warnings: list[str],
                     overrides: dict[str, Any]) -> dict[str, Any]:
     """Every file parsed and validated (schemas, cross-file rules), or ConfigError. A document in
@@ -239,6 +178,15 @@ def _check_timezone(timezone: str) -> None:
         raise ConfigError([f"{SERVER_FILE}: usage.timezone: unknown time zone {timezone!r}"]) from None
 
 
+def _short_timeouts(proxy_timeout_ms: int, upstream_docs: list[dict]) -> list[str]:
+    return [f"{where} is {timeout_ms} ms: long non-streaming answers from thinking models will "
+            f"be cut off (600000 recommended)"
+            for where, timeout_ms in [("proxy.timeout", proxy_timeout_ms)] + [
+                (f"upstream {u['id']!r} timeout", u["timeout"]) for u in upstream_docs
+                if "timeout" in u]
+            if timeout_ms < SHORT_TIMEOUT_WARNING_MS]
+
+
 def load_config(config_dir: str | os.PathLike, overrides: dict[str, Any] | None = None) -> Config:
     """Read, validate and type the config in ``config_dir``; raise ConfigError listing every
     problem. ``overrides`` maps a file name to the document to use instead of that file."""
@@ -248,15 +196,13 @@ def load_config(config_dir: str | os.PathLike, overrides: dict[str, Any] | None 
     server = docs[SERVER_FILE]
     srv = server.get("server", {})
     proxy_timeout_ms = server.get("proxy", {}).get("timeout", DEFAULT_READ_TIMEOUT_MS)
-    upstreams = tuple(upstream_config(u, proxy_timeout_ms) for u in docs[UPSTREAMS_FILE]["upstreams"])
-    for where, timeout_ms in [("proxy.timeout", proxy_timeout_ms)] + [
-            (f"upstream {u['id']!r} timeout", u["timeout"])
-            for u in docs[UPSTREAMS_FILE]["upstreams"] if "timeout" in u]:
-        if timeout_ms < SHORT_TIMEOUT_WARNING_MS:
-            warnings.append(f"{where} is {timeout_ms} ms: long non-streaming answers from thinking models "
-                            f"will be cut off (600000 recommended)")
     timezone = server.get("usage", {}).get("timezone", "UTC")
     _check_timezone(timezone)
+    upstreams, errors = upstreams_of(docs[UPSTREAMS_FILE]["upstreams"], proxy_timeout_ms, timezone)
+    tenants, tenant_errors = tenants_of(docs[TENANTS_FILE]["tenants"], timezone)
+    if errors or tenant_errors:
+        raise ConfigError(errors + tenant_errors)
+    warnings += _short_timeouts(proxy_timeout_ms, docs[UPSTREAMS_FILE]["upstreams"])
     storage = StorageConfig.from_doc(server.get("storage", {}))
     if storage.type == "redis" and not storage.url:
         raise ConfigError([f"{SERVER_FILE}: storage.url: a redis:// URL is needed for storage "
@@ -280,9 +226,10 @@ def load_config(config_dir: str | os.PathLike, overrides: dict[str, Any] | None 
         admin=admin,
         openai=OpenAIConfig.from_doc(server.get("openai", {})),
         logging=LoggingConfig.from_doc(server.get("logging", {})),
+        alerts=AlertsConfig.from_doc(server.get("alerts", {})),
         upstreams=upstreams,
         load_balancer=lb,
-        tenants=_tenants(docs[TENANTS_FILE]["tenants"], timezone),
+        tenants=tenants,
         pricing=docs[PRICING_FILE],
         warnings=tuple(warnings),
         problems=tuple(upstream_problems(upstreams)),

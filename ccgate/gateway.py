@@ -23,6 +23,7 @@ from .usage import open_store
 from .usage.limits import Admission, LimitExceeded, Limiter, RecordingUnavailable
 from .usage.meter import Meter
 from .usage.pricing import PriceBook
+from .watchdog import Watchdog
 
 log = logging.getLogger("ccgate")
 SPOOL_RETRY_S = 2.0
@@ -49,6 +50,7 @@ class Gateway:
         self.pool = Pool(config.upstreams, lb.strategy, unhealthy_threshold=lb.unhealthy_threshold,
                          sticky=lb.sticky, sticky_ttl_s=lb.sticky_ttl_s, shared=self.shared)
         self.forwarder = Forwarder(self.pool, failover=lb.failover, max_attempts=lb.max_attempts)
+        self.watchdog = Watchdog(self, config.alerts)
         self.health: HealthChecker | None = None
         self.running = False
         self._spool_retry: gevent.Greenlet | None = None
@@ -70,6 +72,7 @@ class Gateway:
         self.pool.configure(config.upstreams, lb.strategy, unhealthy_threshold=lb.unhealthy_threshold,
                             sticky=lb.sticky, sticky_ttl_s=lb.sticky_ttl_s)
         self.forwarder.configure(failover=lb.failover, max_attempts=lb.max_attempts)
+        self.watchdog.configure(config.alerts)
         if self.health is not None:
             self.health.stop()
         self.health = HealthChecker(self.pool, lb) if lb.health_check else None
@@ -121,8 +124,8 @@ class Gateway:
         """
         reserve = 0.0
         if spend_limits and req.model and tenant.limits.has_spend_limit:
-            reserve = self.prices.estimate(req.model, len(req.body),
-                                           (req.body_json or {}).get("max_tokens"))
+            reserve = self.prices.estimate(req.model, len(req.body), (req.body_json or {}).get(
+                "max_tokens")) * tenant.config.billing_multiplier
         admission = self.admit(tenant, spend_limits, reserve)
         meter = Meter(store=self.store, always_record=record, limits=tenant.limits,
                       prices=self.prices,
@@ -130,7 +133,8 @@ class Gateway:
                       timezone_name=self.config.usage_timezone, request_id=request_id,
                       tenant_id=tenant.id, model=req.model, requested_model=requested_model,
                       api=api, stream=req.stream, session=req.session, user_agent=user_agent,
-                      observers=(metrics.observe_record,))
+                      billing_multiplier=tenant.config.billing_multiplier,
+                      observers=(metrics.observe_record, self.watchdog.record))
         try:
             relay = self.forwarder.forward(req, meter)
         except BaseException:
@@ -159,19 +163,21 @@ class Gateway:
                 log.exception("retrying spooled usage records failed; retrying later")
 
     def start(self) -> None:
-        """Start the background greenlets (config watcher, health checks, spool retries)."""
+        """Start the background greenlets (config watcher, health checks, spool retries, watchdog)."""
         self.running = True
         self.watcher.start()
         if getattr(self.store, "spool", None) is not None:
             self._spool_retry = gevent.spawn(self._retry_spooled)
         if self.health is not None:
             self.health.start()
+        self.watchdog.start()
 
     def close(self) -> None:
         self.running = False
         if self._spool_retry is not None:
             self._spool_retry.kill()
         self.watcher.stop()
+        self.watchdog.stop()
         if self.health is not None:
             self.health.stop()
         self.forwarder.close()

@@ -5,6 +5,7 @@ from datetime import date, timedelta
 
 from .gateway import Gateway
 from .tenants import mask
+from .upstreams.budget import balance_left
 from .usage.store import Counters, DayTotals
 
 
@@ -88,11 +89,49 @@ def tenants(gw: Gateway) -> list[dict]:
     return out
 
 
+def _upstream_usage(gw: Gateway) -> tuple[dict[str, Counters], dict[str, Counters]]:
+    """Per upstream, today's and this month's counters over every tenant."""
+    today = _today(gw)
+    day, month = {}, {}
+    for tenant_id in _tenant_ids(gw):
+        for d, totals in tenant_days(gw, tenant_id, today.replace(day=1), today):
+            for uid, counters in totals.by_upstream.items():
+                month.setdefault(uid, Counters()).merge(counters)
+                if d == today:
+                    day.setdefault(uid, Counters()).merge(counters)
+    return day, month
+
+
 def upstreams(gw: Gateway) -> dict:
+    """The pool's state with each upstream's money: usage today and this month at list price
+    and at what it charges, its limits and what is left of its prepaid balance."""
     rows = gw.pool.snapshot()
+    day, month = _upstream_usage(gw)
     for row in rows:
         row["errorRate"] = round(row["errors"] / row["requests"], 4) if row["requests"] else 0.0
+        config = gw.pool.by_id[row["id"]].config
+        left = balance_left(config, gw.watchdog.spend_of(row["id"]))
+        row.update({
+            "today": day.get(row["id"], Counters()).as_dict(),
+            "month": month.get(row["id"], Counters()).as_dict(),
+            "priceMultiplier": config.price_multiplier,
+            "limits": {k: v for k, v in (("dailyUSD", config.daily_usd),
+                                         ("monthlyUSD", config.monthly_usd)) if v},
+            "balanceUSD": config.balance_usd,
+            "balanceSetAt": config.balance_set_at.isoformat() if config.balance_set_at else None,
+            "balanceLeftUSD": round(left, 6) if left is not None else None,
+            "budget": gw.pool.by_id[row["id"]].budget_reason})
     return {"strategy": gw.pool.strategy_name, "upstreams": rows}
+
+
+def prices(gw: Gateway, days: int = 30) -> list[dict]:
+    """The price of each model seen in the last ``days`` days, and where it came from."""
+    today = _today(gw)
+    seen: set[str] = set()
+    for tenant_id in _tenant_ids(gw):
+        for _, totals in tenant_days(gw, tenant_id, today - timedelta(days=days - 1), today):
+            seen.update(totals.by_model)
+    return [gw.prices.describe(model) for model in sorted(seen)]
 
 
 def requests(gw: Gateway, limit: int = 100, tenant_id: str | None = None) -> list[dict]:

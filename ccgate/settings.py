@@ -110,6 +110,26 @@ class LoggingConfig:
                    console=doc.get("enableConsole", cls.console))
 
 
+ALERT_EVENTS = ("upstream_down", "upstream_recovered", "tenant_limit_warning",
+                "tenant_limit_reached", "upstream_budget_low", "daily_summary")
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    targets: tuple[dict, ...] = ()  # webhook, telegram, wecom, feishu, dingtalk
+    events: tuple[str, ...] = ALERT_EVENTS
+    language: str = "en"
+    daily_summary_at: str = "09:00"  # in usage.timezone
+    gateway_name: str = "CCGate"
+
+    @classmethod
+    def from_doc(cls, doc: dict) -> "AlertsConfig":
+        return cls(targets=tuple(doc.get("targets", ())), events=tuple(doc.get("events", ALERT_EVENTS)),
+                   language=doc.get("language", cls.language),
+                   daily_summary_at=doc.get("dailySummaryAt", cls.daily_summary_at),
+                   gateway_name=doc.get("gatewayName", cls.gateway_name))
+
+
 @dataclass(frozen=True)
 class TenantLimits:
     """A tenant's ``limits``; 0 means no limit."""
@@ -168,6 +188,12 @@ class UpstreamConfig:
     models: tuple[str, ...] | None = None  # wildcard patterns this upstream serves; None = all
     model_map: dict = field(default_factory=dict)  # model renames applied to the forwarded body
     health_check: dict = field(default_factory=dict)
+    price_multiplier: float = 1.0  # what it charges relative to list price (upstreamCost)
+    priority: int = 0  # lower is preferred: the best tier with a usable upstream takes traffic
+    daily_usd: float = 0.0  # upstream-cost limits (0 = none)
+    monthly_usd: float = 0.0
+    balance_usd: float | None = None  # a prepaid balance, as it was at balance_set_at
+    balance_set_at: datetime | None = None
 
     @property
     def host(self) -> str:
@@ -219,6 +245,7 @@ class TenantConfig:
     allow_batches: bool = False  # Message Batches are billed outside the gateway's metering
     expires_at: datetime | None = None  # the key stops working at this moment
     model_rewrite: tuple[tuple[str, str], ...] = ()  # ordered (pattern, model) rules
+    billing_multiplier: float = 1.0  # applied to the recorded totalCost (list cost × this)
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,8 @@
     dialog.showModal();
   }
 
+  function numberOrNull(input) { return input.value === "" ? null : Number(input.value); }
+
   function list(value) {
     return value.split(",").map(function (s) { return s.trim(); }).filter(Boolean);
   }
@@ -91,6 +93,7 @@
     f.elements.modelRewrite.value = rewriteText(t.modelRewrite);
     f.elements.expiresAt.value = (t.expiresAt || "").slice(0, 10);
     f.elements.enabled.checked = t.enabled !== false;
+    f.elements.billingMultiplier.value = t.billingMultiplier === undefined ? "" : t.billingMultiplier;
     open(document.getElementById("tenant-dialog"));
   }
 
@@ -111,7 +114,8 @@
       limits: Object.keys(limits).length ? limits : null,
       modelRewrite: rewriteRules(f.elements.modelRewrite.value),
       expiresAt: f.elements.expiresAt.value || null,
-      enabled: f.elements.enabled.checked
+      enabled: f.elements.enabled.checked,
+      billingMultiplier: numberOrNull(f.elements.billingMultiplier)
     };
     if (!editing) {
       fields.id = f.elements.id.value.trim();
@@ -178,6 +182,13 @@
     f.elements.timeout.value = u.timeout || "";
     f.elements.models.value = (u.models || []).join(", ");
     f.elements.enabled.checked = u.enabled !== false;
+    var limits = u.limits || {};
+    f.elements.priceMultiplier.value = u.priceMultiplier === undefined ? "" : u.priceMultiplier;
+    f.elements.priority.value = u.priority === undefined ? "" : u.priority;
+    f.elements.dailyLimit.value = limits.daily ? limits.daily.maxUSD : "";
+    f.elements.monthlyLimit.value = limits.monthly ? limits.monthly.maxUSD : "";
+    f.elements.balanceUSD.value = "";
+    f.elements.balanceUSD.placeholder = u.balanceUSD === undefined ? "USD" : i18n.t("e.balanceKept");
     document.getElementById("upstream-test-result").textContent = "";
     open(document.getElementById("upstream-dialog"));
   }
@@ -190,6 +201,15 @@
       models: models.length ? models : null, enabled: f.elements.enabled.checked
     };
     if (f.elements.key.value) { fields.key = f.elements.key.value; }
+    var u = editing ? find(configured.upstreams, editing) || {} : {};
+    var limits = JSON.parse(JSON.stringify(u.limits || {}));
+    [["daily", "dailyLimit"], ["monthly", "monthlyLimit"]].forEach(function (p) {
+      if (f.elements[p[1]].value === "") { delete limits[p[0]]; } else { limits[p[0]] = {maxUSD: Number(f.elements[p[1]].value)}; }
+    });
+    fields.limits = Object.keys(limits).length ? limits : null;
+    fields.priceMultiplier = numberOrNull(f.elements.priceMultiplier);
+    fields.priority = numberOrNull(f.elements.priority);
+    if (f.elements.balanceUSD.value !== "") { fields.balanceUSD = Number(f.elements.balanceUSD.value); }
     if (!editing) {
       fields.id = f.elements.id.value.trim();
       Object.keys(fields).forEach(function (k) { if (fields[k] === null) { delete fields[k]; } });

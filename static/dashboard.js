@@ -20,6 +20,10 @@
             ["cost", ui.money(c.costUSD)]];
   }
 
+  function costPair(c) {  // list price, then what the upstream charges (with its request count)
+    return ui.num(c.requests) + " · " + ui.money(c.listCostUSD) + " → " + ui.money(c.upstreamCostUSD);
+  }
+
   function render() {
     var o = data.overview, empty = i18n.t("none");
     if (!o) { return; }
@@ -39,7 +43,8 @@
     }
     ui.setRows(document.getElementById("tenants-table"), data.tenants.map(function (t) {
       return [t.name + " (" + t.id + ")", ui.num(t.today.requests), ui.num(t.today.totalTokens),
-              ui.money(t.today.costUSD), ui.money(t.month.costUSD),
+              ui.money(t.today.costUSD), ui.money(t.month.costUSD) +
+                (Math.abs(t.month.listCostUSD - t.month.costUSD) > 1e-9 ? " (" + i18n.t("e.list") + " " + ui.money(t.month.listCostUSD) + ")" : ""),
               limitsCell(t),
               i18n.t(t.expired ? "expired" : t.enabled ? "enabled" : "disabled"),
               t.allowedModels.join(", "), manage.tenantActions(t)];
@@ -58,7 +63,15 @@
       if (u.configProblem) { state += " ⚠ " + u.configProblem; }
       return [u.name + " (" + u.id + ")", state, ui.num(u.inFlight), ui.num(u.requests),
               ui.pct(u.errorRate), u.p50LatencyMs === null ? "—" : u.p50LatencyMs + " ms", String(u.weight),
+              String(u.priority), costPair(u.today), costPair(u.month),
+              u.balanceLeftUSD === null ? "—" : ui.money(u.balanceLeftUSD) + " / " + ui.money(u.balanceUSD),
               manage.upstreamActions(u)];
+    }), empty);
+    ui.setRows(document.getElementById("prices-table"), data.prices.map(function (p) {
+      function per(v) { return "$" + (+v.toFixed(4)); }
+      return [p.model, per(p.inputPerMTok), per(p.outputPerMTok), per(p.cacheWrite5mPerMTok),
+              per(p.cacheWrite1hPerMTok), per(p.cacheReadPerMTok),
+              p.source + (p.warning ? " ⚠ " + p.warning : "")];
     }), empty);
     ui.setRows(document.getElementById("requests-table"), data.requests.map(function (r) {
       return [new Date(r.timestamp).toLocaleTimeString(), r.tenantId, r.requestedModel || r.model,
@@ -85,9 +98,11 @@
     var tenant = document.getElementById("tenant-filter").value;
     var status = document.getElementById("status");
     return Promise.all([get("/overview"), get("/tenants"), get("/upstreams"),
-                        get("/requests?limit=100" + (tenant ? "&tenant=" + encodeURIComponent(tenant) : ""))])
+                        get("/requests?limit=100" + (tenant ? "&tenant=" + encodeURIComponent(tenant) : "")),
+                        get("/prices")])
       .then(function (res) {
-        data = {overview: res[0], tenants: res[1].tenants, upstreams: res[2], requests: res[3].requests};
+        data = {overview: res[0], tenants: res[1].tenants, upstreams: res[2], requests: res[3].requests,
+                prices: res[4].prices};
         fillFilter();
         render();
         status.className = "status";

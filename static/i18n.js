@@ -41,7 +41,16 @@
       "c.attempts": "Upstreams tried", "c.why": "Why it failed over", "c.requestedModel": "Model requested",
       "c.servedModel": "Model served", "c.ttfb": "Time to first byte", "c.input": "Input tokens",
       "c.output": "Output tokens", "c.cacheWrite": "Cache write tokens", "c.cacheRead": "Cache read tokens",
-      "c.interrupted": "Interrupted"
+      "c.interrupted": "Interrupted",
+      "e.priority": "Priority", "e.today": "Today: requests · list → cost to you",
+      "e.month": "Month: requests · list → cost to you", "e.balance": "Balance left",
+      "e.prices": "Prices per million tokens (models seen in the last 30 days)", "e.input": "Input",
+      "e.output": "Output", "e.write5m": "Cache write 5 m", "e.write1h": "Cache write 1 h",
+      "e.read": "Cache read", "e.source": "Source",
+      "e.pricesHint": "⚠ marks a model priced by a fallback rule: add it to pricing.json to charge its real price.",
+      "e.billing": "Billing multiplier (× list price; empty = 1)", "e.list": "list",
+      "e.money": "Cost and budget", "e.multiplier": "Price multiplier (× list price)",
+      "e.setBalance": "Set prepaid balance (top-up)", "e.balanceKept": "leave empty to keep"
     },
     zh: {
       "dashboard.title": "CCGate 控制台", "me.title": "我的 CCGate 用量",
@@ -82,7 +91,16 @@
       "c.attempts": "尝试过的上游", "c.why": "切换原因", "c.requestedModel": "请求的模型",
       "c.servedModel": "实际模型", "c.ttfb": "首字节时间", "c.input": "输入 Tokens",
       "c.output": "输出 Tokens", "c.cacheWrite": "缓存写入 Tokens", "c.cacheRead": "缓存读取 Tokens",
-      "c.interrupted": "中断"
+      "c.interrupted": "中断",
+      "e.priority": "优先级", "e.today": "今日：请求 · 标价 → 实际成本",
+      "e.month": "本月：请求 · 标价 → 实际成本", "e.balance": "剩余余额",
+      "e.prices": "每百万 tokens 价格（近 30 天出现过的模型）", "e.input": "输入",
+      "e.output": "输出", "e.write5m": "缓存写入 5 分钟", "e.write1h": "缓存写入 1 小时",
+      "e.read": "缓存读取", "e.source": "来源",
+      "e.pricesHint": "⚠ 表示该模型按兜底规则计价：请在 pricing.json 中添加它的真实价格。",
+      "e.billing": "计费倍率（× 标价，留空为 1）", "e.list": "标价",
+      "e.money": "成本与预算", "e.multiplier": "价格倍率（× 标价）",
+      "e.setBalance": "设置预付余额（充值）", "e.balanceKept": "留空则保持不变"
     }
   };
   var root = document.documentElement;

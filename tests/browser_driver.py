@@ -51,6 +51,7 @@ def admin(browser, cfg, width, height, name):
         "models": table_rows(page, "#models-table"),
         "upstreams": table_rows(page, "#upstreams-table"),
         "requests": table_rows(page, "#requests-table"),
+        "prices": table_rows(page, "#prices-table"),
         "scrollWidth": page.evaluate("document.documentElement.scrollWidth"),
         "viewportWidth": width,
         "html": page.content(),

@@ -66,6 +66,11 @@ def upstreams():
     return jsonify(reports.upstreams(current_gateway()))
 
 
+@bp.get("/api/prices")
+def prices():
+    return jsonify({"prices": reports.prices(current_gateway())})
+
+
 @bp.get("/api/requests")
 def recent_requests():
     limit = limit_arg()

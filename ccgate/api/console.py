@@ -13,10 +13,11 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, jsonify, request
 
 from .. import reports
+from ..alerts.events import trial_alert
 from ..audit import AuditLog
 from ..bootstrap import new_tenant_key
-from ..config import (TENANTS_FILE, UPSTREAMS_FILE, hash_key, read_json_file, upstream_config,
-                      validate_document)
+from ..config import TENANTS_FILE, UPSTREAMS_FILE, hash_key, read_json_file, validate_document
+from ..config_items import upstream_config
 from ..config_edits import (EditRefused, add_tenant, add_upstream, delete_item, patch_tenant,
                             patch_upstream, public_tenant, public_upstream, set_tenant_key)
 from ..config_store import ConfigFiles, EditInvalid, iso_now
@@ -183,6 +184,15 @@ def test_unsaved_upstream():
     config = upstream_config(doc["upstreams"][0], 30_000)
     return jsonify(try_upstream(config, current_gateway().config.load_balancer.health_path,
                                 model))
+
+
+@bp.post("/api/alerts/test")
+def test_alerts():
+    """A test alert to every configured target, now: what each answered."""
+    sender = current_gateway().watchdog.alerts
+    if not sender.config.targets:
+        raise GatewayError(400, "no alert targets are configured (server.json alerts.targets)")
+    return jsonify({"results": sender.send_now(trial_alert())})
 
 
 # -- audit and request detail ----------------------------------------------------------------------

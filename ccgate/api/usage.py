@@ -8,6 +8,7 @@ from flask import Blueprint, Response, g, jsonify, request
 from ..errors import GatewayError
 from ..tenants import presented_key
 from ..usage.limits import usd
+from ..usage.store import Counters
 from . import current_gateway
 from .auth import tenant_for_key
 
@@ -51,10 +52,10 @@ def usage():
         "tenant": {"id": tenant.id, "name": tenant.name},
         "date": today.isoformat(),
         "timezone": gw.config.usage_timezone,
-        "today": today_totals.as_dict(),
+        "today": today_totals.as_dict(operator=False),
         "limits": gw.limiter.limits_view(tenant.id, tenant.limits, now),
-        "history": [{"date": d.isoformat(), **{k: v for k, v in t.as_dict().items()
-                                               if k != "byModel"}} for d, t in history],
+        "history": [{"date": d.isoformat(), **Counters.as_dict(t, operator=False)}
+                    for d, t in history],
     })
 
 

@@ -18,6 +18,9 @@ from .types import Observer, Outcome, ProxyRequest, Relay
 from .watch import ClientWatch, shut_down
 
 log = logging.getLogger("ccgate.proxy")
+OUT_OF_BUDGET = ("this gateway is out of upstream budget: every upstream that could answer has "
+                 "used up its spending limit or prepaid balance; the operator has been alerted. "
+                 "Try again later")
 
 
 def tried_once(upstream_id: str, seconds: float, status: int | None = None,
@@ -84,6 +87,10 @@ class Forwarder:
         attempts: list[dict] = []
         for attempt in range(1, allowed + 1):
             up = self.pool.pick(req.model, req.session, tried)
+            if up is None and attempt == 1 and self.pool.out_of_budget(req.model):
+                return self._answer(503, anthropic_error_body("overloaded_error", OUT_OF_BUDGET),
+                                    Outcome(status=503, upstream=None), observer,
+                                    [("retry-after", "600")])
             if up is None and attempt == 1 and req.model and self.pool.has_enabled():
                 body = anthropic_error_body("not_found_error",
                                             f"no upstream of this gateway serves model {req.model!r}")
@@ -136,7 +143,7 @@ class Forwarder:
         decoded = resp.headers.get("content-encoding", "identity").lower() != "identity"
         attempts.append(tried_once(up.id, now - attempt_started, resp.status_code))
         outcome = Outcome(status=resp.status_code, upstream=up.id, ttfb_ms=(now - started) * 1000,
-                          attempts=attempts)
+                          attempts=attempts, price_multiplier=up.config.price_multiplier)
         if observer is not None:
             observer.begin(outcome, resp.headers.get("content-type", ""))
         secrets = secrets_of(up.config, error=resp.status_code >= 400)

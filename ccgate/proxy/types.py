@@ -31,6 +31,7 @@ class Outcome:
     upstream_error: str | None = None
     ttfb_ms: float | None = None
     cut: str | None = None  # why the gateway ended the stream itself (a spend limit)
+    price_multiplier: float = 1.0  # the answering upstream's priceMultiplier (upstreamCost)
     # one per upstream tried, in order: {"upstream", "status" or "error", "ms"}
     attempts: list = field(default_factory=list)
 

@@ -6,6 +6,7 @@ balances by itself, so ``pick`` answers None and the marks are no-ops.
 """
 from __future__ import annotations
 
+import time
 from collections import deque
 from typing import Protocol, Sequence
 
@@ -27,6 +28,9 @@ class SharedState(Protocol):
         ``(lease for unreserve, None)``, or ``(None, what they hold)`` when refused."""
 
     def unreserve(self, tenant_id: str, lease: object) -> None: ...
+
+    def claim(self, key: str, ttl_s: float) -> bool:
+        """True for the first claim of ``key`` within ``ttl_s`` (one alert, not one per instance)."""
 
     def pick(self, strategy: str, candidates: Sequence, session: str | None,
              sticky_ttl_s: float) -> str | None:
@@ -54,6 +58,7 @@ class LocalState:
         self._in_flight: dict[str, int] = {}
         self._held: dict[str, dict[int, float]] = {}  # tenant -> lease -> reserved spend
         self._serial = 0
+        self._claims: dict[str, float] = {}  # key -> expiry (monotonic)
 
     def rpm_admit(self, tenant_id: str, rpm: int, now: float) -> float | None:
         """Count one request in the 60 s window; seconds to wait instead when it is full."""
@@ -93,6 +98,15 @@ class LocalState:
         held.pop(lease, None)
         if not held:
             self._held.pop(tenant_id, None)
+
+    def claim(self, key: str, ttl_s: float) -> bool:
+        now = time.monotonic()
+        if self._claims.get(key, 0.0) > now:
+            return False
+        if len(self._claims) > 10_000:
+            self._claims = {k: v for k, v in self._claims.items() if v > now}
+        self._claims[key] = now + ttl_s
+        return True
 
     def pick(self, strategy: str, candidates: Sequence, session: str | None,
              sticky_ttl_s: float) -> str | None:

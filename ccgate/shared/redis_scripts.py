@@ -23,12 +23,13 @@ return 1
 """
 
 # KEYS: rr position, wrr scores, lc counts, pin ("" = no session)
-# ARGV: strategy, prefix, pin ttl ms, then id, index, weight for each candidate
+# ARGV: strategy, prefix, pin ttl ms, then id, index, weight, priority for each candidate
 PICK = """
 local strategy, prefix, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local all, usable = {}, {}
-for i = 4, #ARGV, 3 do
-  local c = {id = ARGV[i], index = tonumber(ARGV[i + 1]), weight = tonumber(ARGV[i + 2])}
+for i = 4, #ARGV, 4 do
+  local c = {id = ARGV[i], index = tonumber(ARGV[i + 1]), weight = tonumber(ARGV[i + 2]),
+             priority = tonumber(ARGV[i + 3])}
   table.insert(all, c)
   if redis.call('EXISTS', prefix .. 'cooldown:' .. c.id) == 0 and
      redis.call('EXISTS', prefix .. 'down:' .. c.id) == 0 then
@@ -36,19 +37,26 @@ for i = 4, #ARGV, 3 do
   end
 end
 if #usable == 0 then usable = all end
+local best = nil
+for _, c in ipairs(usable) do
+  if best == nil or c.priority < best then best = c.priority end
+end
 if KEYS[4] ~= '' then
   local pinned = redis.call('GET', KEYS[4])
   for _, c in ipairs(usable) do
     if c.id == pinned then
-      redis.call('PEXPIRE', KEYS[4], ttl)
+      -- a pin on a worse tier is not renewed: the session returns once it expires
+      if c.priority == best then redis.call('PEXPIRE', KEYS[4], ttl) end
       return c.id
     end
   end
 end
+local tier = {}
+for _, c in ipairs(usable) do if c.priority == best then table.insert(tier, c) end end
 local set = {}
-for _, c in ipairs(usable) do if c.weight > 0 then table.insert(set, c) end end
+for _, c in ipairs(tier) do if c.weight > 0 then table.insert(set, c) end end
 if #set == 0 then
-  set = usable
+  set = tier
   for _, c in ipairs(set) do c.weight = 1 end
 end
 local function rotate(cands)

@@ -109,6 +109,13 @@ class RedisState:
         if lease not in (None, UNCHECKED):
             self._drop(lease, tenant_id, "reserve")
 
+    def claim(self, key: str, ttl_s: float) -> bool:
+        """The first instance to claim ``key`` gets True; without Redis, every one does."""
+        got = self._call("an alert claim", lambda: self.redis.set(
+            f"{self.prefix}claim:{key}", self.instance, nx=True, px=int(ttl_s * 1000)),
+            default=True)
+        return bool(got)
+
     def _key(self, kind: str, tenant_id: str) -> str:
         return f"{self.prefix}{kind}:{tenant_id}"
 
@@ -168,11 +175,11 @@ class RedisState:
     # -- balancing (the Pool's ``shared``) ----------------------------------------------------------
     def pick(self, strategy: str, candidates: Sequence, session: str | None,
              sticky_ttl_s: float) -> str | None:
-        """The shared choice among ``candidates`` (objects with id, index, weight), or None when
-        Redis cannot be asked (the pool then chooses locally)."""
+        """The shared choice among ``candidates`` (objects with id, index, weight, priority), or
+        None when Redis cannot be asked (the pool then chooses locally)."""
         args: list = [strategy, self.prefix, int(sticky_ttl_s * 1000)]
         for c in candidates:
-            args += [c.id, c.index, c.weight]
+            args += [c.id, c.index, c.weight, c.priority]
         keys = [f"{self.prefix}rr", f"{self.prefix}wrr", f"{self.prefix}lc",
                 f"{self.prefix}pin:{session}" if session else ""]
         chosen = self._call("an upstream pick", lambda: self._pick(keys=keys, args=args))

@@ -28,6 +28,15 @@ def _wall_clock(monotonic_at: float, monotonic_now: float) -> str:
     return datetime.fromtimestamp(at, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def best_tier(states: list["UpstreamState"]) -> list["UpstreamState"]:
+    """The states of the best (lowest) ``priority`` among ``states``: lower tiers take traffic
+    only while every better one is unusable."""
+    if not states:
+        return states
+    best = min(s.priority for s in states)
+    return [s for s in states if s.priority == best]
+
+
 class UpstreamState:
     """One upstream's configuration plus everything the gateway has learnt about it."""
 
@@ -44,6 +53,7 @@ class UpstreamState:
         self.last_error: str | None = None
         self.probe_down = False  # set by the active health check
         self.probe_reason: str | None = None
+        self.budget_reason: str | None = None  # out of its upstream-cost limit or balance
         self.latencies_ms: deque[float] = deque(maxlen=100)
 
     def configure(self, config: UpstreamConfig, index: int) -> None:
@@ -51,6 +61,7 @@ class UpstreamState:
         self.config = config
         self.index = index
         self.weight = config.weight
+        self.priority = config.priority
         self.models = PatternSet(config.models) if config.models else None
 
     def serves(self, model: str | None) -> bool:
@@ -60,7 +71,8 @@ class UpstreamState:
         return now < self.cooldown_until
 
     def healthy(self, now: float) -> bool:
-        return self.config.enabled and not self.probe_down and not self.cooling(now)
+        return (self.config.enabled and not self.probe_down and not self.cooling(now)
+                and self.budget_reason is None)
 
     def snapshot(self, now: float) -> dict:
         """Public state for /health and the dashboard: no URL, no key."""
@@ -70,8 +82,9 @@ class UpstreamState:
             "enabled": self.config.enabled,
             "healthy": self.healthy(now),
             "weight": self.weight,
-            "reason": (self.probe_reason if self.probe_down else None) or (
+            "reason": self.budget_reason or (self.probe_reason if self.probe_down else None) or (
                 self.last_error if self.cooling(now) or self.consecutive_failures else None),
+            "priority": self.priority,
             "cooldownUntil": _wall_clock(self.cooldown_until, now) if self.cooling(now) else None,
             "inFlight": self.in_flight,
             "requests": self.requests,
@@ -130,8 +143,8 @@ class Pool:
              exclude: frozenset[str] | set[str] = frozenset()) -> UpstreamState | None:
         """The upstream for the next attempt, or None when every one has been tried."""
         now = self.clock()
-        eligible = [s for s in self.states
-                    if s.config.enabled and s.id not in exclude and s.serves(model)]
+        eligible = [s for s in self.states if s.config.enabled and s.id not in exclude
+                    and s.serves(model) and s.budget_reason is None]
         if not eligible:
             return None
         usable = [s for s in eligible if self._available(s, now)]
@@ -140,15 +153,18 @@ class Pool:
         if chosen_id in self.by_id:
             return self._begin(self.by_id[chosen_id])
         # Nothing shared (one instance), or Redis did not answer: choose here (fail open).
+        # Fail open: when nothing is usable, still try the eligible ones rather than refuse.
+        candidates = best_tier(usable or eligible)
         if session and self.sticky:
             pinned = self._pins.get(session)
             if pinned and pinned[1] > now:
                 chosen = next((s for s in usable if s.id == pinned[0]), None)
                 if chosen is not None:
-                    self._pins[session] = (chosen.id, now + self.sticky_ttl_s)
+                    # A pin on a worse tier is kept, not renewed: the session returns to the
+                    # preferred tier once that has recovered and the pin has expired.
+                    if chosen.priority == candidates[0].priority:
+                        self._pins[session] = (chosen.id, now + self.sticky_ttl_s)
                     return self._begin(chosen)
-        # Fail open: when nothing is usable, still try the eligible ones rather than refuse.
-        candidates = usable or eligible
         weighted = [s for s in candidates if s.weight > 0]
         chosen = self.strategy.pick(weighted or candidates)
         if session and self.sticky:
@@ -228,6 +244,11 @@ class Pool:
 
     def has_enabled(self) -> bool:
         return any(s.config.enabled for s in self.states)
+
+    def out_of_budget(self, model: str | None) -> bool:
+        """Every enabled upstream that serves ``model`` is out of its budget (and there is one)."""
+        serving = [s for s in self.states if s.config.enabled and s.serves(model)]
+        return bool(serving) and all(s.budget_reason is not None for s in serving)
 
     def snapshot(self) -> list[dict]:
         now = self.clock()

@@ -57,11 +57,12 @@ class Meter:
     def __init__(self, *, store: UsageStore, always_record: bool, limits: TenantLimits, prices: PriceBook, limiter: Limiter,
                  admission: Admission, timezone_name: str, request_id: str, tenant_id: str,
                  model: str | None, requested_model: str | None, api: str, stream: bool,
-                 session: str | None, user_agent: str | None,
+                 session: str | None, user_agent: str | None, billing_multiplier: float = 1.0,
                  observers: tuple[Callable[[dict], None], ...] = ()):
         self.store = store
         self.always_record = always_record
         self.limits = limits
+        self.billing_multiplier = billing_multiplier
         self._checked_chars = 0
         self.prices = prices
         self.limiter = limiter
@@ -109,7 +110,8 @@ class Meter:
         so_far = replace(self._sse.usage, output_tokens=max(
             self._sse.usage.output_tokens, self._sse.delta_chars // CHARS_PER_TOKEN))
         model = self.model or so_far.model or "unknown"
-        self.limiter.stream_cost_so_far(self.admission, self.prices.cost(model, so_far).total)
+        self.limiter.stream_cost_so_far(
+            self.admission, self.prices.cost(model, so_far).total * self.billing_multiplier)
         reason = self.limiter.limit_passed(self.tenant_id, self.limits, time.time())
         if reason:
             raise StreamCut(reason)
@@ -165,6 +167,18 @@ class Meter:
             # After the record: its cost is never missing from both spend and reservations.
             self.limiter.release(self.admission)
 
+    def _price(self, record: UsageRecord, model: str, usage: Usage, outcome) -> None:
+        """Costs: the tenant's at list price × its billingMultiplier (``listCost`` keeps the
+        list price when they differ), the operator's at list × the upstream's priceMultiplier."""
+        cost, bill = self.prices.cost(model, usage), self.billing_multiplier
+        record.inputCost, record.outputCost = round(cost.input * bill, 10), round(cost.output * bill, 10)
+        record.cacheCreationCost = round(cost.cache_creation * bill, 10)
+        record.cacheReadCost = round(cost.cache_read * bill, 10)
+        record.totalCost = round(cost.total * bill, 10)
+        if bill != 1:
+            record.listCost = round(cost.total, 10)
+        record.upstreamCost = round(cost.total * outcome.price_multiplier, 10)
+
     def _record(self, outcome, usage: Usage, error_type: str | None) -> UsageRecord:
         model = self.model or usage.model or "unknown"
         if (outcome.status >= 400 or error_type) and not self.prices.is_priced(model):
@@ -183,11 +197,7 @@ class Meter:
             cacheCreation1hTokens=usage.cache_creation_1h_tokens,
             attempts=outcome.attempts or None)
         if usage.total_tokens:
-            cost = self.prices.cost(model, usage)
-            record.inputCost, record.outputCost = round(cost.input, 10), round(cost.output, 10)
-            record.cacheCreationCost = round(cost.cache_creation, 10)
-            record.cacheReadCost = round(cost.cache_read, 10)
-            record.totalCost = round(cost.total, 10)
+            self._price(record, model, usage, outcome)
         # A stream whose final message_delta (stop reason, final usage) arrived is complete, even
         # if the client hung up before message_stop (litellm does).
         finished = self._sse is not None and self._sse.stop_reason is not None

@@ -199,3 +199,19 @@ class PriceBook:
 
     def cost(self, model: str, usage: Usage) -> Cost:
         return cost_of(usage, self.prices(model))
+
+    def describe(self, model: str) -> dict:
+        """``model``'s rates per million tokens and where they come from, for the prices page."""
+        p = self.prices(model)
+        kind = ("pricing.json" if p.source.startswith("pricing.json") and self.is_priced(model)
+                else "built-in" if self.is_priced(model) else "fallback")
+        out = {"model": model, "source": p.source, "kind": kind,
+               "warning": None if kind != "fallback" else (
+                   f"no price of its own: charged as {p.source}; add a pricing.json entry")}
+        for name, rate in (("input", p.input), ("output", p.output),
+                           ("cacheWrite5m", p.cache_write), ("cacheWrite1h", p.cache_write_1h),
+                           ("cacheRead", p.cache_read)):
+            out[f"{name}PerMTok"] = Prices.rate(rate, 0)
+            if not isinstance(rate, float):
+                out[f"{name}Tiers"] = [[start, price] for start, price in rate]
+        return out

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
-OPTIONAL = ("cacheCreation1hTokens", "interrupted", "provisional", "attempts")
+OPTIONAL = ("cacheCreation1hTokens", "interrupted", "provisional", "attempts", "listCost")
 
 
 @dataclass
@@ -27,7 +27,7 @@ class UsageRecord:
     outputCost: float = 0.0
     cacheCreationCost: float = 0.0
     cacheReadCost: float = 0.0
-    totalCost: float = 0.0
+    totalCost: float = 0.0  # what the tenant is billed: list cost × its billingMultiplier
     duration: int = 0  # ms
     statusCode: int = 0
     errorType: str | None = None
@@ -38,9 +38,11 @@ class UsageRecord:
     ttfbMs: float | None = None
     sessionId: str | None = None
     userAgent: str | None = None
+    upstreamCost: float = 0.0  # what the upstream charges: list cost × its priceMultiplier
     cacheCreation1hTokens: int = 0  # the 1-hour part of cacheCreationTokens, when reported
     interrupted: str | None = None  # "client" or "upstream", for an answer cut short
     provisional: int = 0  # a long stream recorded as it goes: the revision, replaced later
+    listCost: float | None = None  # the list-price cost, when the tenant's billing differs
     attempts: list | None = None  # the routing log: {"upstream", "status" or "error", "ms"} each
 
     def to_dict(self) -> dict:

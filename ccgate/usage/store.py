@@ -35,7 +35,9 @@ class Counters:
     cacheCreationTokens: int = 0
     cacheReadTokens: int = 0
     totalTokens: int = 0
-    costUSD: float = 0.0
+    costUSD: float = 0.0  # what the tenants are billed (totalCost)
+    listCostUSD: float = 0.0  # the same at list price (before a tenant's billingMultiplier)
+    upstreamCostUSD: float = 0.0  # what the upstreams charge the operator (upstreamCost)
 
     def add_record(self, record: dict, sign: int = 1) -> None:
         """Count a record in (``sign=-1``: take it back out)."""
@@ -47,18 +49,25 @@ class Counters:
         self.cacheReadTokens += sign * _int(record.get("cacheReadTokens"))
         self.totalTokens += sign * _int(record.get("totalTokens"))
         self.costUSD += sign * _float(record.get("totalCost"))
+        self.listCostUSD += sign * _float(record.get("listCost", record.get("totalCost")))
+        self.upstreamCostUSD += sign * _float(record.get("upstreamCost"))
 
     def merge(self, other: "Counters") -> None:
         for name in COUNTER_FIELDS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
-    def as_dict(self) -> dict:
-        out = {name: getattr(self, name) for name in COUNTER_FIELDS}
-        out["costUSD"] = round(self.costUSD, 6)
+    def as_dict(self, operator: bool = True) -> dict:
+        """The counters as JSON; ``operator=False`` for a tenant, who sees what it is billed,
+        not list prices or what the upstreams charge."""
+        out = {name: round(v, 6) if name in MONEY_FIELDS else v
+               for name in COUNTER_FIELDS for v in (getattr(self, name),)
+               if operator or name not in OPERATOR_FIELDS}
         return out
 
 
 COUNTER_FIELDS = tuple(Counters.__dataclass_fields__)
+MONEY_FIELDS = ("costUSD", "listCostUSD", "upstreamCostUSD")
+OPERATOR_FIELDS = ("listCostUSD", "upstreamCostUSD")
 
 
 def minute_of(record: dict) -> int | None:
@@ -95,12 +104,13 @@ def latest(records: list[dict]) -> list[dict]:
 
 @dataclass
 class DayTotals(Counters):
-    """Counters for one tenant and day, also split by model.
+    """Counters for one tenant and day, also split by model and by upstream.
 
     A provisional record (a long stream recorded as it goes) counts until a later record of the
     same request arrives, which replaces it: each request is counted once.
     """
     by_model: dict[str, Counters] = field(default_factory=dict)
+    by_upstream: dict[str, Counters] = field(default_factory=dict)
     provisional: dict[str, dict] = field(default_factory=dict, repr=False, compare=False)
     # Spend per minute of the day (epoch minute of each request's start): sliding windows.
     minutes: dict[int, float] = field(default_factory=dict, repr=False, compare=False)
@@ -113,6 +123,8 @@ class DayTotals(Counters):
         super().add_record(record, sign)
         model = record.get("model") if isinstance(record.get("model"), str) else "unknown"
         self.by_model.setdefault(model, Counters()).add_record(record, sign)
+        if isinstance(record.get("upstream"), str):
+            self.by_upstream.setdefault(record["upstream"], Counters()).add_record(record, sign)
         cost, minute = _float(record.get("totalCost")), minute_of(record)
         if cost and minute is not None:
             self.minutes[minute] = self.minutes.get(minute, 0.0) + sign * cost
@@ -123,12 +135,16 @@ class DayTotals(Counters):
         Counters.merge(self, other)
         for model, counters in other.by_model.items():
             self.by_model.setdefault(model, Counters()).merge(counters)
+        for upstream, counters in other.by_upstream.items():
+            self.by_upstream.setdefault(upstream, Counters()).merge(counters)
         for minute, cost in other.minutes.items():
             self.minutes[minute] = self.minutes.get(minute, 0.0) + cost
 
-    def as_dict(self) -> dict:
-        out = Counters.as_dict(self)
-        out["byModel"] = {m: c.as_dict() for m, c in sorted(self.by_model.items())}
+    def as_dict(self, operator: bool = True) -> dict:
+        out = Counters.as_dict(self, operator)
+        out["byModel"] = {m: c.as_dict(operator) for m, c in sorted(self.by_model.items())}
+        if operator:
+            out["byUpstream"] = {u: c.as_dict() for u, c in sorted(self.by_upstream.items())}
         return out
 
 

@@ -24,7 +24,7 @@ import redis
 
 from ..shared.link import RedisLink
 from .spool import MAX_PENDING
-from .store import COUNTER_FIELDS, Counters, DayTotals, StoreUnavailable, latest, minute_of
+from .store import COUNTER_FIELDS, MONEY_FIELDS, Counters, DayTotals, StoreUnavailable, latest, minute_of
 
 log = logging.getLogger("ccgate.usage")
 
@@ -63,18 +63,24 @@ return 1
 
 
 def increments(record: dict) -> list[tuple[str, float]]:
-    """The totals one record adds: overall fields, and ``m|<model>|<field>`` per model."""
+    """The totals one record adds: overall fields, ``m|<model>|<field>`` per model and
+    ``u|<upstream>|<field>`` per upstream."""
     one = Counters()
     one.add_record(record)
     values = [(f, getattr(one, f)) for f in COUNTER_FIELDS if getattr(one, f)]
     model = record.get("model") if isinstance(record.get("model"), str) else "unknown"
+    upstream = record.get("upstream")
+    split = [(f"m|{model}|{f}", v) for f, v in values]
+    if isinstance(upstream, str):
+        split += [(f"u|{upstream}|{f}", v) for f, v in values]
     minute = minute_of(record)
     spend = [(f"t|{minute}", one.costUSD)] if minute is not None and one.costUSD else []
-    return values + [(f"m|{model}|{f}", v) for f, v in values] + spend
+    return values + split + spend
 
 
 def totals_from_hash(raw: dict) -> DayTotals:
-    """A totals hash (``field`` and ``m|<model>|<field>`` keys) as DayTotals."""
+    """A totals hash (``field``, ``m|<model>|<field>``, ``u|<upstream>|<field>`` keys) as
+    DayTotals."""
     totals = DayTotals()
     for key, value in raw.items():
         key = key.decode() if isinstance(key, bytes) else key
@@ -83,12 +89,13 @@ def totals_from_hash(raw: dict) -> DayTotals:
         if key.startswith("t|"):
             totals.minutes[int(key[2:])] = float(value)
             continue
-        if key.startswith("m|") and key.count("|") >= 2:
-            model, field = key[2:key.rindex("|")], key[key.rindex("|") + 1:]
-            target = totals.by_model.setdefault(model, Counters())
+        if key[:2] in ("m|", "u|") and key.count("|") >= 2:
+            name, field = key[2:key.rindex("|")], key[key.rindex("|") + 1:]
+            split = totals.by_model if key[0] == "m" else totals.by_upstream
+            target = split.setdefault(name, Counters())
         if field in COUNTER_FIELDS:
             number = float(value)
-            setattr(target, field, number if field == "costUSD" else int(number))
+            setattr(target, field, number if field in MONEY_FIELDS else int(number))
     return totals
 
 

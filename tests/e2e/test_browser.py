@@ -94,6 +94,15 @@ def test_admin_dashboard_renders_chart_and_tables(seen):
     assert TENANT_KEY not in d["html"] and OTHER_KEY not in d["html"]
 
 
+def test_prices_and_upstream_money_are_shown(seen):
+    d = seen["adminDesktop"]
+    prices = {row[0]: row for row in d["prices"]}
+    assert prices["claude-sonnet-4-20250514"][1:3] == ["$3", "$15"]
+    assert prices["claude-sonnet-4-20250514"][6].startswith("genai-prices")
+    mirror = d["upstreams"][0]
+    assert mirror[7] == "0" and mirror[8].startswith("5 · $") and "→" in mirror[8]
+
+
 def test_language_toggle(seen):
     d = seen["adminDesktop"]
     assert d["headingAfterToggle"] == "CCGate 控制台" and d["toggleLabel"] == "English"

@@ -59,3 +59,22 @@ def test_weighted_random_shares_match(state):
     ours = Counter(seq(WeightedRandom(random.Random(7)), [a, b], 2000))
     theirs = Counter(seq(RedisStrategy(state, "random"), [a, b], 2000))
     assert abs(ours["a"] - theirs["a"]) < 120  # both about 3:1
+
+
+def test_priority_tiers_in_the_shared_pick(state):
+    a, b, c = C("a", 0, 1), C("b", 1, 1), C("official", 2, 1, priority=1)
+    assert {state.pick("round_robin", [a, b, c], None, 3600) for _ in range(6)} == {"a", "b"}
+    state.cooldown("a", 60, "HTTP 529")
+    state.cooldown("b", 60, "HTTP 529")
+    assert state.pick("round_robin", [a, b, c], "s1", 3600) == "official"
+    state.recovered("a")
+    state.recovered("b")
+    assert state.pick("round_robin", [a, b, c], None, 3600) in ("a", "b")
+    # Pinned on the worse tier: kept, but not renewed (a renewal here would set a 1 ms ttl).
+    assert state.pick("round_robin", [a, b, c], "s1", 1) == "official"
+    pin = f"{state.prefix}pin:s1"
+    assert state.redis.pttl(pin) > 1000
+    state.redis.pexpire(pin, 1)  # the pin expires
+    import time
+    time.sleep(0.01)
+    assert state.pick("round_robin", [a, b, c], "s1", 3600) in ("a", "b")

@@ -12,8 +12,9 @@ from ccgate.upstreams.strategies import (LeastConnections, RoundRobin, SmoothWei
 
 
 class C:
-    def __init__(self, id, index, weight, in_flight=0):
+    def __init__(self, id, index, weight, in_flight=0, priority=0):
         self.id, self.index, self.weight, self.in_flight = id, index, weight, in_flight
+        self.priority = priority
 
     def __repr__(self):
         return self.id
@@ -95,6 +96,33 @@ def test_backup_used_only_when_weighted_unusable():
         for _ in range(3):
             pool.failed(pool.by_id[name], "HTTP 500")
     assert picks(pool, 3) == "zzz"
+
+
+def test_priority_tiers_fall_through_and_come_back():
+    clock = Clock()
+    pool = Pool((up("m1"), up("m2"), up("official", priority=1)), "round_robin", clock=clock,
+                unhealthy_threshold=1)
+    assert set(pool.pick(None).id for _ in range(6)) == {"m1", "m2"}  # tier 0 only
+    pool.failed(pool.by_id["m1"], "HTTP 529")
+    assert picks(pool, 3) == "m2m2m2"
+    pool.by_id["m2"].budget_reason = "budget: prepaid balance of $20.00 used up"
+    assert picks(pool, 2) == "officialofficial"  # the whole tier is unusable
+    assert pool.pick(None, session="s1").id == "official"  # a session pinned on tier 1
+    clock.t += 5  # m1's cooldown is over: tier 0 usable again
+    pool.by_id["m2"].budget_reason = None
+    assert pool.pick(None).id in ("m1", "m2")
+    assert pool.pick(None, session="s1").id == "official"  # the pin holds, not renewed
+    clock.t += 3600
+    assert pool.pick(None, session="s1").id in ("m1", "m2")  # expired: back to tier 0
+
+
+def test_out_of_budget_is_never_failed_open_into():
+    pool = Pool((up("a"), up("b")), "round_robin", clock=Clock())
+    for s in pool.states:
+        s.budget_reason = "budget: daily limit of $5.00 reached"
+    assert pool.pick(None) is None and pool.out_of_budget("claude-sonnet-5")
+    pool.by_id["b"].budget_reason = None
+    assert pool.pick(None).id == "b" and not pool.out_of_budget(None)
 
 
 def test_cooldown_doubles_half_open_and_recovers():

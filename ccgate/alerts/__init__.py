@@ -1,0 +1,1 @@
+"""Alerts to the operator: webhook, Telegram, WeCom, Feishu, DingTalk."""
