@@ -20,8 +20,9 @@
             ["cost", ui.money(c.costUSD)]];
   }
 
-  function costPair(c) {  // list price, then what the upstream charges (with its request count)
-    return ui.num(c.requests) + " · " + ui.money(c.listCostUSD) + " → " + ui.money(c.upstreamCostUSD);
+  function costPair(c) {  // requests · tokens · list price → what the upstream charges
+    return ui.num(c.requests) + " · " + ui.num(c.totalTokens) + " · " + ui.money(c.listCostUSD) +
+      " → " + ui.money(c.upstreamCostUSD);
   }
 
   function render() {

@@ -100,7 +100,7 @@ def test_prices_and_upstream_money_are_shown(seen):
     assert prices["claude-sonnet-4-20250514"][1:3] == ["$3", "$15"]
     assert prices["claude-sonnet-4-20250514"][6].startswith("genai-prices")
     mirror = d["upstreams"][0]
-    assert mirror[7] == "0" and mirror[8].startswith("5 · $") and "→" in mirror[8]
+    assert mirror[7] == "0" and mirror[8].startswith("5 · 185 · $") and "→" in mirror[8]
 
 
 def test_language_toggle(seen):

@@ -127,6 +127,13 @@ def test_store_contract(store):
     assert [r["requestId"] for r in store.recent(d2, 10, "u")] == ["d"]
     assert list(store.tenants()) == ["t", "u"]
     assert store.day_totals("nobody", d2).requests == 0
+    store.append({**rec("e"), "upstream": "mirror", "upstreamCost": 0.15, "listCost": 0.5,
+                  "totalCost": 0.6}, d2)
+    t = store.day_totals("t", d2)
+    mirror = t.by_upstream["mirror"]
+    assert (mirror.requests, mirror.upstreamCostUSD, mirror.listCostUSD, mirror.costUSD) == \
+        (1, pytest.approx(0.15), pytest.approx(0.5), pytest.approx(0.6))
+    assert t.upstreamCostUSD == pytest.approx(0.15) and t.listCostUSD == pytest.approx(1.0)
 
 
 # -- instances acting as one -----------------------------------------------------------------------
