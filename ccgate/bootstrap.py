@@ -9,6 +9,7 @@ from pathlib import Path
 from werkzeug.security import generate_password_hash
 
 from .config import REQUIRED_FILES, SERVER_FILE, TENANTS_FILE, UPSTREAMS_FILE, hash_key
+from .config_store import write_atomically
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "config"
 ADMIN_PASSWORD_ENV = "CCGATE_ADMIN_PASSWORD"
@@ -48,7 +49,7 @@ def first_run(config_dir: Path, examples_dir: Path = EXAMPLES_DIR,
     for name, text in ((SERVER_FILE, json.dumps(server, indent=2, ensure_ascii=False) + "\n"),
                        (TENANTS_FILE, json.dumps(tenants, indent=2, ensure_ascii=False) + "\n"),
                        (UPSTREAMS_FILE, upstreams)):
-        (config_dir / name).write_text(text, encoding="utf-8")
+        write_atomically(config_dir / name, text)  # mode 0600: the files hold secrets
     port = port or server.get("server", {}).get("port", 3000)  # PORT/--port win, as at start
     user = server.get("admin", {}).get("username", "admin")
     return f"""

@@ -17,9 +17,10 @@ from zoneinfo import ZoneInfo
 
 import jsonschema
 
+from .client_ip import parse_networks
 from .config_env import expand_env, json_path
 from .config_items import hash_key, tenants_of, upstreams_of
-from .settings import (REDIS_URL_ENV, AdminConfig, AlertsConfig, LoadBalancerConfig, LoggingConfig,
+from .settings import (BODY_TIMEOUT_MS, REDIS_URL_ENV, AdminConfig, AlertsConfig, LoadBalancerConfig, LoggingConfig,
                        MetricsConfig, OpenAIConfig, StorageConfig, TenantConfig,
                        UpstreamConfig, ms)
 
@@ -46,6 +47,9 @@ class Config:
     host: str
     port: int
     max_body_bytes: int
+    body_timeout_s: float
+    max_connections: int  # 0: sized from the descriptor limit at start (app.py)
+    trusted_proxies: tuple  # networks whose X-Forwarded-For / Forwarded are believed
     read_timeout_s: float
     usage_timezone: str
     cors_origin: str
@@ -178,6 +182,36 @@ def _check_timezone(timezone: str) -> None:
         raise ConfigError([f"{SERVER_FILE}: usage.timezone: unknown time zone {timezone!r}"]) from None
 
 
+def _trusted(entries: list[str]) -> tuple:
+    try:
+        return parse_networks(entries)
+    except ValueError as e:
+        raise ConfigError([f"{SERVER_FILE}: server.trustedProxies: {e} (write addresses or "
+                           f"CIDRs, e.g. [\"127.0.0.1\", \"10.0.0.0/8\"])"]) from None
+
+
+def _readable_by_others(config_dir: Path) -> list[str]:
+    """The secret-holding files other users of the machine may read."""
+    out = []
+    for name in REQUIRED_FILES:
+        try:
+            mode = os.stat(config_dir / name).st_mode & 0o777
+        except OSError:
+            continue
+        if mode & 0o077:
+            out.append(f"{name} is readable by other users of this machine (mode {mode:o}) and "
+                       f"holds keys: chmod 600 {config_dir / name}")
+    return out
+
+
+def _storage(server: dict) -> StorageConfig:
+    storage = StorageConfig.from_doc(server.get("storage", {}))
+    if storage.type == "redis" and not storage.url:
+        raise ConfigError([f"{SERVER_FILE}: storage.url: a redis:// URL is needed for storage "
+                           f"type redis (or set {REDIS_URL_ENV})"])
+    return storage
+
+
 def _short_timeouts(proxy_timeout_ms: int, upstream_docs: list[dict]) -> list[str]:
     return [f"{where} is {timeout_ms} ms: long non-streaming answers from thinking models will "
             f"be cut off (600000 recommended)"
@@ -202,11 +236,9 @@ def load_config(config_dir: str | os.PathLike, overrides: dict[str, Any] | None 
     tenants, tenant_errors = tenants_of(docs[TENANTS_FILE]["tenants"], timezone)
     if errors or tenant_errors:
         raise ConfigError(errors + tenant_errors)
-    warnings += _short_timeouts(proxy_timeout_ms, docs[UPSTREAMS_FILE]["upstreams"])
-    storage = StorageConfig.from_doc(server.get("storage", {}))
-    if storage.type == "redis" and not storage.url:
-        raise ConfigError([f"{SERVER_FILE}: storage.url: a redis:// URL is needed for storage "
-                           f"type redis (or set {REDIS_URL_ENV})"])
+    warnings += (_short_timeouts(proxy_timeout_ms, docs[UPSTREAMS_FILE]["upstreams"])
+                 + _readable_by_others(config_dir))
+    storage = _storage(server)
     admin = AdminConfig.from_doc(server.get("admin", {}))
     if admin.enabled and (admin.password or "changeme") in KNOWN_DEFAULT_PASSWORDS:
         warnings.append("!!! admin.password is a well-known default: anyone can open the "
@@ -217,6 +249,9 @@ def load_config(config_dir: str | os.PathLike, overrides: dict[str, Any] | None 
         host=srv.get("host", "0.0.0.0"),
         port=srv.get("port", 3000),
         max_body_bytes=int(srv.get("maxBodyMB", 32) * 1024 * 1024),
+        body_timeout_s=ms(srv.get("bodyTimeout", BODY_TIMEOUT_MS)),
+        max_connections=srv.get("maxConnections", 0),
+        trusted_proxies=_trusted(srv.get("trustedProxies", [])),
         read_timeout_s=ms(proxy_timeout_ms),
         usage_timezone=timezone,
         cors_origin=server.get("cors", {}).get("allowOrigin", "*"),

@@ -114,7 +114,7 @@ class Gateway:
 
     def forward(self, tenant: Tenant, req: ProxyRequest, *, api: str, request_id: str,
                 requested_model: str | None, record: bool, spend_limits: bool = True,
-                user_agent: str | None) -> tuple[Relay, Meter]:
+                user_agent: str | None, client_ip: str | None = None) -> tuple[Relay, Meter]:
         """Admit the request against the tenant's limits, forward it, meter what comes back.
 
         Every tenant request passes here, whatever its path; nothing is sent upstream when a limit
@@ -133,7 +133,7 @@ class Gateway:
                       timezone_name=self.config.usage_timezone, request_id=request_id,
                       tenant_id=tenant.id, model=req.model, requested_model=requested_model,
                       api=api, stream=req.stream, session=req.session, user_agent=user_agent,
-                      billing_multiplier=tenant.config.billing_multiplier,
+                      billing_multiplier=tenant.config.billing_multiplier, client_ip=client_ip,
                       observers=(metrics.observe_record, self.watchdog.record))
         try:
             relay = self.forwarder.forward(req, meter)

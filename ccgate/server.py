@@ -9,6 +9,7 @@ accepted is handed to gevent's parser. Nothing a client sent is ever echoed into
 """
 from __future__ import annotations
 
+import json
 import logging
 import re
 import socket
@@ -17,6 +18,8 @@ from io import BytesIO
 import gevent
 from gevent.pywsgi import WSGIHandler, WSGIServer
 
+from .errors import anthropic_error_body
+from .openai.response import openai_error
 from .redact import mask_secretish
 
 log = logging.getLogger("ccgate.server")
@@ -108,7 +111,28 @@ class Handler(WSGIHandler):
             pass  # not TCP (a Unix socket): nothing to turn off
         self._requests_seen = 0
         self._head_timer: gevent.Timeout | None = None
+        self._over_capacity = False
         super().__init__(sock, address, server, rfile)
+
+    def handle(self):
+        """One connection. Past ``server.max_connections`` open ones, its request is answered
+        503 at once and the connection closed, rather than the process running out of
+        descriptors (the head is read first, so the client sees the answer, not a reset)."""
+        server = self.server
+        if not isinstance(server, GatewayServer):  # a plain WSGIServer (test stand-ins)
+            return super().handle()
+        server.open_connections += 1
+        self._over_capacity = 0 < server.max_connections < server.open_connections
+        try:
+            return super().handle()
+        finally:
+            server.open_connections -= 1
+
+    def handle_one_response(self):
+        if self._over_capacity:
+            self.close_connection = True
+            self.application = _over_capacity
+        return super().handle_one_response()
 
     def read_requestline(self):
         # A new connection has HEAD_TIMEOUT_S for its whole head; a kept-alive one may idle
@@ -163,6 +187,28 @@ class Handler(WSGIHandler):
         return environ
 
 
+def _over_capacity(environ, start_response):
+    """The answer past ``server.maxConnections``, in the shape of the API asked."""
+    message = ("this gateway has as many connections open as it can serve; retry in a moment "
+               "(the operator can raise server.maxConnections)")
+    if environ.get("PATH_INFO", "").startswith("/openai"):
+        body = json.dumps(openai_error(503, message, "server_error", None, None)).encode()
+    else:
+        body = anthropic_error_body("overloaded_error", message)
+    start_response("503 Service Unavailable", [("content-type", "application/json"),
+                                               ("retry-after", "1"), ("connection", "close")])
+    return [body]
+
+
+class GatewayServer(WSGIServer):
+    """gevent's WSGI server, counting open connections for ``max_connections``."""
+
+    def __init__(self, *args, max_connections: int = 0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.max_connections = max_connections
+        self.open_connections = 0
+
+
 class ServerErrorLog:
     """gevent's error log, routed through the application's logging with secrets redacted."""
 
@@ -179,7 +225,9 @@ class ServerErrorLog:
             self.write(line)
 
 
-def make_server(app, host: str, port: int, log=None, error_log=None) -> WSGIServer:
-    """A gevent WSGI server for ``app``; ``log=None`` keeps per-request lines off the console."""
-    return WSGIServer((host, port), app, handler_class=Handler, log=log,
-                      error_log=error_log or ServerErrorLog())
+def make_server(app, host: str, port: int, log=None, error_log=None,
+                max_connections: int = 0) -> GatewayServer:
+    """A gevent WSGI server for ``app``; ``log=None`` keeps per-request lines off the console.
+    ``max_connections`` (0: no cap) bounds the open client connections."""
+    return GatewayServer((host, port), app, handler_class=Handler, log=log,
+                         error_log=error_log or ServerErrorLog(), max_connections=max_connections)

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 REDIS_URL_ENV = "CCGATE_REDIS_URL"
 CONNECT_TIMEOUT_S = 10.0
+BODY_TIMEOUT_MS = 30_000  # server.bodyTimeout: a request body making no progress this long: 408
 
 
 def ms(value: float) -> float:
@@ -140,6 +141,7 @@ class TenantLimits:
     rpm: int = 0
     concurrency: int = 0
     cut_streams: bool = False  # end running streams once live spend passes a spend limit
+    max_connections: int = 0  # requests and streams open at once in this process (0: no cap)
 
     @classmethod
     def from_doc(cls, doc: dict | None) -> "TenantLimits":
@@ -149,7 +151,8 @@ class TenantLimits:
                    weekly_usd=_number(doc, "weekly", "maxUSD"),
                    monthly_usd=_number(doc, "monthly", "maxUSD"),
                    rpm=int(_number(doc, "rpm")), concurrency=int(_number(doc, "concurrency")),
-                   cut_streams=doc.get("cutStreams") is True)
+                   cut_streams=doc.get("cutStreams") is True,
+                   max_connections=int(_number(doc, "maxConnections")))
 
     @property
     def has_spend_limit(self) -> bool:
@@ -172,6 +175,8 @@ class TenantLimits:
             doc["concurrency"] = self.concurrency
         if self.cut_streams:
             doc["cutStreams"] = True
+        if self.max_connections:
+            doc["maxConnections"] = self.max_connections
         return doc
 
 

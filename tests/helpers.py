@@ -82,7 +82,8 @@ class RunningGateway:
 
     def __init__(self, app):
         self.app = app
-        self.server = make_server(app, "127.0.0.1", 0, log=None, error_log=None)
+        self.server = make_server(app, "127.0.0.1", 0, log=None, error_log=None,
+                                  max_connections=app.extensions["ccgate"].config.max_connections)
         self.server.start()
 
     @property

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
+import gevent
 from flask import Response, current_app, request
 
 from ..errors import GatewayError
@@ -46,26 +47,47 @@ def relay_response(relay: Relay, meter: Meter) -> Response:
 READ_SIZE = 64 * 1024
 
 
-def request_body() -> bytes:
-    """The whole request body; 413 over ``server.maxBodyMB``, with Content-Length or chunked.
+class _BodyStalled(Exception):
+    pass
 
-    A chunked body is read here rather than through werkzeug, which cuts it at the limit
-    silently; an over-long one is refused whole and the connection closed (its rest is unread).
+
+def request_body() -> bytes:
+    """The whole request body; 413 over ``server.maxBodyMB`` (Content-Length or chunked), 408
+    when it stops arriving for ``server.bodyTimeout``.
+
+    The body is read here rather than through werkzeug, which cuts a chunked body at the limit
+    silently and waits forever on a trickle; a refused body is not read further and the
+    connection is closed.
     """
     limit = current_app.config["MAX_CONTENT_LENGTH"]
-    if request.content_length is not None:
-        return request.get_data(cache=False)  # werkzeug answers 413 over the limit
-    stream = request.environ["wsgi.input"]
+    stream, timeout = request.environ["wsgi.input"], current_gateway().config.body_timeout_s
+    too_large = GatewayError(413, "request body is larger than this gateway accepts",
+                             headers={"connection": "close"})
+    if limit is not None and (request.content_length or 0) > limit:
+        raise _abandon(stream, too_large)
     parts, size = [], 0
     while True:
-        chunk = stream.read(READ_SIZE)
+        try:
+            with gevent.Timeout(timeout, _BodyStalled):
+                chunk = stream.read(READ_SIZE)
+        except _BodyStalled:
+            raise _abandon(stream, GatewayError(
+                408, f"the request body stopped arriving (nothing for {timeout:g} s); send it "
+                     f"again", error_type="timeout_error", headers={"connection": "close"})) from None
         if not chunk:
             return b"".join(parts)
         size += len(chunk)
         if limit is not None and size > limit:
-            raise GatewayError(413, "request body is larger than this gateway accepts",
-                               headers={"connection": "close"})
+            raise _abandon(stream, too_large)
         parts.append(chunk)
+
+
+def _abandon(stream, error: GatewayError) -> GatewayError:
+    """The rest of this body is never read: gevent would otherwise read it to the end before
+    closing (its own flag for "unknown state: close without discarding")."""
+    if hasattr(stream, "_chunked_input_error"):
+        stream._chunked_input_error = True
+    return error
 
 
 def drain(body: Iterable[bytes]) -> bytes:

@@ -130,7 +130,8 @@ def forward(path: str):
     relay, g.meter = gw.forward(tenant, req, api="anthropic", requested_model=requested,
                                 request_id=g.request_id, record=kind in METERED_PATHS,
                                 spend_limits=not is_free(request.method, kind),
-                                user_agent=request.headers.get("user-agent"))
+                                user_agent=request.headers.get("user-agent"),
+                                client_ip=request.remote_addr)
     if kind == "/v1/models" and request.method == "GET" and relay.status == 200:
         return _allowed_models_only(tenant, relay)
     return relay_response(relay, g.meter)

@@ -5,6 +5,7 @@ import time
 
 from flask import Flask, Response, g, request
 
+from ..client_ip import client_address
 from ..errors import GatewayError
 from ..logs import access_line
 from ..proxy.relay import RelayBody
@@ -74,7 +75,16 @@ def register_request_hooks(app: Flask) -> None:
     def start():
         g.request_id = new_request_id()
         g.started = time.monotonic()
-        current_gateway().in_flight += 1
+        gw = current_gateway()
+        gw.in_flight += 1
+        if gw.config.trusted_proxies:
+            # Behind the operator's reverse proxy the client is in X-Forwarded-For / Forwarded;
+            # every use of request.remote_addr (lock-outs, logs, records) then sees it.
+            env = request.environ
+            env["ccgate.peer"] = peer = env.get("REMOTE_ADDR", "")
+            env["REMOTE_ADDR"] = request.remote_addr = client_address(
+                peer, env.get("HTTP_X_FORWARDED_FOR"), env.get("HTTP_FORWARDED"),
+                gw.config.trusted_proxies)
         for name, value in request.headers.items():
             if any(c in value for c in "\r\n\x00"):
                 # Never forwarded: a CR/LF in a header value could split the upstream request.
@@ -86,7 +96,7 @@ def register_request_hooks(app: Flask) -> None:
         gw = current_gateway()
         started, request_id = g.started, g.request_id
         tenant, meter, g_model = g.get("tenant"), g.get("meter"), g.get("requested_model")
-        method, path = request.method, request.path
+        method, path, client = request.method, request.path, request.remote_addr
 
         def done(sent: int | None) -> None:
             gw.in_flight -= 1
@@ -97,7 +107,7 @@ def register_request_hooks(app: Flask) -> None:
                 model=record.model if record else g_model, status=response.status_code,
                 upstream=record.upstream if record else None,
                 durationMs=round((time.monotonic() - started) * 1000, 1),
-                ttfbMs=record.ttfbMs if record else None, bytes=sent)
+                ttfbMs=record.ttfbMs if record else None, bytes=sent, clientIP=client)
 
         if isinstance(response.response, RelayBody):
             response.response.on_end.append(done)  # the relay owns the end of its stream

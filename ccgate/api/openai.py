@@ -63,7 +63,8 @@ def chat_completions():
                        body_json=anthropic_body, **client_side())
     relay, g.meter = gw.forward(g.tenant, req, api="openai", requested_model=requested,
                                 request_id=g.request_id, record=True,
-                                user_agent=request.headers.get("user-agent"))
+                                user_agent=request.headers.get("user-agent"),
+                                client_ip=request.remote_addr)
     return _chat_response(relay, remaining_headers(g.meter, relay.status), requested, translated)
 
 

@@ -42,6 +42,7 @@ class Admission:
     slot: object = None  # the concurrency slot, given back by ``Limiter.release``
     reservation: object = None  # the spend it holds while it runs, given back by ``release``
     live_usd: float = 0.0  # what a running stream has cost so far (cutStreams)
+    opened: bool = False  # counted in the tenant's open requests (limits.maxConnections)
 
 
 def usd(value: float) -> str:
@@ -65,6 +66,7 @@ class Limiter:
         self.store = store
         self.counters = counters or LocalState()
         self._live: dict[str, float] = {}  # per tenant: cost so far of its running streams
+        self._open: dict[str, int] = {}  # per tenant: requests open in this process
         self.set_timezone(timezone)
 
     def set_timezone(self, timezone: str) -> None:
@@ -169,6 +171,12 @@ class Limiter:
         """
         local = self.local_now(now)
         remaining, tightest = None, None
+        cap = limits.max_connections
+        if cap and self._open.get(tenant_id, 0) >= cap:
+            # Checked first and in this process only: a greedy tenant is refused at once, before
+            # the store or Redis is asked anything.
+            raise LimitExceeded("maxConnections", f"this key has {cap} requests open at once "
+                                                  f"(limits.maxConnections); close some first", 1)
         if spend and limits.has_spend_limit and not self.store.recording_ok:
             raise RecordingUnavailable()
         try:
@@ -179,9 +187,12 @@ class Limiter:
         admission = Admission(tenant_id, remaining)
         if tightest is not None:
             admission.reservation = self._reserve(tenant_id, tightest, reserve_usd, now)
+        if cap:
+            self._open[tenant_id] = self._open.get(tenant_id, 0) + 1
+            admission.opened = True
         admission.slot = self.counters.acquire(tenant_id, limits.concurrency, now)
         if admission.slot is None:
-            self.counters.unreserve(tenant_id, admission.reservation)
+            self.release(admission)
             raise LimitExceeded("concurrency", f"concurrency limit of {limits.concurrency} "
                                                f"requests in flight reached", 1)
         rpm = limits.rpm
@@ -215,7 +226,11 @@ class Limiter:
         return None
 
     def release(self, admission: Admission) -> None:
-        self.counters.release(admission.tenant_id, admission.slot)
+        if admission.opened:
+            admission.opened = False
+            self._open[admission.tenant_id] -= 1
+        if admission.slot is not None:
+            self.counters.release(admission.tenant_id, admission.slot)
         if admission.live_usd:
             self.stream_cost_so_far(admission, 0.0)
         self.counters.unreserve(admission.tenant_id, admission.reservation)

@@ -58,6 +58,7 @@ class Meter:
                  admission: Admission, timezone_name: str, request_id: str, tenant_id: str,
                  model: str | None, requested_model: str | None, api: str, stream: bool,
                  session: str | None, user_agent: str | None, billing_multiplier: float = 1.0,
+                 client_ip: str | None = None,
                  observers: tuple[Callable[[dict], None], ...] = ()):
         self.store = store
         self.always_record = always_record
@@ -76,6 +77,7 @@ class Meter:
         self.stream = stream
         self.session = session
         self.user_agent = user_agent
+        self.client_ip = client_ip
         self.observers = observers
         self.started = time.time()
         self._saved_at = time.monotonic()
@@ -193,7 +195,7 @@ class Meter:
             requestedModel=(self.requested_model[:MAX_MODEL_NAME]
                             if isinstance(self.requested_model, str) else self.requested_model),
             ttfbMs=round(outcome.ttfb_ms, 1) if outcome.ttfb_ms is not None else None,
-            sessionId=self.session, userAgent=self.user_agent,
+            sessionId=self.session, userAgent=self.user_agent, clientIP=self.client_ip,
             cacheCreation1hTokens=usage.cache_creation_1h_tokens,
             attempts=outcome.attempts or None)
         if usage.total_tokens:

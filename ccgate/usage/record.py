@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
-OPTIONAL = ("cacheCreation1hTokens", "interrupted", "provisional", "attempts", "listCost")
+OPTIONAL = ("cacheCreation1hTokens", "interrupted", "provisional", "attempts", "listCost",
+            "clientIP")
 
 
 @dataclass
@@ -38,6 +39,7 @@ class UsageRecord:
     ttfbMs: float | None = None
     sessionId: str | None = None
     userAgent: str | None = None
+    clientIP: str | None = None  # the client's address (behind trusted proxies, the real one)
     upstreamCost: float = 0.0  # what the upstream charges: list cost × its priceMultiplier
     cacheCreation1hTokens: int = 0  # the 1-hour part of cacheCreationTokens, when reported
     interrupted: str | None = None  # "client" or "upstream", for an answer cut short

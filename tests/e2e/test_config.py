@@ -23,9 +23,10 @@ def test_node_ccgate_example_files_load_unchanged(node_config):
     assert config.load_balancer.strategy == "weighted_round_robin"
     assert config.openai.models["gpt-5-low"] == "claude-sonnet-4-20250514"
     assert config.pricing["modelPricing"]["*sonnet*"]["input"] == 0.003
-    # Node's informational keys load silently; the short timeout and the default admin password
-    # ("changeme") are worth a warning.
-    assert len(config.warnings) == 2
+    # Node's informational keys load silently; the short timeout, the default admin password
+    # ("changeme") and the files' mode (copied 0644, holding keys) are worth a warning.
+    assert len(config.warnings) == 5
+    assert sum("readable by other users" in w and "chmod 600" in w for w in config.warnings) == 3
     assert any("proxy.timeout is 30000 ms" in w for w in config.warnings)
     assert any("admin.password is a well-known default" in w for w in config.warnings)
 
@@ -146,3 +147,15 @@ def test_app_starts_with_unreachable_upstream_and_env_port(tmp_path):
         out, err = proc.communicate(timeout=10)
     assert "tenant key       sk-ccg-" in out  # first run printed the key once
     assert (tmp_path / "config" / "tenants.json").exists()
+
+
+def test_files_written_by_the_gateway_are_private_and_open_ones_warned_about(tmp_path):
+    from ccgate.bootstrap import first_run
+    first_run(tmp_path / "cfg")
+    for name in ("server.json", "upstreams.json", "tenants.json"):
+        assert (tmp_path / "cfg" / name).stat().st_mode & 0o777 == 0o600
+    assert not [w for w in load_config(tmp_path / "cfg").warnings if "readable" in w]
+    (tmp_path / "cfg" / "tenants.json").chmod(0o644)
+    assert [w for w in load_config(tmp_path / "cfg").warnings if "readable" in w] == [
+        f"tenants.json is readable by other users of this machine (mode 644) and holds keys: "
+        f"chmod 600 {tmp_path / 'cfg' / 'tenants.json'}"]
