@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import socket
+from dataclasses import replace
 from typing import Callable, Iterator, Protocol
 
 import requests
@@ -55,6 +56,12 @@ class RelayBody:
         self._gen: Iterator[bytes] | None = None
         self._cleaned = False
         self._watch = watch
+        # Bytes still to come of a body whose length is known (not a stream, not decoded): when
+        # none are left the answer is whole before its last bytes go out.
+        length = resp.headers.get("content-length", "")
+        plain = resp.headers.get("content-encoding", "identity").lower() == "identity"
+        self._left = int(length) if length.isdigit() and plain and not is_sse else None
+        self._settled = False
         self.transform: Transform | None = None  # set before iterating, to reshape the bytes
         self.sent = 0  # bytes given to the client
         self.on_end: list[Callable[[int], None]] = []  # run once after cleanup, with ``sent``
@@ -91,6 +98,7 @@ class RelayBody:
             for chunk in self._upstream_chunks():
                 if observer is not None:
                     observer.feed(chunk)
+                    self._settle_when_whole(len(chunk))
                 chunk = self._out(redactor.feed(chunk))
                 if chunk:
                     yield chunk
@@ -122,6 +130,15 @@ class RelayBody:
                 yield self._out(anthropic_error_event("api_error", msg), end=True)
         finally:
             self._cleanup()
+
+    def _settle_when_whole(self, size: int) -> None:
+        """Finish the observer (write the usage record) as soon as the answer is whole, before
+        the client gets its last bytes: whatever happens next, the record exists."""
+        if self._left is not None:
+            self._left -= size
+        if not self._settled and (self._left == 0 or self.observer.answered()):
+            self._settled = True
+            self.observer.settle(replace(self.outcome, completed=True))
 
     def close(self) -> None:
         """Called by the WSGI server when the response ends, for whatever reason."""

@@ -61,5 +61,12 @@ class Observer(Protocol):
     def feed(self, chunk: bytes) -> None:
         """Bytes as the upstream sent them; may raise StreamCut."""
 
+    def answered(self) -> bool:
+        """The answer is whole (a stream's final usage has arrived) though bytes may follow."""
+
+    def settle(self, outcome: Outcome) -> None:
+        """The answer is whole: record it now, before its last bytes go out, so a crash after
+        the client saw the end cannot lose the record (called at most once)."""
+
     def finish(self, outcome: Outcome) -> None:
         """The answer ended, for whatever reason (called exactly once)."""

@@ -152,10 +152,14 @@ class Meter:
     def _day(self):
         return datetime.fromtimestamp(self.started, self.tz).date()
 
-    def finish(self, outcome) -> None:
-        if self._done:
+    def answered(self) -> bool:
+        """A stream whose final ``message_delta`` (stop reason, final usage) has arrived."""
+        return self._sse is not None and self._sse.stop_reason is not None
+
+    def settle(self, outcome) -> None:
+        """Write the usage record now (once): the answer is whole, its last bytes not yet sent."""
+        if self.record is not None:
             return
-        self._done = True
         try:
             usage, error_type = self._usage_and_error(outcome)
             self.record = self._record(outcome, usage, error_type)
@@ -165,6 +169,14 @@ class Meter:
                     observe(self.record)
         except Exception:
             log.exception("request %s: usage could not be recorded", self.request_id)
+
+    def finish(self, outcome) -> None:
+        """The relay ended: the record (unless ``settle`` wrote it), then the limits' release."""
+        if self._done:
+            return
+        self._done = True
+        try:
+            self.settle(outcome)
         finally:
             # After the record: its cost is never missing from both spend and reservations.
             self.limiter.release(self.admission)

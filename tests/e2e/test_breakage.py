@@ -235,3 +235,29 @@ def test_a_silent_or_partial_head_is_cut_after_the_head_timeout(gw, monkeypatch,
         pass
     assert 0.4 < time.monotonic() - started < 3
     s.close()
+
+
+def test_a_whole_answer_is_recorded_before_its_last_bytes_go_out(gw, upstream):
+    """The record is written when the final usage arrives, not when the relay ends: a crash
+    (kill -9) after the client saw the end of its answer cannot lose the record."""
+    from tests.mock_upstream import MockResponse, message, message_events
+    events = message_events(message(ASK["model"], [{"type": "text", "text": "hello"}]))
+
+    def body():
+        yield b"".join(events[:-1])  # everything up to message_delta (final usage)
+        gevent.sleep(2.0)
+        yield events[-1]  # message_stop, two seconds later
+
+    upstream.handler = lambda req: MockResponse(headers=[("content-type", "text/event-stream")],
+                                                body=body())
+    r = requests.post(gw.url + "/anthropic/v1/messages", headers={"x-api-key": TENANT_KEY},
+                      json={**ASK, "stream": True}, stream=True, timeout=10)
+    seen, chunks = b"", r.iter_content(None)
+    for chunk in chunks:
+        seen += chunk
+        if b"message_delta" in seen:
+            break
+    wait_until(lambda: len(records(gw)) == 1, timeout=1.5)  # before message_stop is even sent
+    assert records(gw)[0]["outputTokens"] == 12 and "interrupted" not in records(gw)[0]
+    rest = b"".join(chunks)
+    assert b"message_stop" in rest and len(records(gw)) == 1  # and written once
