@@ -73,6 +73,8 @@ python3 "$ROOT/bench/openai_load.py" --work "$WORK" --key "$KEY" --duration "$DU
   --harness "$HARNESS" > "$OUT/openai.json"
 
 python3 "$HARNESS/summarize.py" --ref direct "$OUT"/r*/metrics.jsonl > "$OUT/summary.md"
+KEPT="$(sed -n '/^<!-- kept across bench\/run.sh runs/,$p' "$ROOT/bench/RESULTS.md" 2>/dev/null || true)"
 python3 "$ROOT/bench/report.py" --out "$OUT" --rounds "$ROUNDS" --duration "$DURATION" \
-  --k2000 "$K2000" > "$ROOT/bench/RESULTS.md"
+  --k2000 "$K2000" > "$WORK/RESULTS.md"
+{ cat "$WORK/RESULTS.md"; [ -z "$KEPT" ] || printf '\n%s\n' "$KEPT"; } > "$ROOT/bench/RESULTS.md"
 echo "bench/RESULTS.md written (raw results in $OUT)" >&2

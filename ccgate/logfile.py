@@ -49,11 +49,14 @@ class RotatingFile(logging.Handler):
                 pass  # the buffer that did not fit is what is lost
 
     def emit(self, record: logging.LogRecord) -> None:
+        self.write_line(self.format(record) + "\n")
+
+    def write_line(self, line: str) -> None:
+        """One line, as it is (the access log's are JSON made by the caller)."""
         if not self._usable():
             self.lost += 1
             return
         try:
-            line = self.format(record) + "\n"
             if self.max_bytes and self.size and self.size + len(line) > self.max_bytes:
                 self.rotate()
             self.stream.write(line)

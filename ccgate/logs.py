@@ -71,11 +71,22 @@ class _ConsoleFormatter(logging.Formatter):
                 f"{fields['tenantId'] or '-'} {fields['status']} {fields['durationMs']:.0f} ms")
 
 
+class Access(dict):
+    """One access line's fields, queued as they are: no LogRecord, no formatting, no filters on
+    the request's path (the writer thread makes the JSON)."""
+
+    name = ACCESS
+
+
 class BackgroundLog:
     """A queue of records and the OS thread that hands them to the real handlers."""
 
-    def __init__(self, handlers: list[logging.Handler]):
+    def __init__(self, handlers: list[logging.Handler], access_file: RotatingFile | None = None,
+                 console: logging.Handler | None = None, console_access: bool = False):
         self.handlers = handlers
+        self.access_file = access_file
+        self.console = console
+        self.console_access = console_access  # one short console line per request
         self.dropped = 0  # access lines dropped because the queue was full
         self.queue = _SimpleQueue()
         self._stopped = _allocate_lock()
@@ -106,10 +117,22 @@ class BackgroundLog:
             self._guard(handler.close)
         self._stopped.release()
 
-    def _write(self, record: logging.LogRecord) -> None:
+    def _write(self, record) -> None:
+        if isinstance(record, Access):
+            self._write_access(record)
+            return
         for handler in self.handlers:
             if record.levelno >= handler.level:
                 self._guard(handler.handle, record)
+
+    def _write_access(self, fields: Access) -> None:
+        if self.access_file is not None:
+            self._guard(self.access_file.write_line,
+                        json.dumps(fields, ensure_ascii=False, separators=(",", ":")) + "\n")
+        if self.console_access and self.console is not None:
+            line = (f"{fields['time']} {fields['method']} {fields['path']} "
+                    f"{fields['tenantId'] or '-'} {fields['status']} {fields['durationMs']:.0f} ms\n")
+            self._guard(self.console.stream.write, line)
 
     @staticmethod
     def _guard(fn, *args) -> None:
@@ -162,17 +185,19 @@ def setup_logging(settings: LoggingConfig, data_dir: Path) -> BackgroundLog:
         h.addFilter(_OnlyAccess(access))
         return h
 
+    access_file = rotating("access.log", logging.DEBUG, True)
     targets = [rotating("combined.log", logging.DEBUG, False),
-               rotating("error.log", logging.WARNING, False),
-               rotating("access.log", logging.DEBUG, True)]
+               rotating("error.log", logging.WARNING, False), access_file]
+    console, console_access = None, False
     if settings.console:
         console = logging.StreamHandler(sys.stderr)
         console.setFormatter(_ConsoleFormatter(FORMAT))
         # One short line per request at "info", so a newcomer sees traffic arrive.
-        if LEVELS.get(settings.level, logging.INFO) > logging.INFO:
+        console_access = LEVELS.get(settings.level, logging.INFO) <= logging.INFO
+        if not console_access:
             console.addFilter(_OnlyAccess(False))
         targets.append(console)
-    writer = BackgroundLog(targets)
+    writer = BackgroundLog(targets, access_file, console, console_access)
     front = _Front(writer)
     front.addFilter(RequestIdFilter())
     installed = []
@@ -217,5 +242,8 @@ def log_problem() -> str | None:
 
 def access_line(**fields) -> None:
     """One JSON line in access.log (never a key or a body: callers pass only what is listed)."""
+    if _current is not None:
+        _current[0].put(Access(fields))  # the fast path: straight onto the writer's queue
+        return
     logging.getLogger(ACCESS).info(json.dumps(fields, ensure_ascii=False, separators=(",", ":")),
                                    extra={"fields": fields})

@@ -1,9 +1,12 @@
 """The admin JSON API behind the dashboard (``admin.path``, default ``/admin``)."""
 from __future__ import annotations
 
+import gc
+import os
 from datetime import date, timedelta
 
 from flask import Blueprint, jsonify, request
+from greenlet import greenlet
 
 from .. import reports
 from ..errors import GatewayError
@@ -71,10 +74,6 @@ def runtime():
     """The process's own vital signs, for soak tests and leak hunting: open descriptors,
     greenlets (counted by walking the heap: this call is slow on purpose-built occasions
     only), resident memory, requests in flight."""
-    import gc
-    import os
-
-    from greenlet import greenlet
     rss_kb = next((int(line.split()[1]) for line in open("/proc/self/status")
                    if line.startswith("VmRSS:")), 0)
     return jsonify({"pid": os.getpid(), "openFiles": len(os.listdir("/proc/self/fd")),
