@@ -2,9 +2,10 @@
 # The CCGate benchmark, one command:  bash bench/run.sh [--rounds 2] [--duration 10] [--quick]
 #
 # Uses the shared harness (../shared/bench, or $CCGATE_BENCH_HARNESS): a fast mock upstream on
-# 127.0.0.1:18080, wrk and an SSE probe. Per round it measures "direct" (the mock itself, the
-# limit) and then "ccgate" (python app.py in front of it, metering/limits/access log on, a tenant
-# with no limit), alternating, so ratios compare numbers taken minutes apart on the same machine.
+# 127.0.0.1:18080, wrk and an SSE probe. Per round it measures "direct" (the mock itself), "floor"
+# (../shared/bench/floor_app.py: Flask + gevent + requests relaying, nothing else: the stack's
+# floor) and "ccgate" (python app.py in front of the mock, metering/limits/access log/metrics on,
+# a tenant with no limit), alternating, so ratios compare numbers taken minutes apart.
 # Then: 2,000 slow streams, the flat-cost run (200,000 records already in today's usage file),
 # a 50 KB Claude-Code-sized body, and the OpenAI surface. Writes bench/RESULTS.md.
 # Needs wrk, node, python3, curl (Debian: apt-get install wrk nodejs).
@@ -35,9 +36,15 @@ gw() { # gw NAME DATA_DIR [run.sh options]
   "$HARNESS/run.sh" --name "$name" --start "$START $data" --base http://127.0.0.1:13000/anthropic \
     --key "$KEY" --duration "$DURATION" "$@" > /dev/null
 }
+floor() { # floor NAME [run.sh options]: the stack's floor (Flask + gevent + requests, nothing else)
+  local name="$1"; shift
+  "$HARNESS/run.sh" --name "$name" --start "exec python3 $HARNESS/floor_app.py 13200" \
+    --base http://127.0.0.1:13200/anthropic --key floor --duration "$DURATION" "$@" > /dev/null
+}
 for r in $(seq 1 "$ROUNDS"); do
   "$HARNESS/run.sh" --name direct --start '' --base http://127.0.0.1:18080 --duration "$DURATION" \
     --out "$OUT/r$r-direct" > /dev/null
+  floor floor --out "$OUT/r$r-floor"
   gw ccgate "$WORK/data-r$r" --out "$OUT/r$r-ccgate"
 done
 gw ccgate-2000-streams "$WORK/data-k" --only probe --k "$K2000" --out "$OUT/k2000"
@@ -66,13 +73,16 @@ body = json.load(open(sys.argv[1]))
 body["system"].append({"type": "text", "text": ("You follow the project's conventions. " * 1400)[:48000]})
 open(sys.argv[2], "w").write(json.dumps(body))
 PY
-BENCH_BODY="$WORK/body-50k.json" gw ccgate-50k-body "$WORK/data-50k" --only nonstream --out "$OUT/body50k"
+for r in $(seq 1 "$ROUNDS"); do
+  BENCH_BODY="$WORK/body-50k.json" floor floor-50k-body --only nonstream --out "$OUT/r$r-floor50k"
+  BENCH_BODY="$WORK/body-50k.json" gw ccgate-50k-body "$WORK/data-50k" --only nonstream --out "$OUT/r$r-body50k"
+done
 
 # The OpenAI surface: same upstream work through /openai/v1/chat/completions.
 python3 "$ROOT/bench/openai_load.py" --work "$WORK" --key "$KEY" --duration "$DURATION" \
   --harness "$HARNESS" > "$OUT/openai.json"
 
-python3 "$HARNESS/summarize.py" --ref direct "$OUT"/r*/metrics.jsonl > "$OUT/summary.md"
+python3 "$HARNESS/summarize.py" --ref floor "$OUT"/r*-{direct,floor,ccgate}/metrics.jsonl > "$OUT/summary.md"
 KEPT="$(sed -n '/^<!-- kept across bench\/run.sh runs/,$p' "$ROOT/bench/RESULTS.md" 2>/dev/null || true)"
 python3 "$ROOT/bench/report.py" --out "$OUT" --rounds "$ROUNDS" --duration "$DURATION" \
   --k2000 "$K2000" > "$WORK/RESULTS.md"

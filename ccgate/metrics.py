@@ -7,6 +7,7 @@ Per-upstream gauges are read from the pool at scrape time, so they show the answ
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 
 from prometheus_client import (CollectorRegistry, Counter, Histogram, generate_latest,
                                multiprocess)
@@ -30,18 +31,24 @@ TOKEN_KINDS = (("input", "inputTokens"), ("output", "outputTokens"),
                ("cache_write", "cacheCreationTokens"), ("cache_read", "cacheReadTokens"))
 
 
+@lru_cache(maxsize=8192)
+def _child(metric, *labels):
+    """A labelled child, looked up once (``labels()`` validates and locks on every call)."""
+    return metric.labels(*labels)
+
+
 def observe_record(record: UsageRecord) -> None:
     """Count one finished request from its usage record."""
     tenant, model, api = record.tenantId, record.model, record.api
-    REQUESTS.labels(tenant, model, api, str(record.statusCode)).inc()
-    DURATION.labels(api).observe(record.duration / 1000)
+    _child(REQUESTS, tenant, model, api, str(record.statusCode)).inc()
+    _child(DURATION, api).observe(record.duration / 1000)
     if record.ttfbMs is not None:
-        TTFB.labels(api).observe(record.ttfbMs / 1000)
+        _child(TTFB, api).observe(record.ttfbMs / 1000)
     for kind, field in TOKEN_KINDS:
         if getattr(record, field):
-            TOKENS.labels(tenant, model, kind).inc(getattr(record, field))
+            _child(TOKENS, tenant, model, kind).inc(getattr(record, field))
     if record.totalCost:
-        COST.labels(tenant, model).inc(record.totalCost)
+        _child(COST, tenant, model).inc(record.totalCost)
 
 
 class PoolCollector:

@@ -25,6 +25,7 @@ from .redact import mask_secretish
 log = logging.getLogger("ccgate.server")
 
 CLIENT_SOCKET_KEY = "ccgate.client_socket"
+HEAD_CHECKED_KEY = "ccgate.head_checked"  # this server refused control characters in the head
 HEAD_TIMEOUT_S = 15.0  # a request head, from its first byte (or a new connection) to its blank line
 IDLE_KEEPALIVE_S = 75.0  # a kept-alive connection waiting for its next request's first byte
 MAX_HEADER_LINE = 16 * 1024
@@ -184,6 +185,7 @@ class Handler(WSGIHandler):
     def get_environ(self):
         environ = super().get_environ()
         environ[CLIENT_SOCKET_KEY] = self.socket
+        environ[HEAD_CHECKED_KEY] = True
         return environ
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 
-import gevent
 import requests
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
@@ -39,10 +38,6 @@ class Failed(Exception):
         self.status = status
         self.body = body
         self.retry_after = retry_after
-
-
-class ClientGone(Exception):
-    """The client hung up before its answer started."""
 
 
 # -- verdicts (pure) -------------------------------------------------------------------------------
@@ -158,28 +153,9 @@ def send(adapter: HTTPAdapter, up: UpstreamState, req: ProxyRequest) -> requests
 
 def send_watched(adapter: HTTPAdapter, up: UpstreamState, req: ProxyRequest,
                  watch: ClientWatch | None) -> requests.Response:
-    """``send``, given up (``ClientGone``) the moment the client hangs up.
-
-    The upstream call runs in a child greenlet so that waiting for it can end early; killing it
-    raises GreenletExit inside urllib3, which then drops that connection.
-    """
+    """``send``, given up (``ClientGone``) the moment the client hangs up: the watch interrupts
+    the wait inside urllib3, which then drops that connection."""
     if watch is None:
         return send(adapter, up, req)
-    sender = gevent.spawn(_outcome_of, send, adapter, up, req)
-    gevent.wait([sender, watch.gone], count=1)
-    if not sender.ready():
-        sender.kill()
-        raise ClientGone()
-    resp, error = sender.value
-    if error is not None:
-        raise error
-    return resp
-
-
-def _outcome_of(fn, *args):
-    """``(result, None)`` or ``(None, exception)``: a child greenlet's answer, never its traceback
-    on stderr (gevent prints exceptions that end a greenlet)."""
-    try:
-        return fn(*args), None
-    except Exception as e:
-        return None, e
+    with watch.interrupting():
+        return send(adapter, up, req)

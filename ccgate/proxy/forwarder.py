@@ -11,11 +11,11 @@ from requests.adapters import HTTPAdapter
 from ..errors import anthropic_error_body, upstream_failure_answer
 from ..redact import StreamRedactor, replace_secrets
 from ..upstreams.pool import Pool, UpstreamState
-from .attempt import (ClientGone, CommitGate, Failed, iter_raw, make_adapter, send_watched)
+from .attempt import CommitGate, Failed, iter_raw, make_adapter, send_watched
 from .headers import secrets_of, to_client
 from .relay import RelayBody, upstream_socket
 from .types import Observer, Outcome, ProxyRequest, Relay
-from .watch import ClientWatch, shut_down
+from .watch import ClientGone, ClientWatch, shut_down
 
 log = logging.getLogger("ccgate.proxy")
 OUT_OF_BUDGET = ("this gateway is out of upstream budget: every upstream that could answer has "
@@ -163,7 +163,7 @@ class Forwarder:
             raise
         except Exception as e:  # connection reset or timeout before the commit point
             resp.close()
-            if watch is not None and watch.gone.is_set():
+            if watch is not None and watch.gone:
                 raise ClientGone() from None
             raise Failed(f"stream broke before the first content block "
                          f"({type(e).__name__})") from None

@@ -11,10 +11,11 @@ has started, EOF counts as a hang-up (the relay's next write would fail anyway).
 from __future__ import annotations
 
 import socket
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 import gevent
-from gevent.event import Event
+from gevent import get_hub, getcurrent
 
 INTERIM = b"HTTP/1.1 100 Continue\r\n\r\n"
 # How long to wait for a reset after the interim probe: a round trip on any sane network.
@@ -30,46 +31,80 @@ def _was_reset(sock: socket.socket) -> bool:
         return True
 
 
-def _peek(sock: socket.socket) -> bytes | None:
-    """One byte peeked (waits until readable); b"" on EOF, None when the socket was reset."""
-    try:
-        return sock.recv(1, socket.MSG_PEEK)
-    except OSError:
-        return None
+class ClientGone(Exception):
+    """The client hung up before its answer started."""
 
 
 class ClientWatch:
-    """One request's watch over its client socket; ``gone`` is set when the client left.
+    """One request's watch over its client socket; ``gone`` is True once the client left.
 
-    ``on_gone`` callbacks run once, in the watch's greenlet, when that happens (the relay shuts
-    the upstream socket down then). The owner calls ``stop()`` when the response is over; a watch
-    that ended on its own (pipelined data, half-close) is simply dead.
+    It costs no greenlet while nothing happens: a libev read watcher on the client socket calls
+    back (in the hub) only when the socket turns readable, which a waiting client never makes
+    it. ``on_gone`` callbacks then run once (the relay shuts the upstream socket down);
+    ``interrupting()`` marks a stretch of the request's own greenlet (the upstream call) that a
+    hang-up interrupts with ``ClientGone``, the way ``gevent.Timeout`` interrupts. Only the rare
+    EOF before the response, which may be a half-close, gets a greenlet for the interim probe.
+    The owner calls ``stop()`` when the response is over.
     """
 
     def __init__(self, sock: socket.socket, may_probe: bool):
         self.sock = sock
         self.may_probe = may_probe  # HTTP/1.1: an interim 100 may be sent before the response
         self.responding = False  # the response is being written: no more probes
-        self.gone = Event()
+        self.gone = False
         self._on_gone: list[Callable[[], None]] = []
-        self._greenlet = gevent.spawn(self._run)
+        self._target = None  # the greenlet to interrupt, while ``interrupting``
+        self._prober: gevent.Greenlet | None = None
+        self._io = get_hub().loop.io(sock.fileno(), 1)  # 1: readable
+        self._io.start(self._readable)
 
     def on_gone(self, callback: Callable[[], None]) -> None:
-        if self.gone.is_set():
+        if self.gone:
             callback()
         else:
             self._on_gone.append(callback)
 
-    def _run(self) -> None:
-        data = _peek(self.sock)
+    @contextmanager
+    def interrupting(self) -> Iterator[None]:
+        """Run the block in this greenlet; a hang-up meanwhile raises ``ClientGone`` in it."""
+        if self.gone:
+            raise ClientGone()
+        self._target = getcurrent()
+        try:
+            yield
+        finally:
+            self._target = None
+
+    def _readable(self) -> None:  # in the hub: must not block
+        self._io.stop()
+        try:
+            data = self.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            self._io.start(self._readable)  # nothing after all
+            return
+        except OSError:
+            data = None  # reset
         if data:
             return  # a pipelined request: the client is there, and the server reads it next
-        if data == b"" and not self.responding and self.may_probe and self._half_closed():
-            return  # still listening: the relay's own writes tell if it leaves later
-        self.gone.set()
+        if data == b"" and not self.responding and self.may_probe:
+            self._prober = gevent.spawn(self._probe)  # may be a half-close: ask
+            return
+        self._left()
+
+    def _probe(self) -> None:
+        if not self._half_closed():
+            get_hub().loop.run_callback(self._left)
+
+    def _left(self) -> None:  # in the hub
+        if self.gone:
+            return
+        self.gone = True
         callbacks, self._on_gone = self._on_gone, []
         for callback in callbacks:
             callback()
+        if self._target is not None:
+            target, self._target = self._target, None
+            target.throw(ClientGone())
 
     def _half_closed(self) -> bool:
         try:
@@ -85,8 +120,12 @@ class ClientWatch:
         return True
 
     def stop(self) -> None:
-        """End the watch (synchronously: the server reads the next request from this socket)."""
-        self._greenlet.kill()
+        """End the watch (the server reads the next request from this socket)."""
+        self._io.stop()
+        self._io.close()
+        self._target = None
+        if self._prober is not None:
+            self._prober.kill()
 
 
 def shut_down(sock: socket.socket | None) -> None:

@@ -83,11 +83,15 @@ class FileStore:
     def _write(self, record: dict, day: date) -> None:
         line = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
         fd = self._writer(record["tenantId"], day)
+        df = self._days.get((record["tenantId"], day))
         fcntl.flock(fd, fcntl.LOCK_EX)
         size = None
         try:
             size = os.fstat(fd).st_size
-            if size and os.pread(fd, 1, size - 1) != b"\n":
+            # Unless this process wrote the file's end itself (a line it ended with "\n"),
+            # look at the last byte.
+            ours = df is not None and df.offset == size
+            if size and not ours and os.pread(fd, 1, size - 1) != b"\n":
                 line = b"\n" + line  # close a line torn by a crash, so this one stays whole
             if os.write(fd, line) != len(line):
                 raise OSError(errno.ENOSPC, "No space left on device (short write)")
@@ -98,8 +102,7 @@ class FileStore:
             raise
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
-        df = self._days.get((record["tenantId"], day))
-        if df is not None and df.offset == size and line[:1] != b"\n":
+        if ours and line[:1] != b"\n":
             # Nobody else wrote since this process last read: count the record directly
             # instead of reading it back and parsing it again.
             df.totals.add_record(record)
