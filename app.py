@@ -101,6 +101,9 @@ def main(config_dir: str, data_dir: str, host: str | None, port: int | None,
     # (a pause of hundreds of ms with many streams open otherwise).
     gc.collect()
     gc.freeze()
+    # Fewer, larger young collections: each request allocates thousands of short-lived objects,
+    # and the default (700) collects several times per request (-6 to -12 % CPU, bench/).
+    gc.set_threshold(20_000, 20, 20)
     for warning in config.warnings + config.problems:
         log.warning("%s", warning)
     host = host or config.host

@@ -26,8 +26,6 @@ fi
 trap 'git -C "$ROOT" worktree remove --force "$WORK/base"; [ -z "$HEAD" ] || git -C "$ROOT" worktree remove --force "$WORK/head"' EXIT
 KEY="sk-bench-tenant-key-0000000000"
 bash "$ROOT/bench/write_config.sh" "$WORK/config" "$KEY"
-{"tenants": [{"id": "bench", "name": "bench", "key": "$KEY", "allowedModels": ["*"]}]}
-JSON
 for r in $(seq 1 "$ROUNDS"); do
   for rev in base this; do
     dir="$THIS"; [ "$rev" = base ] && dir="$WORK/base"

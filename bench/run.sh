@@ -28,8 +28,6 @@ OUT="$WORK/results"
 KEY="sk-bench-tenant-key-0000000000"
 mkdir -p "$OUT"
 bash "$ROOT/bench/write_config.sh" "$WORK/config" "$KEY"
-{"tenants": [{"id": "bench", "name": "bench", "key": "$KEY", "allowedModels": ["*"]}]}
-JSON
 START="cd $ROOT && exec python3 app.py --config-dir $WORK/config --data-dir"
 gw() { # gw NAME DATA_DIR [run.sh options]
   local name="$1" data="$2"; shift 2

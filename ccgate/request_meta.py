@@ -81,13 +81,29 @@ def _object_with_unique_keys(text: str) -> dict:
     return out
 
 
+def _parsed_if_unique(body: bytes) -> dict | None:
+    """The body parsed, when that proves no top-level key is given twice: each key json.loads
+    found occurs once in the raw text, and there is no escape sequence (``"mo\\u0064el"`` would
+    be a second ``model``). None otherwise: the careful walk then decides."""
+    if b"\\u" in body:
+        return None
+    try:
+        doc = json.loads(body)
+    except (ValueError, RecursionError):
+        return None  # the careful walk reports the error
+    if isinstance(doc, dict) and all(body.count(b'"' + k.encode() + b'"') == 1 for k in doc):
+        return doc
+    return None
+
+
 def parse_json_object(body: bytes, unique_keys: bool = False) -> dict:
     """The request body as a JSON object; ValueError with a client-readable message otherwise.
 
     ``unique_keys``: a top-level key given twice is refused too.
     """
     try:
-        doc = _object_with_unique_keys(body.decode("utf-8")) if unique_keys else json.loads(body)
+        doc = json.loads(body) if not unique_keys else (
+            _parsed_if_unique(body) or _object_with_unique_keys(body.decode("utf-8")))
     except UnicodeDecodeError:
         raise ValueError("request body is not valid UTF-8") from None
     except json.JSONDecodeError as e:
