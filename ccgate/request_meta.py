@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import lru_cache
 from typing import Any, Mapping
 
 _LEGACY_USER_ID = re.compile(r"_session_([0-9A-Za-z-]+)$")
@@ -81,19 +82,29 @@ def _object_with_unique_keys(text: str) -> dict:
     return out
 
 
+_ESCAPE = re.compile(rb"\\u")
+
+
+@lru_cache(maxsize=256)
+def _key_pattern(keys: tuple[str, ...]) -> re.Pattern:
+    return re.compile(b'"(' + b"|".join(re.escape(k.encode()) for k in keys) + b')"')
+
+
 def _parsed_if_unique(body: bytes) -> dict | None:
     """The body parsed, when that proves no top-level key is given twice: each key json.loads
     found occurs once in the raw text, and there is no escape sequence (``"mo\\u0064el"`` would
-    be a second ``model``). None otherwise: the careful walk then decides."""
-    if b"\\u" in body:
+    be a second ``model``). None otherwise: the careful walk then decides. One regular
+    expression pass over the body finds every key's occurrences."""
+    if _ESCAPE.search(body):
         return None
     try:
         doc = json.loads(body)
     except (ValueError, RecursionError):
         return None  # the careful walk reports the error
-    if isinstance(doc, dict) and all(body.count(b'"' + k.encode() + b'"') == 1 for k in doc):
-        return doc
-    return None
+    if not isinstance(doc, dict) or not doc:
+        return None
+    found = _key_pattern(tuple(doc)).findall(body)
+    return doc if len(found) == len(doc) else None
 
 
 def parse_json_object(body: bytes, unique_keys: bool = False) -> dict:
