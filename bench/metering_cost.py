@@ -21,7 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ccgate.proxy import Outcome  # noqa: E402
 from ccgate.settings import TenantLimits  # noqa: E402
 from ccgate.usage.limits import Limiter  # noqa: E402
-from ccgate.usage.meter import Meter, iso_utc  # noqa: E402
+from ccgate.usage.meter import Meter  # noqa: E402
+from ccgate.usage.record import iso_utc  # noqa: E402
 from ccgate.usage.pricing import PriceBook  # noqa: E402
 from ccgate.usage.dayfile import day_path  # noqa: E402
 from ccgate.usage.store_file import FileStore  # noqa: E402

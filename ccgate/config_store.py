@@ -15,7 +15,6 @@ import json
 import os
 import time
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 
@@ -23,6 +22,7 @@ import gevent
 
 from .config import Config, ConfigError, load_config
 from .config_edits import EditRefused
+from .usage.record import iso_utc
 
 T = TypeVar("T")
 LOCK_FILE = ".ccgate-config.lock"
@@ -61,7 +61,7 @@ def to_text(doc: Any) -> str:
 
 def iso_now() -> str:
     """``createdAt``/``updatedAt`` as the Node CCGate writes them: UTC with milliseconds."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso_utc(time.time())
 
 
 def _stamp(path: Path) -> tuple:

@@ -35,6 +35,7 @@ class Watchdog:
         self.gw = gw
         self.alerts = AlertSender(alerts, gw.shared)
         self.spend: dict[str, UpstreamSpend] = {}
+        self._before_set: dict = {}  # spend_from_store's cache: a balance day's cost before it
         self._down: dict[str, str | None] = {}  # upstream -> why it is out of rotation
         self._dirty: set[str] = set()  # tenants to check against their limits
         self._refreshed = 0.0
@@ -55,7 +56,7 @@ class Watchdog:
         configs = {s.id: s.config for s in gw.pool.states}
         try:
             self.spend = spend_from_store(gw.store, gw.store.tenants(), configs, today,
-                                          gw.limiter.tz)
+                                          gw.limiter.tz, self._before_set)
         except StoreUnavailable:
             return
         self._refreshed = time.monotonic()

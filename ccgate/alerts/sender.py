@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime, timezone
 
 import gevent
 import gevent.pool
@@ -18,6 +17,7 @@ import gevent.queue
 import requests
 
 from ..settings import AlertsConfig, CONNECT_TIMEOUT_S
+from ..usage.record import iso_utc
 from .messages import Alert, accepted, delivery, describe
 
 log = logging.getLogger("ccgate.alerts")
@@ -63,9 +63,8 @@ class AlertSender:
         return [{"target": describe(t), **self._attempt(t, alert)} for t in self.config.targets]
 
     def _attempt(self, target: dict, alert: Alert) -> dict:
-        now = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
         url, headers, body = delivery(target, alert, gateway=self.config.gateway_name,
-                                      language=self.config.language, now_iso=now)
+                                      language=self.config.language, now_iso=iso_utc(time.time()))
         try:
             resp = self.session.post(url, data=body, headers=headers, allow_redirects=False,
                                      timeout=(CONNECT_TIMEOUT_S, SEND_TIMEOUT_S))

@@ -57,9 +57,15 @@ def _day_of(moment: datetime, tz) -> date:
 
 
 def spend_from_store(store: UsageStore, tenant_ids: Iterable[str],
-                     configs: dict[str, UpstreamConfig], today: date,
-                     tz) -> dict[str, UpstreamSpend]:
-    """Each upstream's cost today, this month and since its balance was set, from the store."""
+                     configs: dict[str, UpstreamConfig], today: date, tz,
+                     before_set: dict | None = None) -> dict[str, UpstreamSpend]:
+    """Each upstream's cost today, this month and since its balance was set, from the store.
+
+    On the day a balance was set only what came after counts: what came before is read from
+    that day's records once and kept in ``before_set`` (the caller's cache), so later sums use
+    the day's totals alone instead of reading its records again.
+    """
+    before_set = {} if before_set is None else before_set
     month_start = today.replace(day=1)
     set_days = {uid: _day_of(c.balance_set_at, tz) for uid, c in configs.items()
                 if c.balance_set_at is not None}
@@ -72,17 +78,19 @@ def spend_from_store(store: UsageStore, tenant_ids: Iterable[str],
                 cost = counters.upstreamCostUSD
                 spend.today += cost if day == today else 0.0
                 spend.month += cost if day >= month_start else 0.0
-                if uid in set_days and day > set_days[uid]:
-                    spend.since_balance += cost
-            for uid, set_day in set_days.items():
-                if set_day == day and first <= day:
-                    out[uid].since_balance += _spent_after(
-                        store.records(tenant, day), uid, configs[uid].balance_set_at)
+                if uid not in set_days or day < set_days[uid]:
+                    continue
+                if day == set_days[uid]:
+                    key = (tenant, uid, configs[uid].balance_set_at)
+                    if key not in before_set:
+                        before_set[key] = _spent_before(store.records(tenant, day), uid, key[2])
+                    cost -= before_set[key]
+                spend.since_balance += cost
     return out
 
 
-def _spent_after(records: list[dict], upstream_id: str, moment: datetime) -> float:
-    """Upstream cost of the records of one day that started at or after ``moment``."""
+def _spent_before(records: list[dict], upstream_id: str, moment: datetime) -> float:
+    """Upstream cost of the records of one day that started before ``moment``."""
     cut = moment.timestamp()
     total = 0.0
     for r in records:
@@ -92,6 +100,6 @@ def _spent_after(records: list[dict], upstream_id: str, moment: datetime) -> flo
             started = datetime.fromisoformat(r["timestamp"].replace("Z", "+00:00")).timestamp()
         except ValueError:
             continue
-        if started >= cut:
+        if started < cut:
             total += _float(r.get("upstreamCost"))
     return total

@@ -5,7 +5,7 @@ import logging
 import secrets
 import time
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Callable
 from zoneinfo import ZoneInfo
 
@@ -15,7 +15,7 @@ from ..settings import TenantLimits
 from .extract import CHARS_PER_TOKEN, StreamUsage, Usage, usage_from_body
 from .limits import Admission, Limiter
 from .pricing import PriceBook
-from .record import UsageRecord
+from .record import UsageRecord, iso_utc
 from .store import UsageStore
 
 log = logging.getLogger("ccgate.usage")
@@ -35,12 +35,6 @@ CUT_CHECK_EVERY_CHARS = 2000  # cutStreams: live spend is checked every ~500 tok
 
 def new_request_id() -> str:
     return secrets.token_hex(8)
-
-
-def iso_utc(ts: float) -> str:
-    """``2026-11-26T06:33:57.378Z``, the Node CCGate's timestamp form."""
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + \
-        f"{int(ts * 1000) % 1000:03d}Z"
 
 
 class Meter:

@@ -8,6 +8,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, fields
+from datetime import datetime, timezone
+
+def iso_utc(ts: float) -> str:
+    """``2026-11-26T06:33:57.378Z``, the Node CCGate's timestamp form."""
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + \
+        f"{int(ts * 1000) % 1000:03d}Z"
+
 
 OPTIONAL = ("cacheCreation1hTokens", "interrupted", "provisional", "attempts", "listCost",
             "clientIP")

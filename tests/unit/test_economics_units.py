@@ -61,3 +61,22 @@ def test_limit_alerts_are_once_per_period():
     assert warning.subject == "alice:daily:2026-11-28T00:00:00+00:00" and "82%" in warning.en
     sliding = events.tenant_limit("alice", "Alice", "window5h", window, reached=True, period_s=1)
     assert sliding.event == "tenant_limit_reached" and sliding.subject == "alice:window5h:"
+
+
+def test_a_balance_counts_only_what_came_after_it_was_set(tmp_path):
+    from datetime import date
+    from zoneinfo import ZoneInfo
+    from ccgate.upstreams.budget import spend_from_store
+    from ccgate.usage.store_file import FileStore
+    store, day = FileStore(tmp_path), date(2026, 11, 27)
+    for rid, ts, cost in (("a", "2026-11-27T08:00:00.000Z", 1.0), ("b", "2026-11-27T12:00:00.000Z", 2.0)):
+        store.append({"requestId": rid, "tenantId": "t", "timestamp": ts, "upstream": "m",
+                      "upstreamCost": cost, "totalCost": cost, "statusCode": 200}, day)
+    config = up(balance_usd=10, balance_set_at=datetime(2026, 11, 27, 10, tzinfo=timezone.utc))
+    cache: dict = {}
+    spend = spend_from_store(store, ["t"], {"m": config}, day, ZoneInfo("UTC"), cache)["m"]
+    assert (spend.today, spend.since_balance) == (3.0, 2.0) and list(cache.values()) == [1.0]
+    store.append({"requestId": "c", "tenantId": "t", "timestamp": "2026-11-27T13:00:00.000Z",
+                  "upstream": "m", "upstreamCost": 4.0, "totalCost": 4.0, "statusCode": 200}, day)
+    spend = spend_from_store(store, ["t"], {"m": config}, day, ZoneInfo("UTC"), cache)["m"]
+    assert spend.since_balance == 6.0  # from the day's totals, the records not read again
