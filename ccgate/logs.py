@@ -33,6 +33,10 @@ ACCESS = "ccgate.access"
 _start_thread = get_original("_thread", "start_new_thread")
 _allocate_lock = get_original("_thread", "allocate_lock")
 _SimpleQueue = get_original("queue", "SimpleQueue")
+_sleep = get_original("time", "sleep")
+# Once a record arrives, the writer waits this long for others before writing them all: one
+# wake-up (and one taking of the GIL from the request loop) per batch, not per request.
+BATCH_WAIT_S = 0.05
 
 
 class RequestIdFilter(logging.Filter):
@@ -97,7 +101,9 @@ class BackgroundLog:
         stopping = False
         while not stopping:
             batch = [self.queue.get()]
-            while len(batch) < 1000:  # take what else is queued, then write it in one go
+            if batch[0] is not None:
+                _sleep(BATCH_WAIT_S)
+            while len(batch) < 5000:  # take what else is queued, then write it in one go
                 try:
                     batch.append(self.queue.get_nowait())
                 except Exception:  # queue.Empty

@@ -9,12 +9,19 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 
+import prometheus_client.values
+from gevent.monkey import get_original
 from prometheus_client import (CollectorRegistry, Counter, Histogram, generate_latest,
                                multiprocess)
 from prometheus_client.core import GaugeMetricFamily
 
 from .upstreams.pool import Pool
 from .usage.record import UsageRecord
+
+# Each value update takes the library's threading.Lock, which gevent's patching makes a greenlet
+# lock (Python code on every inc). An update never yields, so the OS lock the library meant is
+# enough: ten fewer Python-level lock round trips per request.
+prometheus_client.values.Lock = get_original("threading", "Lock")
 
 BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 

@@ -13,7 +13,7 @@ import json
 import logging
 import re
 import socket
-from io import BytesIO
+from typing import Iterator
 
 import gevent
 from gevent.pywsgi import WSGIHandler, WSGIServer
@@ -79,7 +79,43 @@ def check_framing(headers: list[tuple[bytes, bytes]]) -> None:
             raise BadFraming("invalid or conflicting Content-Length")
 
 
-def read_head(rfile) -> bytes:
+class RequestHead:
+    """A checked request head in the shape gevent's handler reads its ``headers`` (``get``,
+    ``getheader``, ``typeheader``, ``headers``, ``status``), built from the lines the strict
+    reader already split: gevent does not parse the head a second time."""
+
+    status = ""  # gevent refuses a head whose parser left a status
+
+    def __init__(self, lines: list[bytes], fields: list[tuple[bytes, bytes]]):
+        self._lines = lines
+        self._first: dict[str, str] = {}  # lower-case name -> its first value, as email.Message
+        for name, value in fields:
+            self._first.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        return self._first.get(name.lower(), default)
+
+    getheader = get
+
+    @property
+    def typeheader(self) -> str | None:
+        return self._first.get("content-type")
+
+    @property
+    def headers(self) -> Iterator[str]:
+        """Each header line as text, CRLF included (what gevent's environ builder splits)."""
+        for line in self._lines:
+            yield line.decode("latin-1")
+
+    def __delitem__(self, name: str) -> None:
+        key = name.lower()
+        if self._first.pop(key, None) is None:
+            raise KeyError(name)
+        self._lines = [line for line in self._lines
+                       if line.partition(b":")[0].decode("latin-1").lower() != key]
+
+
+def read_head(rfile) -> RequestHead:
     """The header lines of a request (up to and including the blank line), checked."""
     lines: list[bytes] = []
     headers: list[tuple[bytes, bytes]] = []
@@ -97,7 +133,7 @@ def read_head(rfile) -> bytes:
         if len(lines) > MAX_HEADERS:
             raise BadFraming("too many header lines")
     check_framing(headers)
-    return b"".join(lines) + b"\r\n"
+    return RequestHead(lines, headers)
 
 
 class Handler(WSGIHandler):
@@ -114,8 +150,12 @@ class Handler(WSGIHandler):
         except OSError:
             pass  # not TCP (a Unix socket): nothing to turn off
         self._requests_seen = 0
+        # Made once per connection and restarted per request (a Timeout costs more to make
+        # than to start): the whole-head budget, and the kept-alive idle wait.
         self._head_timer: gevent.Timeout | None = None
+        self._idle_timer: gevent.Timeout | None = None
         self._over_capacity = False
+        self._head: RequestHead | None = None
         super().__init__(sock, address, server, rfile)
 
     def handle(self):
@@ -123,14 +163,18 @@ class Handler(WSGIHandler):
         503 at once and the connection closed, rather than the process running out of
         descriptors (the head is read first, so the client sees the answer, not a reset)."""
         server = self.server
-        if not isinstance(server, GatewayServer):  # a plain WSGIServer (test stand-ins)
-            return super().handle()
-        server.open_connections += 1
-        self._over_capacity = 0 < server.max_connections < server.open_connections
+        counted = isinstance(server, GatewayServer)  # not a plain WSGIServer (test stand-ins)
+        if counted:
+            server.open_connections += 1
+            self._over_capacity = 0 < server.max_connections < server.open_connections
         try:
             return super().handle()
         finally:
-            server.open_connections -= 1
+            if counted:
+                server.open_connections -= 1
+            for timer in (self._head_timer, self._idle_timer):
+                if timer is not None:
+                    timer.close()
 
     def handle_one_response(self):
         if self._over_capacity:
@@ -142,11 +186,17 @@ class Handler(WSGIHandler):
         # A new connection has HEAD_TIMEOUT_S for its whole head; a kept-alive one may idle
         # longer before its next request starts, then has the same budget for the head.
         if self._requests_seen:
-            with gevent.Timeout(IDLE_KEEPALIVE_S, _SlowClient):
+            if self._idle_timer is None:
+                self._idle_timer = gevent.Timeout(IDLE_KEEPALIVE_S, _SlowClient)
+            self._idle_timer.start()
+            try:
                 if not self.rfile.peek(1):
                     return ""
+            finally:
+                self._idle_timer.cancel()
         self._requests_seen += 1
-        self._head_timer = gevent.Timeout(HEAD_TIMEOUT_S, _SlowClient)
+        if self._head_timer is None:
+            self._head_timer = gevent.Timeout(HEAD_TIMEOUT_S, _SlowClient)
         self._head_timer.start()
         line = self.rfile.readline(8192)
         return line.decode("latin-1")
@@ -158,14 +208,13 @@ class Handler(WSGIHandler):
                 raise BadFraming("malformed request line")
             head = read_head(self.rfile)
         finally:
-            if self._head_timer is not None:
-                self._head_timer.close()
-                self._head_timer = None
-        self.rfile, real = BytesIO(head), self.rfile
-        try:
-            return super().read_request(raw_requestline)
-        finally:
-            self.rfile = real
+            self._head_timer.cancel()
+        self._head = head
+        return super().read_request(raw_requestline)
+
+    def MessageClass(self, *args):  # noqa: N802 - gevent's name
+        """gevent's head parser, replaced by the head ``read_request`` already checked."""
+        return self._head
 
     def handle_one_request(self):
         try:
@@ -174,8 +223,7 @@ class Handler(WSGIHandler):
             return None  # close the connection; nothing was started for it
         finally:
             if self._head_timer is not None:
-                self._head_timer.close()
-                self._head_timer = None
+                self._head_timer.cancel()
 
     def _handle_client_error(self, ex):
         # gevent's own message quotes the request line (a key, a password, a prompt): log only

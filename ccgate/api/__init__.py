@@ -21,11 +21,11 @@ def current_gateway() -> Gateway:
     return current_app.extensions["ccgate"]
 
 
-def client_side() -> dict:
+def client_side(environ: dict) -> dict:
     """The client connection's part of a ProxyRequest: its socket, to notice a hang-up, and
     whether it may be probed with an interim response (HTTP/1.1)."""
-    return {"client_socket": request.environ.get(CLIENT_SOCKET_KEY),
-            "interim_ok": request.environ.get("SERVER_PROTOCOL") == "HTTP/1.1"}
+    return {"client_socket": environ.get(CLIENT_SOCKET_KEY),
+            "interim_ok": environ.get("SERVER_PROTOCOL") == "HTTP/1.1"}
 
 
 def remaining_headers(meter: Meter, status: int) -> dict[str, str]:
@@ -51,7 +51,7 @@ class _BodyStalled(Exception):
     pass
 
 
-def request_body() -> bytes:
+def request_body(gw: Gateway) -> bytes:
     """The whole request body; 413 over ``server.maxBodyMB`` (Content-Length or chunked), 408
     when it stops arriving for ``server.bodyTimeout``.
 
@@ -59,27 +59,39 @@ def request_body() -> bytes:
     silently and waits forever on a trickle; a refused body is not read further and the
     connection is closed.
     """
-    limit = current_app.config["MAX_CONTENT_LENGTH"]
-    stream, timeout = request.environ["wsgi.input"], current_gateway().config.body_timeout_s
-    too_large = GatewayError(413, "request body is larger than this gateway accepts",
-                             headers={"connection": "close"})
-    if limit is not None and (request.content_length or 0) > limit:
-        raise _abandon(stream, too_large)
+    req = request._get_current_object()
+    limit, timeout = gw.config.max_body_bytes, gw.config.body_timeout_s
+    stream, length = req.environ["wsgi.input"], req.content_length  # length: None when chunked
+    if (length or 0) > limit:
+        raise _abandon(stream, _too_large())
     parts, size = [], 0
-    while True:
-        try:
-            with gevent.Timeout(timeout, _BodyStalled):
-                chunk = stream.read(READ_SIZE)
-        except _BodyStalled:
-            raise _abandon(stream, GatewayError(
-                408, f"the request body stopped arriving (nothing for {timeout:g} s); send it "
-                     f"again", error_type="timeout_error", headers={"connection": "close"})) from None
-        if not chunk:
-            return b"".join(parts)
-        size += len(chunk)
-        if limit is not None and size > limit:
-            raise _abandon(stream, too_large)
-        parts.append(chunk)
+    timer = gevent.Timeout(timeout, _BodyStalled)  # restarted for each read: "nothing for N s"
+    try:
+        while length is None or size < length:
+            timer.start()
+            try:
+                chunk = stream.read(READ_SIZE if length is None else min(READ_SIZE, length - size))
+            except _BodyStalled:
+                raise _abandon(stream, GatewayError(
+                    408, f"the request body stopped arriving (nothing for {timeout:g} s); send "
+                         f"it again", error_type="timeout_error",
+                    headers={"connection": "close"})) from None
+            finally:
+                timer.cancel()
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > limit:
+                raise _abandon(stream, _too_large())
+            parts.append(chunk)
+    finally:
+        timer.close()
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def _too_large() -> GatewayError:
+    return GatewayError(413, "request body is larger than this gateway accepts",
+                        headers={"connection": "close"})
 
 
 def _abandon(stream, error: GatewayError) -> GatewayError:

@@ -15,7 +15,7 @@ from ..errors import GatewayError
 from ..proxy import ProxyRequest, Relay
 from ..request_meta import parse_json_object, session_id
 from ..tenants import Tenant
-from . import client_side, current_gateway, drain, relay_response, request_body
+from . import client_side, drain, relay_response, request_body
 from .auth import check_models, tenant_required
 
 bp = Blueprint("anthropic", __name__, url_prefix="/anthropic")
@@ -97,44 +97,45 @@ def is_free(method: str, kind: str) -> bool:
 @bp.route("/<path:path>", methods=METHODS)
 @tenant_required
 def forward(path: str):
-    gw = current_gateway()
-    tenant = g.tenant
+    req, ctx = request._get_current_object(), g._get_current_object()
+    gw, tenant, method, headers = ctx.gateway, ctx.tenant, req.method, req.headers
     path = upstream_path(path)
     kind = path.lower()  # what the path means; some mirrors route case-insensitively
-    if kind in JSON_PATHS and request.method != "POST":
+    if kind in JSON_PATHS and method != "POST":
         raise GatewayError(405, f"{path} takes POST only")
     if kind.startswith(BATCHES) and not tenant.allow_batches:
         raise GatewayError(403, "Message Batches are not allowed for this key: batch spend is "
                                 "billed later, outside this gateway's limits; ask the operator "
                                 "to set allowBatches for your tenant")
-    body = request_body()
+    body = request_body(gw)
     doc = parse_body(kind, body)
     models = models_in(kind, doc) if doc is not None else []
     if kind in JSON_PATHS and not models:
         raise GatewayError(400, "model: this field is required")
-    requested = g.requested_model = models[0] if models and "model" in doc else None
+    requested = ctx.requested_model = models[0] if models and "model" in doc else None
     model, doc, body = rewrite_model(tenant, requested, doc, body)
     check_models(tenant, [model, *models[1:]] if model else models)
-    req = ProxyRequest(
-        method=request.method,
+    proxy_request = ProxyRequest(
+        method=method,
         path=path,
-        query=request.query_string.decode("latin-1"),
-        headers=list(request.headers.items()),
+        query=req.query_string.decode("latin-1"),
+        headers=list(headers.items()),
         body=body,
         model=model,
         stream=bool(doc and doc.get("stream") is True),
-        session=session_id(request.headers, doc),
+        session=session_id(headers, doc),
         body_json=doc,
-        **client_side(),
+        **client_side(req.environ),
     )
-    relay, g.meter = gw.forward(tenant, req, api="anthropic", requested_model=requested,
-                                request_id=g.request_id, record=kind in METERED_PATHS,
-                                spend_limits=not is_free(request.method, kind),
-                                user_agent=request.headers.get("user-agent"),
-                                client_ip=request.remote_addr)
-    if kind == "/v1/models" and request.method == "GET" and relay.status == 200:
+    relay, ctx.meter = gw.forward(tenant, proxy_request, api="anthropic",
+                                  requested_model=requested, request_id=ctx.request_id,
+                                  record=kind in METERED_PATHS,
+                                  spend_limits=not is_free(method, kind),
+                                  user_agent=headers.get("user-agent"),
+                                  client_ip=req.remote_addr)
+    if kind == "/v1/models" and method == "GET" and relay.status == 200:
         return _allowed_models_only(tenant, relay)
-    return relay_response(relay, g.meter)
+    return relay_response(relay, ctx.meter)
 
 
 def _allowed_models_only(tenant: Tenant, relay: Relay) -> Response:

@@ -6,17 +6,18 @@ from functools import wraps
 from flask import g, request
 
 from ..errors import GatewayError
+from ..gateway import Gateway
 from ..tenants import Tenant, presented_key
 from . import current_gateway
 
 
-def tenant_for_key(key: str | None) -> Tenant:
+def tenant_for_key(key: str | None, gw: Gateway | None = None) -> Tenant:
     """The tenant owning ``key``; else 401, or 429 for an address that sent many bad keys.
 
     A valid key is never refused because of its address (family members share one NAT); an
     address that sent 30 bad keys within a minute gets 429 for its bad keys for a minute.
     """
-    gw = current_gateway()
+    gw = gw or current_gateway()
     tenant = gw.tenants.authenticate(key)
     if tenant is not None:
         return tenant
@@ -30,12 +31,12 @@ def tenant_for_key(key: str | None) -> Tenant:
                             "x-api-key or Authorization: Bearer")
 
 
-def authenticate() -> Tenant:
+def authenticate(gw: Gateway, headers) -> Tenant:
     """The calling tenant of an API request, or a 401/403/429 GatewayError."""
-    tenant = tenant_for_key(presented_key(request.headers))
+    tenant = tenant_for_key(presented_key(headers), gw)
     if not tenant.enabled:
         raise GatewayError(403, "this API key is disabled")
-    if tenant.expired(current_gateway().clock()):
+    if tenant.expired(gw.clock()):
         raise GatewayError(403, f"this key expired on {tenant.expires_at.isoformat()}; ask the "
                                 f"operator for a new key or a later expiresAt")
     return tenant
@@ -46,7 +47,8 @@ def tenant_required(view):
 
     @wraps(view)
     def wrapped(*args, **kwargs):
-        g.tenant = authenticate()
+        ctx = g._get_current_object()
+        ctx.tenant = authenticate(ctx.gateway, request.headers)
         return view(*args, **kwargs)
     return wrapped
 

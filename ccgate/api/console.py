@@ -52,7 +52,7 @@ def _body() -> dict:
     if not request.content_length and not request.headers.get("transfer-encoding"):
         return {}
     try:
-        return parse_json_object(request_body(), unique_keys=True)
+        return parse_json_object(request_body(current_gateway()), unique_keys=True)
     except ValueError as e:
         raise GatewayError(400, str(e)) from None
 

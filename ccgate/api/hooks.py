@@ -71,51 +71,60 @@ class CountingBody:
 
 def register_request_hooks(app: Flask) -> None:
     """Request ids, the in-flight count (for graceful shutdown) and one access-log line each."""
+    app.before_request(start)
+    app.after_request(finish)
 
-    @app.before_request
-    def start():
-        g.request_id = new_request_id()
-        g.started = time.monotonic()
-        gw = current_gateway()
-        gw.in_flight += 1
-        if gw.config.trusted_proxies:
-            # Behind the operator's reverse proxy the client is in X-Forwarded-For / Forwarded;
-            # every use of request.remote_addr (lock-outs, logs, records) then sees it.
-            env = request.environ
-            env["ccgate.peer"] = peer = env.get("REMOTE_ADDR", "")
-            env["REMOTE_ADDR"] = request.remote_addr = client_address(
-                peer, env.get("HTTP_X_FORWARDED_FOR"), env.get("HTTP_FORWARDED"),
-                gw.config.trusted_proxies)
-        if not request.environ.get(HEAD_CHECKED_KEY):  # another server (tests, flask run)
-            for name, value in request.headers.items():
-                if any(c in value for c in "\r\n\x00"):
-                    # Never forwarded: a CR/LF in a header could split the upstream request.
-                    raise GatewayError(400, f"header {name!r} contains a control character")
 
-    @app.after_request
-    def finish(response: Response) -> Response:
-        response.headers["x-request-id"] = g.request_id
-        gw = current_gateway()
-        started, request_id = g.started, g.request_id
-        tenant, meter, g_model = g.get("tenant"), g.get("meter"), g.get("requested_model")
-        method, path, client = request.method, request.path, request.remote_addr
+def start() -> None:
+    """Every request: its id, start time and gateway in ``g``; the in-flight count; the client
+    address behind trusted proxies; control characters refused (under other servers)."""
+    # The request, g and the gateway are bound once: each use of Flask's context proxies
+    # costs a lookup, and this runs for every request.
+    req, ctx, gw = request._get_current_object(), g._get_current_object(), current_gateway()
+    ctx.request_id = new_request_id()
+    ctx.started = time.monotonic()
+    ctx.gateway = gw
+    gw.in_flight += 1
+    env = req.environ
+    if gw.config.trusted_proxies:
+        # Behind the operator's reverse proxy the client is in X-Forwarded-For / Forwarded;
+        # every use of request.remote_addr (lock-outs, logs, records) then sees it.
+        env["ccgate.peer"] = peer = env.get("REMOTE_ADDR", "")
+        env["REMOTE_ADDR"] = req.remote_addr = client_address(
+            peer, env.get("HTTP_X_FORWARDED_FOR"), env.get("HTTP_FORWARDED"),
+            gw.config.trusted_proxies)
+    if not env.get(HEAD_CHECKED_KEY):  # another server (tests, flask run)
+        for name, value in req.headers.items():
+            if any(c in value for c in "\r\n\x00"):
+                # Never forwarded: a CR/LF in a header could split the upstream request.
+                raise GatewayError(400, f"header {name!r} contains a control character")
 
-        def done(sent: int | None) -> None:
-            gw.in_flight -= 1
-            record = meter.record if meter is not None else None
-            access_line(
-                time=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), requestId=request_id,
-                tenantId=tenant.id if tenant else None, method=method, path=path,
-                model=record.model if record else g_model, status=response.status_code,
-                upstream=record.upstream if record else None,
-                durationMs=round((time.monotonic() - started) * 1000, 1),
-                ttfbMs=record.ttfbMs if record else None, bytes=sent, clientIP=client)
 
-        if isinstance(response.response, RelayBody):
-            response.response.on_end.append(done)  # the relay owns the end of its stream
-        elif response.is_streamed:
-            # Logged when the server closes the body: streams are over, bytes are known.
-            response.response = CountingBody(response.response, done)
-        else:
-            done(response.calculate_content_length())
-        return response
+def finish(response: Response) -> Response:
+    """Every response: ``x-request-id``, and its access-log line once its body has gone out."""
+    req, ctx = request._get_current_object(), g._get_current_object()
+    response.headers["x-request-id"] = request_id = ctx.request_id
+    gw, started = ctx.gateway, ctx.started
+    tenant, meter = getattr(ctx, "tenant", None), getattr(ctx, "meter", None)
+    g_model = getattr(ctx, "requested_model", None)
+    method, path, client = req.method, req.path, req.remote_addr
+
+    def done(sent: int | None) -> None:
+        gw.in_flight -= 1
+        record = meter.record if meter is not None else None
+        access_line(
+            time=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), requestId=request_id,
+            tenantId=tenant.id if tenant else None, method=method, path=path,
+            model=record.model if record else g_model, status=response.status_code,
+            upstream=record.upstream if record else None,
+            durationMs=round((time.monotonic() - started) * 1000, 1),
+            ttfbMs=record.ttfbMs if record else None, bytes=sent, clientIP=client)
+
+    if isinstance(response.response, RelayBody):
+        response.response.on_end.append(done)  # the relay owns the end of its stream
+    elif response.is_streamed:
+        # Logged when the server closes the body: streams are over, bytes are known.
+        response.response = CountingBody(response.response, done)
+    else:
+        done(response.calculate_content_length())
+    return response

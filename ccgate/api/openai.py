@@ -60,7 +60,7 @@ def chat_completions():
                        body=json.dumps(anthropic_body, ensure_ascii=False).encode(),
                        model=anthropic_body["model"], stream=bool(anthropic_body.get("stream")),
                        session=session_id(request.headers, anthropic_body),
-                       body_json=anthropic_body, **client_side())
+                       body_json=anthropic_body, **client_side(request.environ))
     relay, g.meter = gw.forward(g.tenant, req, api="openai", requested_model=requested,
                                 request_id=g.request_id, record=True,
                                 user_agent=request.headers.get("user-agent"),
@@ -71,7 +71,7 @@ def chat_completions():
 def _translate(gw, tenant) -> tuple[object, Translated]:
     """The requested model name and the Anthropic request for this Chat Completions body."""
     try:
-        body = parse_json_object(request_body())
+        body = parse_json_object(request_body(gw))
     except ValueError as e:
         raise GatewayError(400, str(e)) from None
     settings = gw.config.openai

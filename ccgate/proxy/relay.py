@@ -161,8 +161,12 @@ class RelayBody:
         self.pool.release(self.up)
         if self.observer is not None:
             self.observer.finish(self.outcome)
-        for callback in self.on_end:
+        on_end, self.on_end = self.on_end, []
+        for callback in on_end:
             callback(self.sent)
+        # Nothing of this request may keep another part alive: without cycles its objects are
+        # freed the moment the server drops the body, not by the cyclic garbage collector.
+        self._watch = self._gen = None
 
 
 def upstream_socket(resp: requests.Response) -> socket.socket | None:

@@ -121,9 +121,12 @@ class ClientWatch:
 
     def stop(self) -> None:
         """End the watch (the server reads the next request from this socket)."""
-        self._io.stop()
-        self._io.close()
+        if self._io is not None:
+            self._io.stop()
+            self._io.close()
+            self._io = None  # it holds ``self._readable``: a cycle the collector would have to break
         self._target = None
+        self._on_gone = []
         if self._prober is not None:
             self._prober.kill()
 

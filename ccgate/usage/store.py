@@ -25,6 +25,15 @@ def is_error(record: dict) -> bool:
     return bool(record.get("errorType")) or (isinstance(status, int) and status >= 400)
 
 
+def record_values(record: dict) -> tuple:
+    """What a record adds to counters, each value checked (records on disk may be hand-edited)."""
+    get = record.get
+    return (is_error(record), _int(get("inputTokens")), _int(get("outputTokens")),
+            _int(get("cacheCreationTokens")), _int(get("cacheReadTokens")),
+            _int(get("totalTokens")), _float(get("totalCost")),
+            _float(get("listCost", get("totalCost"))), _float(get("upstreamCost")))
+
+
 @dataclass
 class Counters:
     """Requests, errors, tokens and cost over some set of records."""
@@ -41,16 +50,21 @@ class Counters:
 
     def add_record(self, record: dict, sign: int = 1) -> None:
         """Count a record in (``sign=-1``: take it back out)."""
+        self.add_values(record_values(record), sign)
+
+    def add_values(self, values: tuple, sign: int = 1) -> None:
+        """Count in one record's ``record_values`` (read once, counted in several totals)."""
+        errors, inp, out, cache_creation, cache_read, total, cost, list_cost, upstream = values
         self.requests += sign
-        self.errors += sign * is_error(record)
-        self.inputTokens += sign * _int(record.get("inputTokens"))
-        self.outputTokens += sign * _int(record.get("outputTokens"))
-        self.cacheCreationTokens += sign * _int(record.get("cacheCreationTokens"))
-        self.cacheReadTokens += sign * _int(record.get("cacheReadTokens"))
-        self.totalTokens += sign * _int(record.get("totalTokens"))
-        self.costUSD += sign * _float(record.get("totalCost"))
-        self.listCostUSD += sign * _float(record.get("listCost", record.get("totalCost")))
-        self.upstreamCostUSD += sign * _float(record.get("upstreamCost"))
+        self.errors += sign * errors
+        self.inputTokens += sign * inp
+        self.outputTokens += sign * out
+        self.cacheCreationTokens += sign * cache_creation
+        self.cacheReadTokens += sign * cache_read
+        self.totalTokens += sign * total
+        self.costUSD += sign * cost
+        self.listCostUSD += sign * list_cost
+        self.upstreamCostUSD += sign * upstream
 
     def merge(self, other: "Counters") -> None:
         for name in COUNTER_FIELDS:
@@ -120,12 +134,13 @@ class DayTotals(Counters):
             earlier = self.provisional.pop(record.get("requestId"), None)
             if earlier is not None:
                 self.add_record(earlier, -1)
-        super().add_record(record, sign)
+        values = record_values(record)
+        self.add_values(values, sign)
         model = record.get("model") if isinstance(record.get("model"), str) else "unknown"
-        self.by_model.setdefault(model, Counters()).add_record(record, sign)
+        self.by_model.setdefault(model, Counters()).add_values(values, sign)
         if isinstance(record.get("upstream"), str):
-            self.by_upstream.setdefault(record["upstream"], Counters()).add_record(record, sign)
-        cost, minute = _float(record.get("totalCost")), minute_of(record)
+            self.by_upstream.setdefault(record["upstream"], Counters()).add_values(values, sign)
+        cost, minute = values[6], minute_of(record)
         if cost and minute is not None:
             self.minutes[minute] = self.minutes.get(minute, 0.0) + sign * cost
         if sign > 0 and record.get("provisional") and isinstance(record.get("requestId"), str):

@@ -34,6 +34,13 @@ from .store import DayTotals, latest
 log = logging.getLogger("ccgate.usage")
 
 PAST_DAY_RECHECK_S = 60.0
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def encode_line(record: dict) -> bytes:
+    """A record as its JSON line (one shared encoder: ``json.dumps`` builds one per call)."""
+    return _ENCODER.encode(record).encode() + b"\n"
+
 RETRY_EVERY_S = 1.0
 
 
@@ -59,14 +66,31 @@ class FileStore:
     def _writer(self, tenant_id: str, day: date) -> int:
         current = self._writers.get(tenant_id)
         if current is not None:
-            if current[0] == day and os.fstat(current[1]).st_nlink:
+            if current[0] == day:
                 return current[1]
-            os.close(current[1])  # a new day, or the file was deleted under us
+            os.close(current[1])  # a new day
         path = day_path(self.root, tenant_id, day)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
         self._writers[tenant_id] = (day, fd)
         return fd
+
+    def _locked_writer(self, tenant_id: str, day: date) -> tuple[int, int]:
+        """The day file's descriptor, locked, and its size; a file deleted under us (no links
+        left) is reopened. One ``fstat`` under the lock answers both."""
+        while True:
+            fd = self._writer(tenant_id, day)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                st = os.fstat(fd)
+            except OSError:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                raise
+            if st.st_nlink:
+                return fd, st.st_size
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+            del self._writers[tenant_id]
 
     def append(self, record: dict, day: date) -> None:
         if self.spool is None:
@@ -81,13 +105,10 @@ class FileStore:
             self._spool(record, day, e)
 
     def _write(self, record: dict, day: date) -> None:
-        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
-        fd = self._writer(record["tenantId"], day)
+        line = encode_line(record)
+        fd, size = self._locked_writer(record["tenantId"], day)
         df = self._days.get((record["tenantId"], day))
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        size = None
         try:
-            size = os.fstat(fd).st_size
             # Unless this process wrote the file's end itself (a line it ended with "\n"),
             # look at the last byte.
             ours = df is not None and df.offset == size
@@ -96,9 +117,8 @@ class FileStore:
             if os.write(fd, line) != len(line):
                 raise OSError(errno.ENOSPC, "No space left on device (short write)")
         except OSError:
-            if size is not None:
-                with suppress(OSError):
-                    os.ftruncate(fd, size)  # no partial line may stay behind to be completed later
+            with suppress(OSError):
+                os.ftruncate(fd, size)  # no partial line may stay behind to be completed later
             raise
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
