@@ -6,6 +6,7 @@ three), including a ``\\r\\n`` pair split between two chunks.
 """
 from __future__ import annotations
 
+import re
 from typing import NamedTuple
 
 
@@ -15,6 +16,9 @@ class Event(NamedTuple):
 
 
 MAX_EVENT_BYTES = 8 * 1024 * 1024
+# The usual shape of a whole event, as Anthropic sends one per write: matched in one C call. Only
+# what the line-by-line path would read the same way matches; anything else takes that path.
+_WHOLE_EVENT = re.compile(rb"event: ?([^\r\n ][^\r\n]*)\ndata: ?([^\r\n]*)\n\n")
 
 
 class EventTooLarge(ValueError):
@@ -41,6 +45,21 @@ class SSEParser:
             raise EventTooLarge(f"an SSE event over {MAX_EVENT_BYTES // (1024 * 1024)} MB")
 
     def feed(self, chunk: bytes) -> list[Event]:
+        if self._partial or self._skip_lf or self._event or self._data:
+            return self._feed_lines(chunk)
+        events, pos, end = [], 0, len(chunk)
+        while pos < end:
+            whole = _WHOLE_EVENT.match(chunk, pos)
+            if whole is None:
+                break
+            events.append(Event(whole[1].decode("utf-8", "replace"),
+                                whole[2].decode("utf-8", "replace")))
+            pos = whole.end()
+        if pos == end:
+            return events
+        return events + self._feed_lines(chunk[pos:] if pos else chunk)
+
+    def _feed_lines(self, chunk: bytes) -> list[Event]:
         if self._skip_lf and chunk[:1] == b"\n":
             chunk = chunk[1:]
         self._skip_lf = False

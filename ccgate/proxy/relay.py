@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import socket
+from itertools import chain
 from dataclasses import replace
 from typing import Callable, Iterator, Protocol
 
@@ -79,11 +80,6 @@ class RelayBody:
         self._gen = self._generate()
         return self._gen
 
-    def _upstream_chunks(self) -> Iterator[bytes]:
-        yield from self.held
-        self.held = []
-        yield from self.chunks
-
     def _out(self, data: bytes, end: bool = False) -> bytes:
         """What the client gets for ``data``: through the transform when there is one."""
         if self.transform is not None:
@@ -93,14 +89,21 @@ class RelayBody:
         return data
 
     def _generate(self) -> Iterator[bytes]:
-        observer, outcome, redactor = self.observer, self.outcome, self.redactor
+        observer, outcome, redactor, transform = (self.observer, self.outcome, self.redactor,
+                                                  self.transform)
+        held, self.held = self.held, []
         try:
-            for chunk in self._upstream_chunks():
+            # The loop runs once per upstream read (every SSE event): ``_out`` is inlined.
+            for chunk in chain(held, self.chunks):
                 if observer is not None:
                     observer.feed(chunk)
-                    self._settle_when_whole(len(chunk))
-                chunk = self._out(redactor.feed(chunk))
+                    if not self._settled:
+                        self._settle_when_whole(len(chunk))
+                chunk = redactor.feed(chunk)
+                if transform is not None and chunk:
+                    chunk = transform.feed(chunk)
                 if chunk:
+                    self.sent += len(chunk)
                     yield chunk
             tail = self._out(redactor.flush(), end=True)
             if tail:
@@ -136,7 +139,7 @@ class RelayBody:
         the client gets its last bytes: whatever happens next, the record exists."""
         if self._left is not None:
             self._left -= size
-        if not self._settled and (self._left == 0 or self.observer.answered()):
+        if self._left == 0 or self.observer.answered():
             self._settled = True
             self.observer.settle(replace(self.outcome, completed=True))
 

@@ -5,7 +5,7 @@ import logging
 import secrets
 import time
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import Callable
 from zoneinfo import ZoneInfo
 
@@ -31,6 +31,22 @@ MAX_MODEL_NAME = 200
 # most that much of one stream.
 PROVISIONAL_EVERY_S = 60.0
 CUT_CHECK_EVERY_CHARS = 2000  # cutStreams: live spend is checked every ~500 tokens streamed
+
+
+_minute_day: tuple[int, object, date] | None = None  # (epoch minute, zone, its local date)
+
+
+def local_day(ts: float, tz: ZoneInfo) -> date:
+    """The date of ``ts`` in ``tz``, converted once per minute (no zone has changed its date
+    within a minute since clocks had seconds in their offsets)."""
+    global _minute_day
+    minute = int(ts) // 60
+    cached = _minute_day
+    if cached is not None and cached[0] == minute and cached[1] is tz:
+        return cached[2]
+    day = datetime.fromtimestamp(ts, tz).date()
+    _minute_day = (minute, tz, day)
+    return day
 
 
 def new_request_id() -> str:
@@ -144,7 +160,7 @@ class Meter:
             log.exception("request %s: provisional usage could not be recorded", self.request_id)
 
     def _day(self):
-        return datetime.fromtimestamp(self.started, self.tz).date()
+        return local_day(self.started, self.tz)
 
     def answered(self) -> bool:
         """A stream whose final ``message_delta`` (stop reason, final usage) has arrived."""

@@ -7,13 +7,19 @@ when they apply.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, fields
-from datetime import datetime, timezone
+
+_second: tuple[int, str] = (-1, "")  # the last whole second formatted, and its text
+
 
 def iso_utc(ts: float) -> str:
     """``2026-11-26T06:33:57.378Z``, the Node CCGate's timestamp form."""
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + \
-        f"{int(ts * 1000) % 1000:03d}Z"
+    global _second
+    second, ms = divmod(int(ts * 1000), 1000)
+    if _second[0] != second:  # formatted once per second, not per record
+        _second = (second, time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second)))
+    return f"{_second[1]}{ms:03d}Z"
 
 
 OPTIONAL = ("cacheCreation1hTokens", "interrupted", "provisional", "attempts", "listCost",

@@ -47,3 +47,17 @@ def test_unnamed_event_and_pending():
     parser = SSEParser()
     assert parser.feed(b"data: {}\n\ndata: {\"a\"") == [Event("message", "{}")]
     assert parser.pending
+
+
+@pytest.mark.parametrize("raw", [
+    b"event: \ndata: x\n\n",  # an empty name is "message"
+    b"event:  spaced\ndata:  two spaces\n\n",
+    b"event:a:b\ndata:{}\n\nevent: ping\ndata: {\"type\": \"ping\"}\n\n",
+    b"event: only-name\n\nevent: x\ndata: y\n\n",
+    b"event: x\ndata: \xff\xfe\n\nevent: y\ndata: 1\ndata: 2\n\n",
+    b"event: x\ndata: y\n\nevent: half\ndata: cut",
+])
+def test_whole_event_shortcut_reads_as_the_line_parser(raw):
+    """A chunk fed whole (the one-regex path) gives what the line-by-line path gives for it
+    byte by byte, also for shapes the shortcut leaves to the line path."""
+    assert parse_all([raw]) == parse_all(raw[i:i + 1] for i in range(len(raw)))
