@@ -5,6 +5,7 @@ Pure functions and a small stateful class; no I/O.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Iterable
 
 REPLACEMENT = "[upstream]"
@@ -27,11 +28,19 @@ def cover(secret: str) -> str:
     return REPLACEMENT + "*" * (len(secret) - len(REPLACEMENT))
 
 
+@lru_cache(maxsize=256)
+def _covers(secrets: tuple[str, ...], as_bytes: bool) -> tuple[tuple, ...]:
+    """Each secret with its stand-in, longest first (worked out once per upstream, not per
+    request or header)."""
+    pairs = [(s, cover(s)) for s in sorted({s for s in secrets if s}, key=len, reverse=True)]
+    return tuple((s.encode(), c.encode()) if as_bytes else (s, c) for s, c in pairs)
+
+
 def replace_secrets(text: str, secrets: Iterable[str]) -> str:
     """``text`` with each secret (longest first) covered."""
-    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+    for secret, stand_in in _covers(tuple(secrets), False):
         if secret in text:
-            text = text.replace(secret, cover(secret))
+            text = text.replace(secret, stand_in)
     return text
 
 
@@ -46,8 +55,7 @@ class StreamRedactor:
     __slots__ = ("secrets", "held", "_no_newline")
 
     def __init__(self, secrets: Iterable[str]):
-        self.secrets = [(s.encode(), cover(s).encode())
-                        for s in sorted({s for s in secrets if s}, key=len, reverse=True)]
+        self.secrets = _covers(tuple(secrets), True)
         self.held = b""
         # Data ending in a newline cannot end inside a secret without one (keys and URLs never
         # hold one): every SSE event's chunk skips the search for a secret's beginning.

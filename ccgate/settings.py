@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
@@ -200,7 +201,7 @@ class UpstreamConfig:
     balance_usd: float | None = None  # a prepaid balance, as it was at balance_set_at
     balance_set_at: datetime | None = None
 
-    @property
+    @cached_property  # the config is frozen: worked out once, not per request
     def host(self) -> str:
         return urlsplit(self.url).hostname or ""
 
@@ -225,8 +226,10 @@ class UpstreamConfig:
             return "looks like a placeholder, not a real key"
         return None
 
+    @cached_property
     def auth_headers(self) -> dict[str, str]:
-        """The credential headers this upstream expects, per its ``auth`` mode."""
+        """The credential headers this upstream expects, per its ``auth`` mode (shared: copy it
+        to change it)."""
         mode = self.auth
         if mode == "auto":
             mode = "x-api-key" if self.host == "api.anthropic.com" else "both"

@@ -25,6 +25,19 @@ class EventTooLarge(ValueError):
     """One SSE event grew past ``MAX_EVENT_BYTES`` (a broken or hostile upstream)."""
 
 
+def whole_events(chunk: bytes) -> tuple[list[tuple[bytes, bytes]], int]:
+    """The events at the start of ``chunk`` that are whole and in the usual shape, as
+    ``(name, data)`` bytes, and where they end (the rest is for the line parser)."""
+    found, pos, end = [], 0, len(chunk)
+    while pos < end:
+        whole = _WHOLE_EVENT.match(chunk, pos)
+        if whole is None:
+            break
+        found.append(whole.groups())
+        pos = whole.end()
+    return found, pos
+
+
 class SSEParser:
     """Feed raw bytes with ``feed``; it returns the events those bytes completed."""
 
@@ -44,18 +57,18 @@ class SSEParser:
             self._event, self._data = "", []
             raise EventTooLarge(f"an SSE event over {MAX_EVENT_BYTES // (1024 * 1024)} MB")
 
+    @property
+    def clean(self) -> bool:
+        """Between events: nothing of a line or an event is held."""
+        return not (self._partial or self._skip_lf or self._event or self._data)
+
     def feed(self, chunk: bytes) -> list[Event]:
-        if self._partial or self._skip_lf or self._event or self._data:
+        if not self.clean:
             return self._feed_lines(chunk)
-        events, pos, end = [], 0, len(chunk)
-        while pos < end:
-            whole = _WHOLE_EVENT.match(chunk, pos)
-            if whole is None:
-                break
-            events.append(Event(whole[1].decode("utf-8", "replace"),
-                                whole[2].decode("utf-8", "replace")))
-            pos = whole.end()
-        if pos == end:
+        raw, pos = whole_events(chunk)
+        events = [Event(name.decode("utf-8", "replace"), data.decode("utf-8", "replace"))
+                  for name, data in raw]
+        if pos == len(chunk):
             return events
         return events + self._feed_lines(chunk[pos:] if pos else chunk)
 

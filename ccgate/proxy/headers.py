@@ -33,7 +33,7 @@ def to_upstream(client_headers: Iterable[tuple[str, str]], upstream: UpstreamCon
         out[lower] = value
     out.setdefault("anthropic-version", ANTHROPIC_VERSION)
     out["accept-encoding"] = "identity"
-    out.update(upstream.auth_headers())
+    out.update(upstream.auth_headers)
     return out
 
 

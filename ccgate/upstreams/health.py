@@ -48,7 +48,7 @@ class HealthChecker:
 
     def probe(self, s: UpstreamState) -> None:
         _, path, interval, timeout = self.settings(s)
-        headers = {"anthropic-version": ANTHROPIC_VERSION, **s.config.auth_headers()}
+        headers = {"anthropic-version": ANTHROPIC_VERSION, **s.config.auth_headers}
         try:
             resp = self.session.get(s.config.url + path, headers=headers, allow_redirects=False,
                                     timeout=(min(CONNECT_TIMEOUT_S, timeout), timeout))

@@ -38,7 +38,7 @@ def try_upstream(config: UpstreamConfig, health_path: str, model: str | None) ->
     """``{"ok", "status", "latencyMs", "reason", "model", "probe"}`` for one upstream, now."""
     session = requests.Session()
     session.trust_env = False
-    headers = {"anthropic-version": ANTHROPIC_VERSION, **config.auth_headers()}
+    headers = {"anthropic-version": ANTHROPIC_VERSION, **config.auth_headers}
     timeout = (CONNECT_TIMEOUT_S, TEST_TIMEOUT_S)
     model = model_for_test(config, model)
     sent = config.model_map.get(model, model)

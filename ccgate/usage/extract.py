@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..errors import parse_anthropic_error
-from ..sse import Event, SSEParser
+from ..sse import Event, SSEParser, whole_events
 
 
 @dataclass
@@ -64,7 +64,9 @@ def usage_from_body(body: bytes) -> Usage:
 
 
 # Where a delta's content starts: its text, thinking or partial tool input is the last field.
-_DELTA_VALUE = re.compile(r'"(?:text|thinking|partial_json)"\s*:\s*"')
+# (the content is what follows its key, less '"}}').
+_DELTA_VALUE = re.compile(rb'"(?:text|thinking|partial_json)"\s*:\s*"')
+_USAGE_EVENTS = (b"message_start", b"message_delta", b"error")
 CHARS_PER_TOKEN = 4
 
 
@@ -80,11 +82,29 @@ class StreamUsage:
         self.stop_reason: str | None = None
         self._parser = SSEParser()
 
-    def feed(self, chunk: bytes) -> list[Event]:
-        events = self._parser.feed(chunk)
-        for event in events:
+    def feed(self, chunk: bytes) -> None:
+        parser = self._parser
+        if parser.clean:
+            # Whole events, the usual case, are read as bytes: a delta (most events) is counted
+            # without decoding it or making an Event.
+            raw, pos = whole_events(chunk)
+            for name, data in raw:
+                if name == b"content_block_delta":
+                    self._count_delta(data)
+                elif name in _USAGE_EVENTS:
+                    self._take(Event(name.decode(), data.decode("utf-8", "replace")))
+            if pos == len(chunk):
+                return
+            chunk = chunk[pos:]
+        for event in parser.feed(chunk):
             self._take(event)
-        return events
+
+    def _count_delta(self, data: bytes) -> None:
+        found = _DELTA_VALUE.search(data)
+        if found:
+            rest = data[found.end():]
+            chars = len(rest) if rest.isascii() else len(rest.decode("utf-8", "replace"))
+            self.delta_chars += max(0, chars - 3)
 
     def close(self) -> None:
         """End of stream: an event cut short of its blank line still counts. A stream that never
@@ -98,10 +118,7 @@ class StreamUsage:
     def _take(self, event: Event) -> None:
         name = event.event
         if name == "content_block_delta":
-            # No JSON decode on the hot path: the content is what follows its key (less '"}}').
-            found = _DELTA_VALUE.search(event.data)
-            if found:
-                self.delta_chars += max(0, len(event.data) - found.end() - 3)
+            self._count_delta(event.data.encode())  # no JSON decode on the hot path
             return
         if name not in ("message_start", "message_delta", "error"):
             return

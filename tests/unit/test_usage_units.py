@@ -78,6 +78,19 @@ def test_thinking_and_cache_with_1h_split():
         assert extract([raw[:i], raw[i:]]).usage == whole
 
 
+@pytest.mark.parametrize("name", sorted(GOLDEN))
+def test_delta_characters_counted_the_same_whole_event_or_line_by_line(name):
+    """The whole-event shortcut (bytes) and the line parser (text) count the same characters,
+    also for text that is not ASCII."""
+    delta = message_events(message("claude-sonnet-4", [{"type": "text", "text": "你好，世界 👋" * 50}],
+                                   output_tokens=9))[2]
+    assert extract([delta]).delta_chars == 8  # characters, not UTF-8 bytes
+    raw = (SSE_DIR / f"{name}.sse").read_bytes() + delta
+    whole = extract([raw])
+    assert whole.delta_chars > 0
+    assert extract(raw[i:i + 1] for i in range(len(raw))).delta_chars == whole.delta_chars
+
+
 def test_interrupted_stream_bills_what_was_reported():
     raw = (SSE_DIR / "tool_use_response.sse").read_bytes()
     cut = raw[: raw.index(b"content_block_stop")]
