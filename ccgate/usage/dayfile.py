@@ -37,14 +37,16 @@ class DayFile:
 
     __slots__ = ("path", "offset", "totals", "recent", "checked", "_fh", "_ino")
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, ino: int | None = None):
+        """``ino``: the file is known to be empty (this process is writing its first line), so
+        nothing needs reading until another process appends."""
         self.path = path
         self.offset = 0
         self.totals = DayTotals()
         self.recent: deque[dict] = deque(maxlen=RECENT_PER_DAY)
-        self.checked = 0.0
+        self.checked = 0.0 if ino is None else time.monotonic()
         self._fh = None
-        self._ino = None
+        self._ino = ino
 
     def _reset(self) -> None:
         self.offset = 0

@@ -75,8 +75,8 @@ class FileStore:
         self._writers[tenant_id] = (day, fd)
         return fd
 
-    def _locked_writer(self, tenant_id: str, day: date) -> tuple[int, int]:
-        """The day file's descriptor, locked, and its size; a file deleted under us (no links
+    def _locked_writer(self, tenant_id: str, day: date) -> tuple[int, os.stat_result]:
+        """The day file's descriptor, locked, and its status; a file deleted under us (no links
         left) is reopened. One ``fstat`` under the lock answers both."""
         while True:
             fd = self._writer(tenant_id, day)
@@ -87,7 +87,7 @@ class FileStore:
                 fcntl.flock(fd, fcntl.LOCK_UN)
                 raise
             if st.st_nlink:
-                return fd, st.st_size
+                return fd, st
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
             del self._writers[tenant_id]
@@ -106,8 +106,14 @@ class FileStore:
 
     def _write(self, record: dict, day: date) -> None:
         line = encode_line(record)
-        fd, size = self._locked_writer(record["tenantId"], day)
-        df = self._days.get((record["tenantId"], day))
+        tenant_id = record["tenantId"]
+        fd, st = self._locked_writer(tenant_id, day)
+        size, df = st.st_size, self._days.get((tenant_id, day))
+        if df is None and not size:
+            # The day's first line: its totals start here, counted as they are written, so no
+            # later reader (a limit, the watchdog's budgets) has to read the day back at once.
+            df = self._days[(tenant_id, day)] = DayFile(day_path(self.root, tenant_id, day),
+                                                        st.st_ino)
         try:
             # Unless this process wrote the file's end itself (a line it ended with "\n"),
             # look at the last byte.

@@ -186,6 +186,22 @@ def test_store_append_totals_and_incremental_reads(tmp_path):
     assert store.recent(DAY, 2)[0]["totalCost"] in (0.5, 1.0)
 
 
+def test_the_days_first_writer_never_reads_the_day_back(tmp_path, monkeypatch):
+    """A process that wrote a day file from its first line keeps its totals as it writes: a
+    limit or budget check later (the watchdog's, 30 s in) reads nothing, where it used to parse
+    the whole day in one go while requests waited."""
+    store = FileStore(tmp_path)
+    for _ in range(50):
+        store.append(rec(), DAY)
+    parsed = []
+    real_loads = json.loads
+    monkeypatch.setattr("ccgate.usage.dayfile.json.loads",
+                        lambda text: parsed.append(1) or real_loads(text))
+    assert store.day_totals("t", DAY).requests == 50 and not parsed
+    FileStore(tmp_path).append(rec(cost=2.0), DAY)  # another process appends: read only that
+    assert store.day_totals("t", DAY).costUSD == 27.0 and len(parsed) == 1
+
+
 def test_torn_last_line_is_skipped_and_closed(tmp_path, caplog):
     store = FileStore(tmp_path)
     store.append(rec(), DAY)
