@@ -96,9 +96,9 @@ class RelayBody:
             # The loop runs once per upstream read (every SSE event): ``_out`` is inlined.
             for chunk in chain(held, self.chunks):
                 if observer is not None:
-                    observer.feed(chunk)
+                    whole = observer.feed(chunk)
                     if not self._settled:
-                        self._settle_when_whole(len(chunk))
+                        self._settle_when_whole(len(chunk), whole)
                 chunk = redactor.feed(chunk)
                 if transform is not None and chunk:
                     chunk = transform.feed(chunk)
@@ -134,12 +134,12 @@ class RelayBody:
         finally:
             self._cleanup()
 
-    def _settle_when_whole(self, size: int) -> None:
+    def _settle_when_whole(self, size: int, whole: bool) -> None:
         """Finish the observer (write the usage record) as soon as the answer is whole, before
         the client gets its last bytes: whatever happens next, the record exists."""
         if self._left is not None:
             self._left -= size
-        if self._left == 0 or self.observer.answered():
+        if whole or self._left == 0:
             self._settled = True
             self.observer.settle(replace(self.outcome, completed=True))
 

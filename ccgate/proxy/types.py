@@ -58,11 +58,9 @@ class Observer(Protocol):
     def begin(self, outcome: Outcome, content_type: str) -> None:
         """The answer starts; ``outcome`` is filled in as it goes and final at ``finish``."""
 
-    def feed(self, chunk: bytes) -> None:
-        """Bytes as the upstream sent them; may raise StreamCut."""
-
-    def answered(self) -> bool:
-        """The answer is whole (a stream's final usage has arrived) though bytes may follow."""
+    def feed(self, chunk: bytes) -> bool:
+        """Bytes as the upstream sent them; True once the answer is whole (a stream's final
+        usage has arrived) though bytes may follow. May raise StreamCut."""
 
     def settle(self, outcome: Outcome) -> None:
         """The answer is whole: record it now, before its last bytes go out, so a crash after

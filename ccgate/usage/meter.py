@@ -104,17 +104,22 @@ class Meter:
         if content_type.startswith("text/event-stream"):
             self._sse = StreamUsage()
 
-    def feed(self, chunk: bytes) -> None:
-        if self._sse is not None:
-            self._sse.feed(chunk)
+    def feed(self, chunk: bytes) -> bool:
+        """Watch relayed bytes; True once a stream's final ``message_delta`` (stop reason, final
+        usage) has arrived: the answer is whole."""
+        sse = self._sse
+        if sse is not None:
+            sse.feed(chunk)
             if time.monotonic() - self._saved_at >= PROVISIONAL_EVERY_S:
                 self._save_provisional()
             if self.limits.cut_streams and \
-                    self._sse.delta_chars - self._checked_chars >= CUT_CHECK_EVERY_CHARS:
+                    sse.delta_chars - self._checked_chars >= CUT_CHECK_EVERY_CHARS:
                 self._check_cut()
-        elif self._body_size < MAX_METERED_BODY:
+            return sse.stop_reason is not None
+        if self._body_size < MAX_METERED_BODY:
             self._body.append(chunk)
             self._body_size += len(chunk)
+        return False
 
     def _check_cut(self) -> None:
         """cutStreams: end the stream once recorded plus live spend passes a spend limit."""
@@ -161,10 +166,6 @@ class Meter:
 
     def _day(self):
         return local_day(self.started, self.tz)
-
-    def answered(self) -> bool:
-        """A stream whose final ``message_delta`` (stop reason, final usage) has arrived."""
-        return self._sse is not None and self._sse.stop_reason is not None
 
     def settle(self, outcome) -> None:
         """Write the usage record now (once): the answer is whole, its last bytes not yet sent."""
