@@ -11,23 +11,52 @@ from pathlib import Path
 
 PROFILE = """\
 ### Where the CPU went, and what was done (issue 19)
-`py-spy record` on the gateway under the non-streaming load showed, besides the stack's own
-work (Flask dispatch, `HTTPAdapter.send`, urllib3/http.client parsing, gevent's server):
-- the access log built a `LogRecord` per request and pushed it through filters (one imported
-  Flask per record), a formatter and a `QueueHandler.prepare` copy on the request's path: access
-  lines now go onto the writer thread's queue as their fields, and the thread makes the JSON;
-- every request spawned two greenlets (the client watch and the upstream sender, both from the
-  hang-up work of issue 21): the watch is now a libev read watcher that costs nothing until the
-  client's socket turns readable, and it interrupts the upstream call in the request's own
-  greenlet the way `gevent.Timeout` does, so no greenlet is spawned per request;
-- metering: `dataclasses.asdict` deep-copied every usage record (now a plain field loop),
-  Prometheus `labels()` validated and locked on each of ~6 calls (children are now cached), and
-  the usage file's last byte was read back before every append (skipped when this process wrote
-  the file's end itself);
-- the per-request scan of all header values for control characters is skipped when the strict
-  request-head parser of `ccgate/server.py` has already refused them;
-- start-up objects are frozen (`gc.freeze()`), so full collections with many streams open do not
-  walk them (a 400 ms pause was measured in the test harness with 500 streams open).
+`py-spy record -f raw` on the gateway and on `floor_app.py` under the same non-streaming load
+(wrk -c64, 15 s each, same session), in µs of wall time per request of the request loop:
+
+| where | gateway before | gateway after | floor |
+|---|---|---|---|
+| the whole request (`WSGIHandler.handle`) | 1703 | 1301 | 818–857 |
+| `HTTPAdapter.send` (the stack's upstream call) | 649 | 493 | 425–445 |
+| request head: our strict reader + gevent's parser | 107 + 80 | 27 + 0 | 33 |
+| relay of the answer (`RelayBody._generate`) | 234 | 204 | — |
+| of which the usage record (`Meter.settle`) | 164 | 138 | — |
+| body read + JSON parse | 41 + 52 | 19 + 39 | — |
+| cyclic garbage collection | every request's objects | 2.5 µs/request | — |
+
+Found and changed, in the order they mattered (each measured by switching it off or on in the
+same run, CPU per request as a ratio to the floor):
+- **The log writer took the GIL from the request loop for every request** (0.33× of the floor):
+  its thread woke for each queued line. It now waits 50 ms after a line arrives and writes the
+  batch; the same lines, one wake-up per batch. This wait also inflated every stack frame above
+  (the stack's own `HTTPAdapter.send` measured 649 µs instead of ~450).
+- **Every request's objects were one reference cycle** (relay ↔ client watch ↔ Flask response ↔
+  access-log callback ↔ libev watcher), ~112 objects freed only by the cyclic collector (600 MB
+  in a minute with the collector off). The relay and the watch unlink at cleanup; a request's
+  objects are freed by reference counting the moment the server drops the body.
+- **gevent parsed every request head a second time** with `email.feedparser` after the strict
+  reader of `ccgate/server.py` had split and checked it: the checked lines are now handed to
+  gevent as its `headers` object (`RequestHead`).
+- Timers: head and keep-alive `gevent.Timeout`s are made once per connection and restarted per
+  request; a body with `Content-Length` is read without a second, empty read.
+- Metering: one `fstat` per append (size and link count under the lock), one JSON encoder,
+  record values read once for the day's, model's and upstream's totals, timestamps formatted once
+  per second, the local day converted once per minute, Prometheus values on the OS lock they were
+  written for (gevent's patching had made each `inc` a Python-level lock).
+- Streams: a whole SSE event (the usual shape) is parsed by one regular expression, a delta
+  counted as bytes without making an `Event`; the redactor skips its split-secret search when
+  data ends in a newline; secret stand-ins and an upstream's credentials are worked out once.
+- Flask's context proxies are bound once per hook and view (44 proxy lookups per request before).
+
+Earlier in issue 19: access lines queued as fields (no `LogRecord`), no greenlet per request
+for the client watch, no `dataclasses.asdict`, cached Prometheus children, the duplicate-key
+proof in one regular-expression pass, `gc.freeze()` at start-up.
+
+What is left is spread thin over the gateway's real work, each item 2–5 % of the floor: the
+usage record and its append (the record must exist before the answer's last bytes go out),
+parsing the request JSON (model allow-list, duplicate keys), the response's usage, Flask's
+before/after hooks, auth (a SHA-256 of the key), admission, the upstream pick, and per SSE event
+the usage meter and the secret redactor (together ~0.13× of the floor on the streaming run).
 """
 
 

@@ -5,7 +5,9 @@
   ``logging.enableConsole`` is false.
 - Files rotate by size (``logging.maxFileSize``, default 100 MB; ``logging.maxFiles`` kept, default 5).
 - Request handlers only put records on a queue; one thread (a real one, not a greenlet, so a slow
-  disk never stalls the event loop) formats nothing and writes everything.
+  disk never stalls the event loop) formats and writes everything, in batches: it waits
+  ``BATCH_WAIT_S`` (50 ms) after a record arrives, so lines reach the files that much later and
+  the thread takes the GIL from the request loop once per batch, not once per request.
 - Each line carries the request id (``x-request-id``) of the request that logged it.
 - A write error (a full or read-only disk) never stops the writer: the failing file is closed and
   reopened at most once a second, lines meanwhile are lost (and counted), and writing resumes when
