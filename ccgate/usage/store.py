@@ -8,6 +8,7 @@ per tenant and day; the day of a record is its timestamp's date in ``usage.timez
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import date, datetime, timezone
 from typing import Iterable, Protocol
 
@@ -89,8 +90,15 @@ def minute_of(record: dict) -> int | None:
     ts = record.get("timestamp")
     if not isinstance(ts, str) or len(ts) < 19:
         return None
+    return _minute(ts[:16], ts[16:19])
+
+
+@lru_cache(maxsize=4096)
+def _minute(prefix: str, seconds: str) -> int | None:
+    """Parsed once per distinct minute (every record of a minute shares its prefix)."""
     try:
-        return int(datetime.fromisoformat(ts[:19]).replace(tzinfo=timezone.utc).timestamp()) // 60
+        return int(datetime.fromisoformat(prefix + seconds).replace(tzinfo=timezone.utc)
+                   .timestamp()) // 60
     except ValueError:
         return None
 
