@@ -66,17 +66,6 @@ class _OnlyAccess(logging.Filter):
 MAX_QUEUE = 50_000
 
 
-class _ConsoleFormatter(logging.Formatter):
-    """Application lines as in the files; an access record as ``POST /path tenant 200 12 ms``."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        fields = getattr(record, "fields", None)
-        if record.name != ACCESS or fields is None:
-            return super().format(record)
-        return (f"{self.formatTime(record)} {fields['method']} {fields['path']} "
-                f"{fields['tenantId'] or '-'} {fields['status']} {fields['durationMs']:.0f} ms")
-
-
 class Access(dict):
     """One access line's fields, queued as they are: no LogRecord, no formatting, no filters on
     the request's path (the writer thread makes the JSON)."""
@@ -134,6 +123,7 @@ class BackgroundLog:
                 self._guard(handler.handle, record)
 
     def _write_access(self, fields: Access) -> None:
+        """The JSON line in access.log; on the console (at "info"), ``POST /path tenant 200 12 ms``."""
         if self.access_file is not None:
             self._guard(self.access_file.write_line,
                         json.dumps(fields, ensure_ascii=False, separators=(",", ":")) + "\n")
@@ -199,11 +189,10 @@ def setup_logging(settings: LoggingConfig, data_dir: Path) -> BackgroundLog:
     console, console_access = None, False
     if settings.console:
         console = logging.StreamHandler(sys.stderr)
-        console.setFormatter(_ConsoleFormatter(FORMAT))
+        console.setFormatter(formatter)
+        console.addFilter(_OnlyAccess(False))  # its access lines come from the writer's own path
         # One short line per request at "info", so a newcomer sees traffic arrive.
         console_access = LEVELS.get(settings.level, logging.INFO) <= logging.INFO
-        if not console_access:
-            console.addFilter(_OnlyAccess(False))
         targets.append(console)
     writer = BackgroundLog(targets, access_file, console, console_access)
     front = _Front(writer)

@@ -4,8 +4,9 @@ gevent's own parser is lenient in ways that matter behind a front proxy that fra
 differently (request smuggling): it accepts ``Transfer-Encoding`` together with
 ``Content-Length``, folded header lines, bare CR or LF line ends and signed lengths. The
 ``Handler`` here reads the request head itself and refuses each of those with 400 and a closed
-connection (RFC 9112 §2.2, §5.2, §6.3, §11.2) before anything reaches a view; only the head it
-accepted is handed to gevent's parser. Nothing a client sent is ever echoed into a log line.
+connection (RFC 9112 §2.2, §5.2, §6.3, §11.2) before anything reaches a view; gevent then gets
+the lines it accepted (``RequestHead``) instead of parsing the head again. Nothing a client sent
+is ever echoed into a log line.
 """
 from __future__ import annotations
 
@@ -108,11 +109,9 @@ class RequestHead:
             yield line.decode("latin-1")
 
     def __delitem__(self, name: str) -> None:
-        key = name.lower()
-        if self._first.pop(key, None) is None:
-            raise KeyError(name)
-        self._lines = [line for line in self._lines
-                       if line.partition(b":")[0].decode("latin-1").lower() != key]
+        # gevent deletes a Content-Length sent beside "Transfer-Encoding: chunked" and ignores
+        # the KeyError when there is none; check_framing refuses that pair, so there never is.
+        raise KeyError(name)
 
 
 def read_head(rfile) -> RequestHead:

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import logging
 import socket
-from itertools import chain
 from dataclasses import replace
+from itertools import chain
 from typing import Callable, Iterator, Protocol
 
 import requests

@@ -66,7 +66,8 @@ def usage_from_body(body: bytes) -> Usage:
 # Where a delta's content starts: its text, thinking or partial tool input is the last field.
 # (the content is what follows its key, less '"}}').
 _DELTA_VALUE = re.compile(rb'"(?:text|thinking|partial_json)"\s*:\s*"')
-_USAGE_EVENTS = (b"message_start", b"message_delta", b"error")
+_USAGE_EVENTS = ("message_start", "message_delta", "error")  # the events usage is read from
+_USAGE_EVENTS_BYTES = tuple(name.encode() for name in _USAGE_EVENTS)
 CHARS_PER_TOKEN = 4
 
 
@@ -91,7 +92,7 @@ class StreamUsage:
             for name, data in raw:
                 if name == b"content_block_delta":
                     self._count_delta(data)
-                elif name in _USAGE_EVENTS:
+                elif name in _USAGE_EVENTS_BYTES:
                     self._take(Event(name.decode(), data.decode("utf-8", "replace")))
             if pos == len(chunk):
                 return
@@ -120,7 +121,7 @@ class StreamUsage:
         if name == "content_block_delta":
             self._count_delta(event.data.encode())  # no JSON decode on the hot path
             return
-        if name not in ("message_start", "message_delta", "error"):
+        if name not in _USAGE_EVENTS:
             return
         try:
             doc = json.loads(event.data)

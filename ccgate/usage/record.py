@@ -10,6 +10,7 @@ import json
 import time
 from dataclasses import dataclass, fields
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 _second: tuple[int, str] = (-1, "")  # the last whole second formatted, and its text
 
 
@@ -66,7 +67,12 @@ class UsageRecord:
                 if value or name not in OPTIONAL}
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+        return record_json(self.to_dict())
+
+
+def record_json(record: dict) -> str:
+    """A record as its line's JSON (one shared encoder: ``json.dumps`` builds one per call)."""
+    return _ENCODER.encode(record)
 
 
 FIELDS = tuple(f.name for f in fields(UsageRecord))

@@ -8,8 +8,8 @@ per tenant and day; the day of a record is its timestamp's date in ``usage.timez
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 from datetime import date, datetime, timezone
+from functools import lru_cache
 from typing import Iterable, Protocol
 
 
@@ -95,7 +95,7 @@ def minute_of(record: dict) -> int | None:
 
 @lru_cache(maxsize=4096)
 def _minute(prefix: str, seconds: str) -> int | None:
-    """Parsed once per distinct minute (every record of a minute shares its prefix)."""
+    """Parsed once per distinct second (records of the same second share it), not per record."""
     try:
         return int(datetime.fromisoformat(prefix + seconds).replace(tzinfo=timezone.utc)
                    .timestamp()) // 60

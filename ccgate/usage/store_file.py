@@ -28,18 +28,13 @@ from pathlib import Path
 from typing import Iterable
 
 from .dayfile import SAFE_ID, DayFile, day_path
+from .record import record_json
 from .spool import MAX_PENDING, FallbackSpool
 from .store import DayTotals, latest
 
 log = logging.getLogger("ccgate.usage")
 
 PAST_DAY_RECHECK_S = 60.0
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-
-
-def encode_line(record: dict) -> bytes:
-    """A record as its JSON line (one shared encoder: ``json.dumps`` builds one per call)."""
-    return _ENCODER.encode(record).encode() + b"\n"
 
 RETRY_EVERY_S = 1.0
 
@@ -105,7 +100,7 @@ class FileStore:
             self._spool(record, day, e)
 
     def _write(self, record: dict, day: date) -> None:
-        line = encode_line(record)
+        line = record_json(record).encode() + b"\n"
         tenant_id = record["tenantId"]
         fd, st = self._locked_writer(tenant_id, day)
         size, df = st.st_size, self._days.get((tenant_id, day))

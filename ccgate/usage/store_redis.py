@@ -23,6 +23,7 @@ import gevent
 import redis
 
 from ..shared.link import RedisLink
+from .record import record_json
 from .spool import MAX_PENDING
 from .store import COUNTER_FIELDS, MONEY_FIELDS, Counters, DayTotals, StoreUnavailable, latest, minute_of
 
@@ -130,7 +131,7 @@ class RedisStore:
         rid = record.get("requestId") or os.urandom(8).hex()
         revision = record.get("provisional")
         args = [f"{rid}#p{revision}" if revision else rid,
-                json.dumps(record, ensure_ascii=False, separators=(",", ":")), tenant, rid,
+                record_json(record), tenant, rid,
                 "1" if revision else "0"]
         for field, value in increments(record):
             args += [field, repr(float(value))]

@@ -124,15 +124,18 @@ def test_keygen_add_replaces_a_tenants_key(gw, tmp_path):
     assert "created tenant 'dora'" in result.output
 
 
-def test_root_redirects_to_the_dashboard_and_requests_show_on_the_console(gw, capfd):
+def test_root_redirects_to_the_dashboard_and_requests_show_on_the_console(gw, capfd, tmp_path):
     r = requests.get(gw.url + "/", allow_redirects=False)
     assert r.status_code == 302 and r.headers["location"].endswith("/dashboard")
-    from ccgate.logs import _ConsoleFormatter
-    import logging
-    record = logging.LogRecord("ccgate.access", logging.INFO, "", 0, "{}", None, None)
-    record.fields = {"method": "POST", "path": "/anthropic/v1/messages", "tenantId": "alice",
-                     "status": 200, "durationMs": 12.3}
-    assert _ConsoleFormatter("%(message)s").format(record).endswith(
+    # The console line as the log writer really makes it (logging on, console on, "info").
+    from ccgate.logs import access_line, setup_logging, stop_logging
+    from ccgate.settings import LoggingConfig
+    setup_logging(LoggingConfig(level="info", console=True), tmp_path)
+    access_line(time="2026-11-27T00:00:00Z", method="POST", path="/anthropic/v1/messages",
+                tenantId="alice", status=200, durationMs=12.3)
+    stop_logging()  # writes what is queued
+    line = capfd.readouterr().err.strip().splitlines()[-1]
+    assert line.endswith(
         "POST /anthropic/v1/messages alice 200 12 ms")
 
 
