@@ -45,10 +45,9 @@ def create_app(config_dir: str | os.PathLike | None = None,
 
     from .api import admin, anthropic, dashboard, health, metrics, openai, usage
     from .api.errors import register_error_handlers
-    from .api.hooks import register_cors, register_request_hooks
+    from .api.hooks import register_request_hooks
     register_error_handlers(app)
     register_request_hooks(app)
-    register_cors(app, config.cors_origin)
     app.register_blueprint(admin.bp, url_prefix=config.admin.path)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(anthropic.bp)

@@ -16,7 +16,6 @@
 """
 from __future__ import annotations
 
-import json
 import logging
 import logging.handlers
 import sys
@@ -24,6 +23,7 @@ from pathlib import Path
 
 from gevent.monkey import get_original
 
+from .json_line import json_line
 from .logfile import RotatingFile
 from .settings import LoggingConfig
 
@@ -125,8 +125,7 @@ class BackgroundLog:
     def _write_access(self, fields: Access) -> None:
         """The JSON line in access.log; on the console (at "info"), ``POST /path tenant 200 12 ms``."""
         if self.access_file is not None:
-            self._guard(self.access_file.write_line,
-                        json.dumps(fields, ensure_ascii=False, separators=(",", ":")) + "\n")
+            self._guard(self.access_file.write_line, json_line(fields).decode() + "\n")
         if self.console_access and self.console is not None:
             line = (f"{fields['time']} {fields['method']} {fields['path']} "
                     f"{fields['tenantId'] or '-'} {fields['status']} {fields['durationMs']:.0f} ms\n")
@@ -242,5 +241,5 @@ def access_line(**fields) -> None:
     if _current is not None:
         _current[0].put(Access(fields))  # the fast path: straight onto the writer's queue
         return
-    logging.getLogger(ACCESS).info(json.dumps(fields, ensure_ascii=False, separators=(",", ":")),
+    logging.getLogger(ACCESS).info(json_line(fields).decode(),
                                    extra={"fields": fields})

@@ -34,28 +34,32 @@ TOKENS = Counter("ccgate_tokens_total", "Tokens by kind", ["tenant", "model", "k
 COST = Counter("ccgate_cost_usd_total", "Cost in USD", ["tenant", "model"])
 LIMIT_REJECTIONS = Counter("ccgate_limit_rejections_total", "Requests refused by a tenant limit",
                            ["tenant", "limit"])
-TOKEN_KINDS = (("input", "inputTokens"), ("output", "outputTokens"),
-               ("cache_write", "cacheCreationTokens"), ("cache_read", "cacheReadTokens"))
+TOKEN_KINDS = ("input", "output", "cache_write", "cache_read")  # the record's four token counts
 
 
 @lru_cache(maxsize=8192)
-def _child(metric, *labels):
-    """A labelled child, looked up once (``labels()`` validates and locks on every call)."""
-    return metric.labels(*labels)
+def _children(tenant: str, model: str, api: str, status: int) -> tuple:
+    """The labelled children one kind of request updates, looked up once (``labels()``
+    validates and locks on every call): requests, duration, ttfb, tokens by kind, cost."""
+    return (REQUESTS.labels(tenant, model, api, str(status)), DURATION.labels(api),
+            TTFB.labels(api), tuple(TOKENS.labels(tenant, model, kind) for kind in TOKEN_KINDS),
+            COST.labels(tenant, model))
 
 
 def observe_record(record: UsageRecord) -> None:
     """Count one finished request from its usage record."""
-    tenant, model, api = record.tenantId, record.model, record.api
-    _child(REQUESTS, tenant, model, api, str(record.statusCode)).inc()
-    _child(DURATION, api).observe(record.duration / 1000)
+    requests, duration, ttfb, tokens, cost = _children(record.tenantId, record.model, record.api,
+                                                       record.statusCode)
+    requests.inc()
+    duration.observe(record.duration / 1000)
     if record.ttfbMs is not None:
-        _child(TTFB, api).observe(record.ttfbMs / 1000)
-    for kind, field in TOKEN_KINDS:
-        if getattr(record, field):
-            _child(TOKENS, tenant, model, kind).inc(getattr(record, field))
+        ttfb.observe(record.ttfbMs / 1000)
+    for child, count in zip(tokens, (record.inputTokens, record.outputTokens,
+                                     record.cacheCreationTokens, record.cacheReadTokens)):
+        if count:
+            child.inc(count)
     if record.totalCost:
-        _child(COST, tenant, model).inc(record.totalCost)
+        cost.inc(record.totalCost)
 
 
 class PoolCollector:

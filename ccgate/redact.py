@@ -36,6 +36,11 @@ def _covers(secrets: tuple[str, ...], as_bytes: bool) -> tuple[tuple, ...]:
     return tuple((s.encode(), c.encode()) if as_bytes else (s, c) for s, c in pairs)
 
 
+@lru_cache(maxsize=256)
+def _without_newline(covers: tuple[tuple, ...]) -> bool:
+    return all(b"\n" not in secret for secret, _ in covers)
+
+
 def replace_secrets(text: str, secrets: Iterable[str]) -> str:
     """``text`` with each secret (longest first) covered."""
     for secret, stand_in in _covers(tuple(secrets), False):
@@ -59,9 +64,14 @@ class StreamRedactor:
         self.held = b""
         # Data ending in a newline cannot end inside a secret without one (keys and URLs never
         # hold one): every SSE event's chunk skips the search for a secret's beginning.
-        self._no_newline = all(b"\n" not in secret for secret, _ in self.secrets)
+        self._no_newline = _without_newline(self.secrets)
 
     def feed(self, chunk: bytes) -> bytes:
+        if self._no_newline and not self.held and chunk[-1:] == b"\n":
+            for secret, stand_in in self.secrets:  # the usual chunk: a whole SSE event
+                if secret in chunk:
+                    chunk = chunk.replace(secret, stand_in)
+            return chunk
         data = self.held + chunk if self.held else chunk
         keep = 0
         whole = self._no_newline and data[-1:] == b"\n"

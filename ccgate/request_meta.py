@@ -6,6 +6,8 @@ import re
 from functools import lru_cache
 from typing import Any, Mapping
 
+import orjson
+
 _LEGACY_USER_ID = re.compile(r"_session_([0-9A-Za-z-]+)$")
 
 
@@ -91,16 +93,23 @@ def _key_pattern(keys: tuple[str, ...]) -> re.Pattern:
 
 
 def _parsed_if_unique(body: bytes) -> dict | None:
-    """The body parsed, when that proves no top-level key is given twice: each key json.loads
+    """The body parsed, when that proves no top-level key is given twice: each key the parse
     found occurs once in the raw text, and there is no escape sequence (``"mo\\u0064el"`` would
-    be a second ``model``). None otherwise: the careful walk then decides. One regular
-    expression pass over the body finds every key's occurrences."""
-    if _ESCAPE.search(body):
+    be a second ``model``). None otherwise: the careful walk then decides.
+
+    orjson parses (about 2.5 times json's speed; anything it refuses, such as ``NaN``, a lone
+    surrogate or deep nesting, goes to the walk, which answers as json does). A body without a
+    backslash has no escape (one ``memchr``); one regular expression pass finds every key's
+    occurrences. orjson reads an integer past 64 bits as a float: the gateway only reads
+    ``model``, ``stream``, ``max_tokens`` and ``metadata`` from this document and re-encodes a
+    body from json's own parse.
+    """
+    if b"\\" in body and _ESCAPE.search(body):
         return None
     try:
-        doc = json.loads(body)
-    except (ValueError, RecursionError):
-        return None  # the careful walk reports the error
+        doc = orjson.loads(body)
+    except ValueError:
+        return None
     if not isinstance(doc, dict) or not doc:
         return None
     found = _key_pattern(tuple(doc)).findall(body)

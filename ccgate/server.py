@@ -14,7 +14,6 @@ import json
 import logging
 import re
 import socket
-from typing import Iterator
 
 import gevent
 from gevent.pywsgi import WSGIHandler, WSGIServer
@@ -103,10 +102,9 @@ class RequestHead:
         return self._first.get("content-type")
 
     @property
-    def headers(self) -> Iterator[str]:
+    def headers(self) -> list[str]:
         """Each header line as text, CRLF included (what gevent's environ builder splits)."""
-        for line in self._lines:
-            yield line.decode("latin-1")
+        return [line.decode("latin-1") for line in self._lines]
 
     def __delitem__(self, name: str) -> None:
         # gevent deletes a Content-Length sent beside "Transfer-Encoding: chunked" and ignores

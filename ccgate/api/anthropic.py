@@ -27,9 +27,10 @@ JSON_PATHS = frozenset({"/v1/messages", "/v1/messages/count_tokens", "/v1/comple
 # response that turns out to be a generated message is recorded too.
 METERED_PATHS = frozenset({"/v1/messages", "/v1/complete"})
 BATCHES = "/v1/messages/batches"
-# One decoded path segment: RFC 3986 unreserved characters only. That rules out "?", "#", ";",
-# "%" (so nothing is still encoded after one decoding), whitespace and control characters.
-_SEGMENT = re.compile(r"[A-Za-z0-9._~-]+")
+# Decoded path segments of RFC 3986 unreserved characters only, between single slashes. That
+# rules out "?", "#", ";", "%" (so nothing is still encoded after one decoding), whitespace and
+# control characters; "." and ".." segments are refused apart.
+_PATH = re.compile(r"[A-Za-z0-9._~-]+(?:/[A-Za-z0-9._~-]+)*")
 
 
 def upstream_path(path: str) -> str:
@@ -38,8 +39,7 @@ def upstream_path(path: str) -> str:
     Refused: empty, ``.`` and ``..`` segments and any character outside the unreserved set. What
     passes needs no percent-encoding, so the upstream receives exactly the path that was checked.
     """
-    segments = path.split("/")
-    if any(s in (".", "..") or not _SEGMENT.fullmatch(s) for s in segments):
+    if not _PATH.fullmatch(path) or "." in path and {".", ".."} & set(path.split("/")):
         raise GatewayError(404, "no such endpoint: the path may only hold letters, digits and "
                                 "'-', '.', '_', '~' between single slashes")
     return "/" + path
@@ -84,8 +84,9 @@ def rewrite_model(tenant: Tenant, requested: str | None, doc: dict | None,
     model = tenant.rewrite(requested) if requested else None
     if model == requested:
         return model, doc, body
-    doc = {**doc, "model": model}
-    return model, doc, json.dumps(doc, ensure_ascii=False).encode()
+    # Re-encoded from json's own parse, exact for every number (see request_meta).
+    return model, {**doc, "model": model}, json.dumps(
+        {**json.loads(body), "model": model}, ensure_ascii=False).encode()
 
 
 def is_free(method: str, kind: str) -> bool:

@@ -11,6 +11,7 @@ from ..logs import access_line
 from ..proxy.relay import RelayBody
 from ..server import HEAD_CHECKED_KEY
 from ..usage.meter import new_request_id
+from ..usage.record import utc_second
 from . import current_gateway
 
 
@@ -22,26 +23,16 @@ CORS_ALLOW_HEADERS = ("authorization, content-type, x-api-key, anthropic-version
                       "anthropic-dangerous-direct-browser-access")
 
 
-def register_cors(app: Flask, origin: str) -> None:
-    """CORS for the API surfaces, so browser apps such as NextChat can call them."""
+EXPOSE_HEADERS = "x-request-id, x-ccgate-daily-remaining-usd, retry-after, x-should-retry"
 
-    @app.before_request
-    def preflight():
-        if request.method == "OPTIONS" and request.path.startswith(CORS_PREFIXES):
-            response = Response(status=204)
-            response.headers["access-control-allow-methods"] = "GET, POST, OPTIONS"
-            response.headers["access-control-allow-headers"] = CORS_ALLOW_HEADERS
-            response.headers["access-control-max-age"] = "86400"
-            return response
-        return None
 
-    @app.after_request
-    def allow_origin(response: Response) -> Response:
-        if request.path.startswith(CORS_PREFIXES):
-            response.headers["access-control-allow-origin"] = origin
-            response.headers["access-control-expose-headers"] = (
-                "x-request-id, x-ccgate-daily-remaining-usd, retry-after, x-should-retry")
-        return response
+def _preflight() -> Response:
+    """The answer to a browser's CORS preflight (``OPTIONS``) on the API surfaces."""
+    response = Response(status=204)
+    response.headers["access-control-allow-methods"] = "GET, POST, OPTIONS"
+    response.headers["access-control-allow-headers"] = CORS_ALLOW_HEADERS
+    response.headers["access-control-max-age"] = "86400"
+    return response
 
 
 class CountingBody:
@@ -70,14 +61,17 @@ class CountingBody:
 
 
 def register_request_hooks(app: Flask) -> None:
-    """Request ids, the in-flight count (for graceful shutdown) and one access-log line each."""
+    """Request ids, the in-flight count (for graceful shutdown), one access-log line each, and
+    CORS for the API surfaces (so browser apps such as NextChat can call them). One hook each
+    way: Flask's cost is per hook and request."""
     app.before_request(start)
     app.after_request(finish)
 
 
-def start() -> None:
+def start() -> Response | None:
     """Every request: its id, start time and gateway in ``g``; the in-flight count; the client
-    address behind trusted proxies; control characters refused (under other servers)."""
+    address behind trusted proxies; control characters refused (under other servers); a CORS
+    preflight answered."""
     # The request, g and the gateway are bound once: each use of Flask's context proxies
     # costs a lookup, and this runs for every request.
     req, ctx, gw = request._get_current_object(), g._get_current_object(), current_gateway()
@@ -98,6 +92,9 @@ def start() -> None:
             if any(c in value for c in "\r\n\x00"):
                 # Never forwarded: a CR/LF in a header could split the upstream request.
                 raise GatewayError(400, f"header {name!r} contains a control character")
+    if req.method == "OPTIONS" and req.path.startswith(CORS_PREFIXES):
+        return _preflight()
+    return None
 
 
 def finish(response: Response) -> Response:
@@ -108,12 +105,15 @@ def finish(response: Response) -> Response:
     tenant, meter = getattr(ctx, "tenant", None), getattr(ctx, "meter", None)
     g_model = getattr(ctx, "requested_model", None)
     method, path, client = req.method, req.path, req.remote_addr
+    if path.startswith(CORS_PREFIXES):
+        response.headers["access-control-allow-origin"] = gw.config.cors_origin
+        response.headers["access-control-expose-headers"] = EXPOSE_HEADERS
 
     def done(sent: int | None) -> None:
         gw.in_flight -= 1
         record = meter.record if meter is not None else None
         access_line(
-            time=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), requestId=request_id,
+            time=utc_second(time.time()), requestId=request_id,
             tenantId=tenant.id if tenant else None, method=method, path=path,
             model=record.model if record else g_model, status=response.status_code,
             upstream=record.upstream if record else None,

@@ -7,6 +7,7 @@ sockets. The I/O of one try (``send``, ``iter_raw``) is below them.
 from __future__ import annotations
 
 import json
+from typing import Iterator
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -110,13 +111,16 @@ def prepare(method: str, url: str, headers: dict, body: bytes) -> requests.Prepa
     return prep
 
 
-def iter_raw(resp: requests.Response):
+def iter_raw(resp: requests.Response) -> Iterator[bytes]:
     """Body bytes as they arrive: one chunk per read, never waiting to fill a buffer."""
     raw = resp.raw
     decode = resp.headers.get("content-encoding", "identity").lower() not in ("", "identity")
     if raw.chunked and raw.supports_chunked_reads():
-        yield from raw.read_chunked(READ_SIZE, decode_content=decode)
-        return
+        return raw.read_chunked(READ_SIZE, decode_content=decode)  # urllib3's own generator
+    return _read1_chunks(raw, decode)
+
+
+def _read1_chunks(raw, decode: bool) -> Iterator[bytes]:
     while True:
         data = raw.read1(READ_SIZE, decode_content=decode)
         if not data:
@@ -130,7 +134,8 @@ def send(adapter: HTTPAdapter, up: UpstreamState, req: ProxyRequest) -> requests
     body = req.body
     mapped = cfg.model_map.get(req.model) if req.model and cfg.model_map else None
     if mapped and req.body_json is not None:
-        body = json.dumps({**req.body_json, "model": mapped}).encode()
+        # From json's own parse of the body, exact for every number (see request_meta).
+        body = json.dumps({**json.loads(body), "model": mapped}).encode()
     url = cfg.url + req.path + (f"?{req.query}" if req.query else "")
     try:
         resp = adapter.send(prepare(req.method, url, to_upstream(req.headers, cfg), body),

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import logging
 import socket
-from dataclasses import replace
 from itertools import chain
 from typing import Callable, Iterator, Protocol
 
@@ -97,7 +96,7 @@ class RelayBody:
             for chunk in chain(held, self.chunks):
                 if observer is not None:
                     whole = observer.feed(chunk)
-                    if not self._settled:
+                    if not self._settled and (whole or self._left is not None):
                         self._settle_when_whole(len(chunk), whole)
                 chunk = redactor.feed(chunk)
                 if transform is not None and chunk:
@@ -141,7 +140,7 @@ class RelayBody:
             self._left -= size
         if whole or self._left == 0:
             self._settled = True
-            self.observer.settle(replace(self.outcome, completed=True))
+            self.observer.settle(self.outcome, whole=True)
 
     def close(self) -> None:
         """Called by the WSGI server when the response ends, for whatever reason."""

@@ -62,9 +62,10 @@ class Observer(Protocol):
         """Bytes as the upstream sent them; True once the answer is whole (a stream's final
         usage has arrived) though bytes may follow. May raise StreamCut."""
 
-    def settle(self, outcome: Outcome) -> None:
-        """The answer is whole: record it now, before its last bytes go out, so a crash after
-        the client saw the end cannot lose the record (called at most once)."""
+    def settle(self, outcome: Outcome, whole: bool = False) -> None:
+        """The answer is whole (``whole``, though ``outcome`` is not completed yet): record it
+        now, before its last bytes go out, so a crash after the client saw the end cannot lose
+        the record (called at most once)."""
 
     def finish(self, outcome: Outcome) -> None:
         """The answer ended, for whatever reason (called exactly once)."""

@@ -6,9 +6,10 @@ carries cumulative counts that replace earlier ones (its ``output_tokens`` is th
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
+
+import orjson
 
 from ..errors import parse_anthropic_error
 from ..sse import Event, SSEParser, whole_events
@@ -53,8 +54,8 @@ def usage_from_body(body: bytes) -> Usage:
     """The usage of a non-streaming response body (zero when it has none or is not JSON)."""
     usage = Usage()
     try:
-        doc = json.loads(body)
-    except (ValueError, RecursionError):
+        doc = orjson.loads(body)  # a token count past 64 bits (a float here) is not a count
+    except ValueError:
         return usage
     if isinstance(doc, dict):
         usage.update(doc.get("usage"))
@@ -72,9 +73,17 @@ CHARS_PER_TOKEN = 4
 
 
 class StreamUsage:
-    """Feed the raw bytes of an Anthropic SSE stream; ``usage`` is always what was reported so far."""
+    """Feed the raw bytes of an Anthropic SSE stream; ``usage`` is always what was reported so far.
 
-    __slots__ = ("usage", "error_type", "stop_reason", "delta_chars", "_parser")
+    Most chunks are one whole ``content_block_delta`` that starts with the same bytes as the one
+    before it (event line, type, index, the key of its content): that prefix is learned from a
+    delta read the usual way, and a chunk that starts with it, ends its event and holds no other
+    is counted from its length alone. (A raw CR inside such a delta, which JSON does not allow,
+    is then counted to the end of the line instead of cut at the CR: more, never less.)
+    """
+
+    __slots__ = ("usage", "error_type", "stop_reason", "delta_chars", "_parser", "_prefix",
+                 "_between_events")
 
     def __init__(self) -> None:
         self.usage = Usage()
@@ -82,30 +91,43 @@ class StreamUsage:
         self.error_type: str | None = None
         self.stop_reason: str | None = None
         self._parser = SSEParser()
+        self._prefix = b"\0"  # the last whole delta's bytes up to its content (none yet)
+        self._between_events = True  # the parser holds nothing (its ``clean``, kept here)
 
     def feed(self, chunk: bytes) -> None:
-        parser = self._parser
-        if parser.clean:
-            # Whole events, the usual case, are read as bytes: a delta (most events) is counted
-            # without decoding it or making an Event.
+        if self._between_events:
+            prefix = self._prefix
+            if chunk.startswith(prefix) and chunk.endswith(b"\n\n") and chunk.count(b"\n") == 3:
+                end = len(chunk) - 2
+                chars = (end - len(prefix) if chunk.isascii()
+                         else len(chunk[len(prefix):end].decode("utf-8", "replace")))
+                self.delta_chars += max(0, chars - 3)
+                return
+            # Whole events are read as bytes: a delta is counted without decoding it.
             raw, pos = whole_events(chunk)
             for name, data in raw:
                 if name == b"content_block_delta":
-                    self._count_delta(data)
+                    self._count_delta(data, chunk if len(raw) == 1 and pos == len(chunk) else None)
                 elif name in _USAGE_EVENTS_BYTES:
                     self._take(Event(name.decode(), data.decode("utf-8", "replace")))
             if pos == len(chunk):
                 return
             chunk = chunk[pos:]
+        parser = self._parser
         for event in parser.feed(chunk):
             self._take(event)
+        self._between_events = parser.clean
 
-    def _count_delta(self, data: bytes) -> None:
+    def _count_delta(self, data: bytes, alone: bytes | None = None) -> None:
+        """Count a delta's content; ``alone``: the chunk that is this event and nothing else,
+        whose bytes up to the content become the prefix of the fast path."""
         found = _DELTA_VALUE.search(data)
         if found:
             rest = data[found.end():]
             chars = len(rest) if rest.isascii() else len(rest.decode("utf-8", "replace"))
             self.delta_chars += max(0, chars - 3)
+            if alone is not None:
+                self._prefix = alone[:len(alone) - 2 - len(rest)]
 
     def close(self) -> None:
         """End of stream: an event cut short of its blank line still counts. A stream that never
@@ -124,7 +146,7 @@ class StreamUsage:
         if name not in _USAGE_EVENTS:
             return
         try:
-            doc = json.loads(event.data)
+            doc = orjson.loads(event.data)
         except ValueError:
             return
         if not isinstance(doc, dict):

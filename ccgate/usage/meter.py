@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import secrets
 import time
 from dataclasses import replace
@@ -19,6 +20,7 @@ from .record import UsageRecord, iso_utc
 from .store import UsageStore
 
 log = logging.getLogger("ccgate.usage")
+_monotonic = time.monotonic
 
 MAX_METERED_BODY = 32 * 1024 * 1024
 # Failed requests for models without a price are counted under this name: a client inventing
@@ -74,7 +76,8 @@ class Meter:
         self.always_record = always_record
         self.limits = limits
         self.billing_multiplier = billing_multiplier
-        self._checked_chars = 0
+        # cutStreams: live spend is next checked when the deltas carried this many characters
+        self._check_at = CUT_CHECK_EVERY_CHARS if limits.cut_streams else math.inf
         self.prices = prices
         self.limiter = limiter
         self.admission = admission
@@ -90,7 +93,7 @@ class Meter:
         self.client_ip = client_ip
         self.observers = observers
         self.started = time.time()
-        self._saved_at = time.monotonic()
+        self._provisional_at = _monotonic() + PROVISIONAL_EVERY_S  # the next provisional record
         self._revision = 0
         self.outcome = None
         self._sse: StreamUsage | None = None
@@ -109,11 +112,10 @@ class Meter:
         usage) has arrived: the answer is whole."""
         sse = self._sse
         if sse is not None:
-            sse.feed(chunk)
-            if time.monotonic() - self._saved_at >= PROVISIONAL_EVERY_S:
+            sse.feed(chunk)  # every relayed chunk: two comparisons, nothing more
+            if _monotonic() >= self._provisional_at:
                 self._save_provisional()
-            if self.limits.cut_streams and \
-                    sse.delta_chars - self._checked_chars >= CUT_CHECK_EVERY_CHARS:
+            if sse.delta_chars >= self._check_at:
                 self._check_cut()
             return sse.stop_reason is not None
         if self._body_size < MAX_METERED_BODY:
@@ -123,7 +125,7 @@ class Meter:
 
     def _check_cut(self) -> None:
         """cutStreams: end the stream once recorded plus live spend passes a spend limit."""
-        self._checked_chars = self._sse.delta_chars
+        self._check_at = self._sse.delta_chars + CUT_CHECK_EVERY_CHARS
         so_far = replace(self._sse.usage, output_tokens=max(
             self._sse.usage.output_tokens, self._sse.delta_chars // CHARS_PER_TOKEN))
         model = self.model or so_far.model or "unknown"
@@ -154,7 +156,7 @@ class Meter:
 
     def _save_provisional(self) -> None:
         """Record the stream so far; the final record (or the next provisional one) replaces it."""
-        self._saved_at = time.monotonic()
+        self._provisional_at = _monotonic() + PROVISIONAL_EVERY_S
         self._revision += 1
         try:
             usage = self._sse.usage
@@ -167,13 +169,14 @@ class Meter:
     def _day(self):
         return local_day(self.started, self.tz)
 
-    def settle(self, outcome) -> None:
-        """Write the usage record now (once): the answer is whole, its last bytes not yet sent."""
+    def settle(self, outcome, whole: bool = False) -> None:
+        """Write the usage record now (once): the answer is whole (``whole``, or ``outcome``
+        completed), its last bytes not yet sent."""
         if self.record is not None:
             return
         try:
             usage, error_type = self._usage_and_error(outcome)
-            self.record = self._record(outcome, usage, error_type)
+            self.record = self._record(outcome, usage, error_type, whole)
             if self.always_record or usage.seen or self._revision:
                 self.store.append(self.record.to_dict(), self._day())
                 for observe in self.observers:
@@ -204,7 +207,8 @@ class Meter:
             record.listCost = round(cost.total, 10)
         record.upstreamCost = round(cost.total * outcome.price_multiplier, 10)
 
-    def _record(self, outcome, usage: Usage, error_type: str | None) -> UsageRecord:
+    def _record(self, outcome, usage: Usage, error_type: str | None,
+                whole: bool = False) -> UsageRecord:
         model = self.model or usage.model or "unknown"
         if (outcome.status >= 400 or error_type) and not self.prices.is_priced(model):
             model = OTHER_MODEL
@@ -228,6 +232,6 @@ class Meter:
         finished = self._sse is not None and self._sse.stop_reason is not None
         if outcome.cut:
             record.interrupted = "limit"
-        elif not outcome.completed and outcome.status < 400 and not finished:
+        elif not (whole or outcome.completed) and outcome.status < 400 and not finished:
             record.interrupted = "client" if outcome.client_gone else "upstream"
         return record

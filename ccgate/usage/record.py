@@ -6,21 +6,30 @@ when they apply.
 """
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+from ..json_line import json_line
 _second: tuple[int, str] = (-1, "")  # the last whole second formatted, and its text
+
+
+def _second_text(second: int) -> str:
+    """``2026-11-26T06:33:57``, formatted once per second, not per record or line."""
+    global _second
+    if _second[0] != second:
+        _second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    return _second[1]
 
 
 def iso_utc(ts: float) -> str:
     """``2026-11-26T06:33:57.378Z``, the Node CCGate's timestamp form."""
-    global _second
     second, ms = divmod(int(ts * 1000), 1000)
-    if _second[0] != second:  # formatted once per second, not per record
-        _second = (second, time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second)))
-    return f"{_second[1]}{ms:03d}Z"
+    return f"{_second_text(second)}.{ms:03d}Z"
+
+
+def utc_second(ts: float) -> str:
+    """``2026-11-26T06:33:57Z`` (access-log lines)."""
+    return _second_text(int(ts)) + "Z"
 
 
 OPTIONAL = ("cacheCreation1hTokens", "interrupted", "provisional", "attempts", "listCost",
@@ -63,16 +72,18 @@ class UsageRecord:
 
     def to_dict(self) -> dict:
         # Not dataclasses.asdict: it deep-copies every value, the costliest step of metering.
-        return {name: value for name in FIELDS for value in (getattr(self, name),)
-                if value or name not in OPTIONAL}
+        # The instance's own dict holds the fields in their declared order.
+        out = self.__dict__.copy()
+        for name in OPTIONAL:
+            if not out[name]:
+                del out[name]
+        return out
 
     def to_json(self) -> str:
-        return record_json(self.to_dict())
+        return record_json(self.to_dict()).decode()
 
 
-def record_json(record: dict) -> str:
-    """A record as its line's JSON (one shared encoder: ``json.dumps`` builds one per call)."""
-    return _ENCODER.encode(record)
+def record_json(record: dict) -> bytes:
+    """A record as its line's JSON, UTF-8 (see ``json_line``: whatever its strings hold)."""
+    return json_line(record)
 
-
-FIELDS = tuple(f.name for f in fields(UsageRecord))

@@ -100,7 +100,7 @@ class FileStore:
             self._spool(record, day, e)
 
     def _write(self, record: dict, day: date) -> None:
-        line = record_json(record).encode() + b"\n"
+        line = record_json(record) + b"\n"
         tenant_id = record["tenantId"]
         fd, st = self._locked_writer(tenant_id, day)
         size, df = st.st_size, self._days.get((tenant_id, day))

@@ -71,6 +71,21 @@ def test_requests_give_exact_usage_and_day_file_lines(gw, upstream):
     assert len(body["history"]) == 7 and body["history"][-1]["requests"] == 6
 
 
+def test_a_lone_surrogate_from_the_client_never_loses_the_record(gw, upstream):
+    """JSON allows "\\ud800", UTF-8 cannot hold it: a tenant sending one as its session id or
+    model name is still metered (the record's line escapes it) and the access log keeps going."""
+    for user_id in ("conv-\ud800", "plain"):
+        body = json.dumps({**ASK, "metadata": {"user_id": user_id}}).encode()  # ascii: escaped
+        r = requests.post(gw.url + "/anthropic/v1/messages", data=body,
+                          headers={"x-api-key": TENANT_KEY, "content-type": "application/json"})
+        assert r.status_code == 200
+    assert usage(gw).json()["today"]["requests"] == 2
+    lines = day_lines(gw)
+    assert [r["sessionId"] for r in lines] == ["conv-\ud800", "plain"]
+    access = Path(gw.gateway.data_dir) / "logs" / "access.log"
+    wait_until(lambda: access.exists() and access.read_text().count("/anthropic/v1/messages") == 2)
+
+
 def test_cache_tokens_of_streams_are_kept(gw, upstream):
     msg = message(MODEL, [{"type": "text", "text": "cached"}], input_tokens=3, output_tokens=40,
                   cache_creation=1000, cache_read=20000)

@@ -91,6 +91,21 @@ def test_delta_characters_counted_the_same_whole_event_or_line_by_line(name):
     assert extract(raw[i:i + 1] for i in range(len(raw))).delta_chars == whole.delta_chars
 
 
+@pytest.mark.parametrize("name", sorted(GOLDEN))
+def test_delta_characters_counted_the_same_one_event_per_chunk(name):
+    """One event per chunk, as upstreams write them: the learned-prefix shortcut counts what the
+    line parser counts, across content blocks, tool input and text that is not ASCII."""
+    extra = message_events(message("claude-sonnet-4", [{"type": "text", "text": "ab 你好 " * 40},
+                                                       {"type": "text", "text": "plain " * 40}],
+                                   output_tokens=9))
+    raw = (SSE_DIR / f"{name}.sse").read_bytes() + b"".join(extra)
+    events = [e + b"\n\n" for e in raw.split(b"\n\n") if e.strip()]
+    assert len(events) > 10
+    per_event = extract(events)
+    assert per_event.delta_chars == extract(raw[i:i + 1] for i in range(len(raw))).delta_chars
+    assert per_event.usage == extract([raw]).usage
+
+
 def test_interrupted_stream_bills_what_was_reported():
     raw = (SSE_DIR / "tool_use_response.sse").read_bytes()
     cut = raw[: raw.index(b"content_block_stop")]
