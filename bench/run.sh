@@ -61,8 +61,11 @@ line = json.dumps({"requestId": "prefill", "tenantId": "bench", "timestamp": f"{
                    "totalCost": 0.0176, "statusCode": 200, "errorType": None}) + "\n"
 path.write_text(line * 200_000)
 PY
-gw ccgate-200k-records "$WORK/data-flat" --only nonstream --out "$OUT/flat"
-gw ccgate-empty-file "$WORK/data-empty" --only nonstream --out "$OUT/empty"
+# Alternating with an empty file, round by round: the machine drifts between runs.
+for r in $(seq 1 "$ROUNDS"); do
+  gw ccgate-200k-records "$WORK/data-flat" --only nonstream --out "$OUT/r$r-flat"
+  gw ccgate-empty-file "$WORK/data-empty-r$r" --only nonstream --out "$OUT/r$r-empty"
+done
 
 # Claude Code's real requests are ~50 KB: the harness body padded with a long system prompt.
 python3 - "$HARNESS/request_body.json" "$WORK/body-50k.json" <<'PY'

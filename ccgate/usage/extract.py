@@ -83,7 +83,7 @@ class StreamUsage:
     """
 
     __slots__ = ("usage", "error_type", "stop_reason", "delta_chars", "_parser", "_prefix",
-                 "_between_events")
+                 "_prefix_len", "_between_events")
 
     def __init__(self) -> None:
         self.usage = Usage()
@@ -92,16 +92,18 @@ class StreamUsage:
         self.stop_reason: str | None = None
         self._parser = SSEParser()
         self._prefix = b"\0"  # the last whole delta's bytes up to its content (none yet)
+        self._prefix_len = 1
         self._between_events = True  # the parser holds nothing (its ``clean``, kept here)
 
     def feed(self, chunk: bytes) -> None:
         if self._between_events:
-            prefix = self._prefix
-            if chunk.startswith(prefix) and chunk.endswith(b"\n\n") and chunk.count(b"\n") == 3:
-                end = len(chunk) - 2
-                chars = (end - len(prefix) if chunk.isascii()
-                         else len(chunk[len(prefix):end].decode("utf-8", "replace")))
-                self.delta_chars += max(0, chars - 3)
+            if chunk.startswith(self._prefix) and chunk.endswith(b"\n\n") \
+                    and chunk.count(b"\n") == 3:
+                # The content after the prefix, less its closing '"}}' and the blank line.
+                chars = (len(chunk) - self._prefix_len - 5 if chunk.isascii() else len(
+                    chunk[self._prefix_len:-2].decode("utf-8", "replace")) - 3)
+                if chars > 0:
+                    self.delta_chars += chars
                 return
             # Whole events are read as bytes: a delta is counted without decoding it.
             raw, pos = whole_events(chunk)
@@ -128,6 +130,7 @@ class StreamUsage:
             self.delta_chars += max(0, chars - 3)
             if alone is not None:
                 self._prefix = alone[:len(alone) - 2 - len(rest)]
+                self._prefix_len = len(self._prefix)
 
     def close(self) -> None:
         """End of stream: an event cut short of its blank line still counts. A stream that never
