@@ -162,5 +162,4 @@ def send_watched(adapter: HTTPAdapter, up: UpstreamState, req: ProxyRequest,
     the wait inside urllib3, which then drops that connection."""
     if watch is None:
         return send(adapter, up, req)
-    with watch.interrupting():
-        return send(adapter, up, req)
+    return watch.interruptible(send, adapter, up, req)

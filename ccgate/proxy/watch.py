@@ -11,12 +11,12 @@ has started, EOF counts as a hang-up (the relay's next write would fail anyway).
 from __future__ import annotations
 
 import socket
-from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Callable, TypeVar
 
 import gevent
 from gevent import get_hub, getcurrent
 
+T = TypeVar("T")
 INTERIM = b"HTTP/1.1 100 Continue\r\n\r\n"
 # How long to wait for a reset after the interim probe: a round trip on any sane network.
 PROBE_WAITS_S = (0.05, 0.2, 0.5, 1.0)
@@ -41,7 +41,7 @@ class ClientWatch:
     It costs no greenlet while nothing happens: a libev read watcher on the client socket calls
     back (in the hub) only when the socket turns readable, which a waiting client never makes
     it. ``on_gone`` callbacks then run once (the relay shuts the upstream socket down);
-    ``interrupting()`` marks a stretch of the request's own greenlet (the upstream call) that a
+    ``interruptible()`` runs a stretch of the request's own greenlet (the upstream call) that a
     hang-up interrupts with ``ClientGone``, the way ``gevent.Timeout`` interrupts. Only the rare
     EOF before the response, which may be a half-close, gets a greenlet for the interim probe.
     The owner calls ``stop()`` when the response is over.
@@ -53,7 +53,7 @@ class ClientWatch:
         self.responding = False  # the response is being written: no more probes
         self.gone = False
         self._on_gone: list[Callable[[], None]] = []
-        self._target = None  # the greenlet to interrupt, while ``interrupting``
+        self._target = None  # the greenlet to interrupt, while ``interruptible`` runs
         self._prober: gevent.Greenlet | None = None
         self._io = get_hub().loop.io(sock.fileno(), 1)  # 1: readable
         self._io.start(self._readable)
@@ -64,14 +64,14 @@ class ClientWatch:
         else:
             self._on_gone.append(callback)
 
-    @contextmanager
-    def interrupting(self) -> Iterator[None]:
-        """Run the block in this greenlet; a hang-up meanwhile raises ``ClientGone`` in it."""
+    def interruptible(self, fn: Callable[..., T], *args) -> T:
+        """``fn(*args)`` in this greenlet; a hang-up meanwhile raises ``ClientGone`` in it.
+        (A plain call, not a context manager: this runs for every request.)"""
         if self.gone:
             raise ClientGone()
         self._target = getcurrent()
         try:
-            yield
+            return fn(*args)
         finally:
             self._target = None
 
