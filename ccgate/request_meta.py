@@ -1,6 +1,7 @@
 """What the gateway reads from a client request: model, stream flag and conversation session id."""
 from __future__ import annotations
 
+import codecs
 import json
 import re
 from functools import lru_cache
@@ -119,8 +120,11 @@ def _parsed_if_unique(body: bytes) -> dict | None:
 def parse_json_object(body: bytes, unique_keys: bool = False) -> dict:
     """The request body as a JSON object; ValueError with a client-readable message otherwise.
 
-    ``unique_keys``: a top-level key given twice is refused too.
+    ``unique_keys``: a top-level key given twice is refused too. A leading UTF-8 byte order
+    mark is skipped, as ``json.loads`` skips it in bytes.
     """
+    if body.startswith(codecs.BOM_UTF8):
+        body = body[len(codecs.BOM_UTF8):]
     try:
         doc = json.loads(body) if not unique_keys else (
             _parsed_if_unique(body) or _object_with_unique_keys(body.decode("utf-8")))

@@ -1,6 +1,10 @@
 """Duplicate top-level keys are refused on both parsing paths (fast and careful)."""
+import json
+import math
+
 import pytest
 
+from ccgate.api.anthropic import rewrite_model
 from ccgate.request_meta import parse_json_object
 
 
@@ -19,3 +23,31 @@ def test_a_key_quoted_inside_a_value_is_no_duplicate():
                             unique_keys=True)
     assert doc["model"] == "m"
     assert parse_json_object(b'{}', unique_keys=True) == {}
+
+
+@pytest.mark.parametrize("body", [
+    b'\xef\xbb\xbf{"model": "m"}',  # the fast path
+    b'\xef\xbb\xbf{"model": "m", "x": "\\u00e9"}',  # the careful walk (an escape)
+])
+def test_a_leading_byte_order_mark_is_skipped_on_both_paths(body):
+    assert parse_json_object(body, unique_keys=True)["model"] == "m"
+
+
+def test_nan_which_orjson_refuses_is_read_as_json_reads_it():
+    doc = parse_json_object(b'{"model": "m", "temperature": NaN}', unique_keys=True)
+    assert doc["model"] == "m" and math.isnan(doc["temperature"])
+
+
+def test_a_rewritten_body_keeps_every_number_exact():
+    """orjson reads an integer past 64 bits as a float: a body the gateway re-encodes
+    (modelRewrite) is made from json's own parse, so the upstream gets the number sent."""
+    body = b'{"model": "a", "n": 123456789012345678901234567890, "f": 0.1}'
+    doc = parse_json_object(body, unique_keys=True)
+
+    class Tenant:
+        def rewrite(self, model):
+            return "b"
+
+    model, _, out = rewrite_model(Tenant(), "a", doc, body)
+    assert model == "b"
+    assert json.loads(out) == {"model": "b", "n": 123456789012345678901234567890, "f": 0.1}
