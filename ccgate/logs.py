@@ -241,5 +241,4 @@ def access_line(**fields) -> None:
     if _current is not None:
         _current[0].put(Access(fields))  # the fast path: straight onto the writer's queue
         return
-    logging.getLogger(ACCESS).info(json_line(fields).decode(),
-                                   extra={"fields": fields})
+    logging.getLogger(ACCESS).info(json_line(fields).decode())

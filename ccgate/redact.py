@@ -67,11 +67,6 @@ class StreamRedactor:
         self._no_newline = _without_newline(self.secrets)
 
     def feed(self, chunk: bytes) -> bytes:
-        if self._no_newline and not self.held and chunk[-1:] == b"\n":
-            for secret, stand_in in self.secrets:  # the usual chunk: a whole SSE event
-                if secret in chunk:
-                    chunk = chunk.replace(secret, stand_in)
-            return chunk
         data = self.held + chunk if self.held else chunk
         keep = 0
         whole = self._no_newline and data[-1:] == b"\n"

@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 
 from ..json_line import json_line
+
 _second: tuple[int, str] = (-1, "")  # the last whole second formatted, and its text
 
 
@@ -80,10 +81,5 @@ class UsageRecord:
         return out
 
     def to_json(self) -> str:
-        return record_json(self.to_dict()).decode()
-
-
-def record_json(record: dict) -> bytes:
-    """A record as its line's JSON, UTF-8 (see ``json_line``: whatever its strings hold)."""
-    return json_line(record)
+        return json_line(self.to_dict()).decode()
 

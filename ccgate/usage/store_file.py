@@ -27,8 +27,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Iterable
 
+from ..json_line import json_line
 from .dayfile import SAFE_ID, DayFile, day_path
-from .record import record_json
 from .spool import MAX_PENDING, FallbackSpool
 from .store import DayTotals, latest
 
@@ -100,7 +100,7 @@ class FileStore:
             self._spool(record, day, e)
 
     def _write(self, record: dict, day: date) -> None:
-        line = record_json(record) + b"\n"
+        line = json_line(record) + b"\n"
         tenant_id = record["tenantId"]
         fd, st = self._locked_writer(tenant_id, day)
         size, df = st.st_size, self._days.get((tenant_id, day))

@@ -22,8 +22,8 @@ from typing import Iterable
 import gevent
 import redis
 
+from ..json_line import json_line
 from ..shared.link import RedisLink
-from .record import record_json
 from .spool import MAX_PENDING
 from .store import COUNTER_FIELDS, MONEY_FIELDS, Counters, DayTotals, StoreUnavailable, latest, minute_of
 
@@ -131,7 +131,7 @@ class RedisStore:
         rid = record.get("requestId") or os.urandom(8).hex()
         revision = record.get("provisional")
         args = [f"{rid}#p{revision}" if revision else rid,
-                record_json(record), tenant, rid,
+                json_line(record), tenant, rid,
                 "1" if revision else "0"]
         for field, value in increments(record):
             args += [field, repr(float(value))]
