@@ -26,8 +26,8 @@ log = logging.getLogger("ccgate.server")
 
 CLIENT_SOCKET_KEY = "ccgate.client_socket"
 HEAD_CHECKED_KEY = "ccgate.head_checked"  # this server refused control characters in the head
-HEAD_TIMEOUT_S = 15.0  # a request head, from its first byte (or a new connection) to its blank line
-IDLE_KEEPALIVE_S = 75.0  # a kept-alive connection waiting for its next request's first byte
+HEAD_TIMEOUT_S = 15.0  # a new connection's request head, to its blank line
+IDLE_KEEPALIVE_S = 75.0  # a kept-alive connection's next request head, waiting included
 MAX_HEADER_LINE = 16 * 1024
 MAX_HEADERS = 100
 
@@ -151,6 +151,7 @@ class Handler(WSGIHandler):
         # than to start): the whole-head budget, and the kept-alive idle wait.
         self._head_timer: gevent.Timeout | None = None
         self._idle_timer: gevent.Timeout | None = None
+        self._timer: gevent.Timeout | None = None  # the one of the two running for this head
         self._over_capacity = False
         self._head: RequestHead | None = None
         super().__init__(sock, address, server, rfile)
@@ -180,21 +181,16 @@ class Handler(WSGIHandler):
         return super().handle_one_response()
 
     def read_requestline(self):
-        # A new connection has HEAD_TIMEOUT_S for its whole head; a kept-alive one may idle
-        # longer before its next request starts, then has the same budget for the head.
+        # A new connection has HEAD_TIMEOUT_S for its whole head; a kept-alive one has
+        # IDLE_KEEPALIVE_S for its next whole head, waiting included (one timer, started once).
         if self._requests_seen:
             if self._idle_timer is None:
                 self._idle_timer = gevent.Timeout(IDLE_KEEPALIVE_S, _SlowClient)
-            self._idle_timer.start()
-            try:
-                if not self.rfile.peek(1):
-                    return ""
-            finally:
-                self._idle_timer.cancel()
+            self._timer = self._idle_timer
+        else:
+            self._timer = self._head_timer = gevent.Timeout(HEAD_TIMEOUT_S, _SlowClient)
         self._requests_seen += 1
-        if self._head_timer is None:
-            self._head_timer = gevent.Timeout(HEAD_TIMEOUT_S, _SlowClient)
-        self._head_timer.start()
+        self._timer.start()
         line = self.rfile.readline(8192)
         return line.decode("latin-1")
 
@@ -205,7 +201,7 @@ class Handler(WSGIHandler):
                 raise BadFraming("malformed request line")
             head = read_head(self.rfile)
         finally:
-            self._head_timer.cancel()
+            self._timer.cancel()
         self._head = head
         return super().read_request(raw_requestline)
 
@@ -219,8 +215,8 @@ class Handler(WSGIHandler):
         except _SlowClient:
             return None  # close the connection; nothing was started for it
         finally:
-            if self._head_timer is not None:
-                self._head_timer.cancel()
+            if self._timer is not None:
+                self._timer.cancel()
 
     def _handle_client_error(self, ex):
         # gevent's own message quotes the request line (a key, a password, a prompt): log only

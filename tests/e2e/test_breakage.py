@@ -237,6 +237,29 @@ def test_a_silent_or_partial_head_is_cut_after_the_head_timeout(gw, monkeypatch,
     s.close()
 
 
+def test_a_kept_alive_connection_trickling_its_next_head_is_cut(gw, monkeypatch):
+    import ccgate.server
+    monkeypatch.setattr(ccgate.server, "IDLE_KEEPALIVE_S", 0.8)  # 75 s in production
+    s = socket.create_connection(("127.0.0.1", gw.server.server_port))
+    s.sendall(b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n")
+    s.settimeout(5)
+    assert s.recv(4096).startswith(b"HTTP/1.1 200")
+    started, closed = time.monotonic(), False
+    for byte in b"GET /health HTTP/1.1\r\nhost: xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n":
+        try:
+            s.sendall(bytes([byte]))
+            s.settimeout(0.1)
+            closed = s.recv(1) == b""
+        except socket.timeout:
+            pass
+        except OSError:
+            closed = True
+        if closed:
+            break
+    assert closed and 0.6 < time.monotonic() - started < 3  # the whole head had 0.8 s
+    s.close()
+
+
 def test_a_whole_answer_is_recorded_before_its_last_bytes_go_out(gw, upstream):
     """The record is written when the final usage arrives, not when the relay ends: a crash
     (kill -9) after the client saw the end of its answer cannot lose the record."""
