@@ -105,7 +105,8 @@ def finish(response: Response) -> Response:
     tenant, meter = getattr(ctx, "tenant", None), getattr(ctx, "meter", None)
     g_model = getattr(ctx, "requested_model", None)
     method, path, client = req.method, req.path, req.remote_addr
-    if path.startswith(CORS_PREFIXES):
+    if "HTTP_ORIGIN" in req.environ and path.startswith(CORS_PREFIXES):
+        # Only browsers send Origin, and only they read these; SDKs and Claude Code never do.
         response.headers["access-control-allow-origin"] = gw.config.cors_origin
         response.headers["access-control-expose-headers"] = EXPOSE_HEADERS
 

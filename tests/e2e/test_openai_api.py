@@ -157,8 +157,12 @@ def test_cors_preflight_and_origin(ogw):
     assert r.headers["access-control-allow-origin"] == "*"
     assert "authorization" in r.headers["access-control-allow-headers"]
     assert "POST" in r.headers["access-control-allow-methods"]
-    r = requests.get(ogw.url + "/openai/v1/models", headers={"authorization": f"Bearer {TENANT_KEY}"})
+    r = requests.get(ogw.url + "/openai/v1/models", headers={"authorization": f"Bearer {TENANT_KEY}",
+                                                             "Origin": "https://chat.example"})
     assert r.headers["access-control-allow-origin"] == "*"
+    assert "x-request-id" in r.headers["access-control-expose-headers"]
+    r = requests.get(ogw.url + "/openai/v1/models", headers={"authorization": f"Bearer {TENANT_KEY}"})
+    assert "access-control-allow-origin" not in r.headers  # not a browser: nothing to allow
     r = requests.options(ogw.url + "/anthropic/v1/messages", headers={"Origin": "https://x"})
     assert r.status_code == 204
 
