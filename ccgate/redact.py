@@ -71,7 +71,10 @@ class StreamRedactor:
         keep = 0
         whole = self._no_newline and data[-1:] == b"\n"
         for secret, stand_in in self.secrets:
-            if secret in data:
+            # partition, not ``in``: ``bytes in bytes`` first tries the needle as an integer,
+            # raising and clearing a TypeError; ``find`` parses its arguments from a format
+            # string. This runs for every event.
+            if data.partition(secret)[1]:
                 data = data.replace(secret, stand_in)
             if whole:
                 continue

@@ -88,6 +88,25 @@ def _object_with_unique_keys(text: str) -> dict:
 _ESCAPE = re.compile(rb"\\u")
 
 
+def _has_unicode_escape(body: bytes) -> bool:
+    """Whether ``\\u`` may occur (an escaped backslash before a ``u`` counts: the careful walk
+    then decides).
+
+    The regular expression reads every byte (~0.3 ns each); ``memchr`` skips to the next
+    backslash at memory speed but costs ~0.15 µs a call. So backslashes are first visited one
+    by one, one per 4 KB of body (at most a tenth of the expression's cost): a large body
+    with few escapes is done without reading it all; one full of them (code) gets the pass.
+    """
+    i = body.find(b"\\")
+    for _ in range(len(body) >> 12):
+        if i < 0:
+            return False
+        if body[i + 1:i + 2] == b"u":
+            return True
+        i = body.find(b"\\", i + 2)  # past the escaped character, itself maybe a backslash
+    return i >= 0 and _ESCAPE.search(body, i) is not None
+
+
 @lru_cache(maxsize=256)
 def _key_pattern(keys: tuple[str, ...]) -> re.Pattern:
     return re.compile(b'"(' + b"|".join(re.escape(k.encode()) for k in keys) + b')"')
@@ -99,13 +118,12 @@ def _parsed_if_unique(body: bytes) -> dict | None:
     be a second ``model``). None otherwise: the careful walk then decides.
 
     orjson parses (about 2.5 times json's speed; anything it refuses, such as ``NaN``, a lone
-    surrogate or deep nesting, goes to the walk, which answers as json does). A body without a
-    backslash has no escape (one ``memchr``); one regular expression pass finds every key's
-    occurrences. orjson reads an integer past 64 bits as a float: the gateway only reads
-    ``model``, ``stream``, ``max_tokens`` and ``metadata`` from this document and re-encodes a
-    body from json's own parse.
+    surrogate or deep nesting, goes to the walk, which answers as json does). One regular
+    expression pass finds every key's occurrences. orjson reads an integer past 64 bits as a
+    float: the gateway only reads ``model``, ``stream``, ``max_tokens`` and ``metadata`` from
+    this document and re-encodes a body from json's own parse.
     """
-    if b"\\" in body and _ESCAPE.search(body):
+    if _has_unicode_escape(body):
         return None
     try:
         doc = orjson.loads(body)

@@ -18,7 +18,8 @@ class Event(NamedTuple):
 MAX_EVENT_BYTES = 8 * 1024 * 1024
 # The usual shape of a whole event, as Anthropic sends one per write: matched in one C call. Only
 # what the line-by-line path would read the same way matches; anything else takes that path.
-_WHOLE_EVENT = re.compile(rb"event: ?([^\r\n ][^\r\n]*)\ndata: ?([^\r\n]*)\n\n")
+# ``.`` stops only at LF: it is used on chunks without a CR (about twice as fast as a class).
+_WHOLE_EVENT = re.compile(rb"event: ?([^\n ].*)\ndata: ?(.*)\n\n")
 
 
 class EventTooLarge(ValueError):
@@ -29,6 +30,8 @@ def whole_events(chunk: bytes) -> tuple[list[tuple[bytes, bytes]], int]:
     """The events at the start of ``chunk`` that are whole and in the usual shape, as
     ``(name, data)`` bytes, and where they end (the rest is for the line parser)."""
     found, pos, end = [], 0, len(chunk)
+    if chunk.find(b"\r") >= 0:  # a CR ends lines too: the line parser reads such chunks
+        return found, pos
     while pos < end:
         whole = _WHOLE_EVENT.match(chunk, pos)
         if whole is None:
@@ -78,7 +81,7 @@ class SSEParser:
         self._skip_lf = False
         if not chunk:
             return []
-        if b"\n" not in chunk and b"\r" not in chunk:
+        if chunk.find(b"\n") < 0 and chunk.find(b"\r") < 0:
             self._partial.append(chunk)
             self._partial_size += len(chunk)
             self._check_size()

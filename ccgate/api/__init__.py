@@ -28,6 +28,16 @@ def client_side(environ: dict) -> dict:
             "interim_ok": environ.get("SERVER_PROTOCOL") == "HTTP/1.1"}
 
 
+def client_headers(environ: dict) -> list[tuple[str, str]]:
+    """The request's header fields, names in lower case, read from the WSGI environ in one pass
+    (werkzeug's ``EnvironHeaders`` builds each title-cased name in Python code)."""
+    out = [(key[5:].replace("_", "-").lower(), value) for key, value in environ.items()
+           if key.startswith("HTTP_")]
+    if environ.get("CONTENT_TYPE"):
+        out.append(("content-type", environ["CONTENT_TYPE"]))
+    return out
+
+
 def remaining_headers(meter: Meter, status: int) -> dict[str, str]:
     """``x-ccgate-daily-remaining-usd`` for a successful answer when a daily limit is set."""
     remaining = meter.admission.daily_remaining_usd
@@ -40,7 +50,9 @@ def relay_response(relay: Relay, meter: Meter) -> Response:
     """The upstream's answer as the client's response, relayed as it arrives."""
     response = Response(relay.body, status=relay.status, headers=relay.headers,
                         direct_passthrough=True)
-    response.headers.update(remaining_headers(meter, relay.status))
+    remaining = remaining_headers(meter, relay.status)
+    if remaining:
+        response.headers.update(remaining)
     return response
 
 

@@ -15,7 +15,7 @@ from ..errors import GatewayError
 from ..proxy import ProxyRequest, Relay
 from ..request_meta import parse_json_object, session_id
 from ..tenants import Tenant
-from . import client_side, drain, relay_response, request_body
+from . import client_headers, client_side, drain, relay_response, request_body
 from .auth import check_models, tenant_required
 
 bp = Blueprint("anthropic", __name__, url_prefix="/anthropic")
@@ -120,7 +120,7 @@ def forward(path: str):
         method=method,
         path=path,
         query=req.query_string.decode("latin-1"),
-        headers=list(headers.items()),
+        headers=client_headers(req.environ),
         body=body,
         model=model,
         stream=bool(doc and doc.get("stream") is True),

@@ -111,10 +111,10 @@ def prepare(method: str, url: str, headers: dict, body: bytes) -> requests.Prepa
     return prep
 
 
-def iter_raw(resp: requests.Response) -> Iterator[bytes]:
-    """Body bytes as they arrive: one chunk per read, never waiting to fill a buffer."""
+def iter_raw(resp: requests.Response, decode: bool) -> Iterator[bytes]:
+    """Body bytes as they arrive: one chunk per read, never waiting to fill a buffer;
+    ``decode``: undo the answer's ``content-encoding``."""
     raw = resp.raw
-    decode = resp.headers.get("content-encoding", "identity").lower() not in ("", "identity")
     if raw.chunked and raw.supports_chunked_reads():
         return raw.read_chunked(READ_SIZE, decode_content=decode)  # urllib3's own generator
     return _read1_chunks(raw, decode)

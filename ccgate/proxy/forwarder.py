@@ -131,8 +131,10 @@ class Forwarder:
         if watch is not None:
             watch.on_gone(lambda: shut_down(upstream_socket(resp)))
         now = self.clock()
-        chunks = iter_raw(resp)
-        is_sse = resp.headers.get("content-type", "").startswith("text/event-stream")
+        content_type = resp.headers.get("content-type", "")  # each lookup is Python code: once
+        decoded = resp.headers.get("content-encoding", "").lower() not in ("", "identity")
+        chunks = iter_raw(resp, decoded)
+        is_sse = content_type.startswith("text/event-stream")
         held = self._hold(resp, chunks, watch) if is_sse and gate and resp.status_code == 200 else []
         if resp.status_code < 400:
             self.pool.succeeded(up, (now - attempt_started) * 1000)
@@ -140,15 +142,14 @@ class Forwarder:
             self.pool.abandoned(up)
         if failed_over:
             self.pool.repin(req.session, up)
-        decoded = resp.headers.get("content-encoding", "identity").lower() != "identity"
         attempts.append(tried_once(up.id, now - attempt_started, resp.status_code))
         outcome = Outcome(status=resp.status_code, upstream=up.id, ttfb_ms=(now - started) * 1000,
                           attempts=attempts, price_multiplier=up.config.price_multiplier)
         if observer is not None:
-            observer.begin(outcome, resp.headers.get("content-type", ""))
+            observer.begin(outcome, content_type)
         secrets = secrets_of(up.config, error=resp.status_code >= 400)
-        body = RelayBody(self.pool, up, resp, held, chunks, is_sse, watch, observer, outcome,
-                         StreamRedactor(secrets))
+        body = RelayBody(self.pool, up, resp, held, chunks, is_sse, decoded, watch, observer,
+                         outcome, StreamRedactor(secrets))
         return Relay(resp.status_code, to_client(resp.headers, decoded, secrets), body)
 
     def _hold(self, resp, chunks, watch: ClientWatch | None) -> list[bytes]:

@@ -41,7 +41,7 @@ class RelayBody:
     """
 
     def __init__(self, pool: Pool, up: UpstreamState, resp: requests.Response,
-                 held: list[bytes], chunks: Iterator[bytes], is_sse: bool,
+                 held: list[bytes], chunks: Iterator[bytes], is_sse: bool, decoded: bool,
                  watch: ClientWatch | None, observer: Observer | None, outcome: Outcome,
                  redactor: StreamRedactor):
         self.pool = pool
@@ -59,8 +59,7 @@ class RelayBody:
         # Bytes still to come of a body whose length is known (not a stream, not decoded): when
         # none are left the answer is whole before its last bytes go out.
         length = resp.headers.get("content-length", "")
-        plain = resp.headers.get("content-encoding", "identity").lower() == "identity"
-        self._left = int(length) if length.isdigit() and plain and not is_sse else None
+        self._left = int(length) if length.isdigit() and not decoded and not is_sse else None
         self._settled = False
         self.transform: Transform | None = None  # set before iterating, to reshape the bytes
         self.sent = 0  # bytes given to the client

@@ -15,6 +15,11 @@ from ..errors import parse_anthropic_error
 from ..sse import Event, SSEParser, whole_events
 
 
+_USAGE_FIELDS = (("input_tokens", "input_tokens"), ("output_tokens", "output_tokens"),
+                 ("cache_creation_input_tokens", "cache_creation_tokens"),
+                 ("cache_read_input_tokens", "cache_read_tokens"))
+
+
 @dataclass
 class Usage:
     input_tokens: int = 0
@@ -37,16 +42,15 @@ class Usage:
         if not isinstance(usage, dict):
             return
         self.seen = True
-        for key, attr in (("input_tokens", "input_tokens"), ("output_tokens", "output_tokens"),
-                          ("cache_creation_input_tokens", "cache_creation_tokens"),
-                          ("cache_read_input_tokens", "cache_read_tokens")):
+        # ``type(v) is int``: a count, never a bool (an int subclass) nor a float
+        for key, attr in _USAGE_FIELDS:
             value = usage.get(key)
-            if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            if type(value) is int and value >= 0:
                 setattr(self, attr, value)
         split = usage.get("cache_creation")
         if isinstance(split, dict):
             one_hour = split.get("ephemeral_1h_input_tokens")
-            if isinstance(one_hour, int) and one_hour >= 0:
+            if type(one_hour) is int and one_hour >= 0:
                 self.cache_creation_1h_tokens = one_hour
 
 
@@ -69,6 +73,9 @@ def usage_from_body(body: bytes) -> Usage:
 _DELTA_VALUE = re.compile(rb'"(?:text|thinking|partial_json)"\s*:\s*"')
 _USAGE_EVENTS = ("message_start", "message_delta", "error")  # the events usage is read from
 _USAGE_EVENTS_BYTES = tuple(name.encode() for name in _USAGE_EVENTS)
+# The other events every stream has, each sent whole: a chunk that is one of them is skipped.
+_IGNORED_STARTS = tuple(b"event: %s\n" % name for name in (
+    b"ping", b"content_block_start", b"content_block_stop", b"message_stop"))
 CHARS_PER_TOKEN = 4
 
 
@@ -79,7 +86,9 @@ class StreamUsage:
     before it (event line, type, index, the key of its content): that prefix is learned from a
     delta read the usual way, and a chunk that starts with it, ends its event and holds no other
     is counted from its length alone. (A raw CR inside such a delta, which JSON does not allow,
-    is then counted to the end of the line instead of cut at the CR: more, never less.)
+    is then counted to the end of the line instead of cut at the CR: more, never less.) A chunk
+    that is one whole ``ping``, ``content_block_start``/``stop`` or ``message_stop`` event, which
+    carry no usage, is skipped without parsing.
     """
 
     __slots__ = ("usage", "error_type", "stop_reason", "delta_chars", "_parser", "_prefix",
@@ -105,6 +114,9 @@ class StreamUsage:
                 if chars > 0:
                     self.delta_chars += chars
                 return
+            if chunk.startswith(_IGNORED_STARTS) and chunk.endswith(b"\n\n") \
+                    and chunk.count(b"\n") == 3 and chunk.find(b"\r") < 0:
+                return  # one whole event of a kind that carries no usage (its two lines, no CR)
             # Whole events are read as bytes: a delta is counted without decoding it.
             raw, pos = whole_events(chunk)
             for name, data in raw:

@@ -14,11 +14,11 @@ from typing import Iterable, Protocol
 
 
 def _int(value) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+    return value if type(value) is int else 0  # not a bool (an int subclass), not a float
 
 
 def _float(value) -> float:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+    return float(value) if type(value) is float or type(value) is int else 0.0
 
 
 def is_error(record: dict) -> bool:

@@ -51,3 +51,17 @@ def test_a_rewritten_body_keeps_every_number_exact():
     model, _, out = rewrite_model(Tenant(), "a", doc, body)
     assert model == "b"
     assert json.loads(out) == {"model": "b", "n": 123456789012345678901234567890, "f": 0.1}
+
+
+@pytest.mark.parametrize("escapes", [0, 3, 5000])
+def test_an_escaped_duplicate_key_is_found_in_a_large_body(escapes):
+    # Backslashes are first visited one by one, then (past a budget) one pattern pass reads on.
+    system = "x" * 20000 + "\\n" * escapes
+    body = ('{"model": "haiku", "system": "' + system + '", "mo\\u0064el": "opus"}').encode()
+    with pytest.raises(ValueError, match="twice"):
+        parse_json_object(body, unique_keys=True)
+
+
+def test_an_escaped_backslash_before_u_is_text():
+    body = ('{"model": "m", "system": "' + "x" * 20000 + '\\\\u0041"}').encode()
+    assert parse_json_object(body, unique_keys=True)["system"].endswith("x\\u0041")

@@ -106,6 +106,19 @@ def test_delta_characters_counted_the_same_one_event_per_chunk(name):
     assert per_event.usage == extract([raw]).usage
 
 
+FINAL_DELTA = b'{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":7}}'
+
+
+@pytest.mark.parametrize("chunk", [
+    b"event: ping\ndata: {}\n\nevent: message_delta\ndata: " + FINAL_DELTA + b"\n\n",  # two events
+    b"event: ping\ndata: " + FINAL_DELTA + b"\revent: message_delta\n\n",  # a CR ends a line too
+])
+def test_an_event_that_carries_no_usage_is_skipped_only_when_alone(chunk):
+    # Only a chunk that is one such event (two lines, no CR) skips the parser.
+    s = extract([chunk])
+    assert s.usage.output_tokens == 7 and s.stop_reason == "end_turn"
+
+
 def test_interrupted_stream_bills_what_was_reported():
     raw = (SSE_DIR / "tool_use_response.sse").read_bytes()
     cut = raw[: raw.index(b"content_block_stop")]
