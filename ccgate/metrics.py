@@ -112,7 +112,7 @@ class PoolCollector:
 def exposition(pool: Pool) -> bytes:
     """The text exposition: process-wide (or all workers') metrics plus this pool's gauges."""
     count_waiting()
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if _MULTIPROCESS:
         shared = CollectorRegistry()
         multiprocess.MultiProcessCollector(shared)
         text = generate_latest(shared)

@@ -106,17 +106,16 @@ class StreamUsage:
 
     def feed(self, chunk: bytes) -> None:
         if self._between_events:
-            if chunk.startswith(self._prefix) and chunk.endswith(b"\n\n") \
-                    and chunk.count(b"\n") == 3:
-                # The content after the prefix, less its closing '"}}' and the blank line.
-                chars = (len(chunk) - self._prefix_len - 5 if chunk.isascii() else len(
-                    chunk[self._prefix_len:-2].decode("utf-8", "replace")) - 3)
-                if chars > 0:
-                    self.delta_chars += chars
-                return
-            if chunk.startswith(_IGNORED_STARTS) and chunk.endswith(b"\n\n") \
-                    and chunk.count(b"\n") == 3 and chunk.find(b"\r") < 0:
-                return  # one whole event of a kind that carries no usage (its two lines, no CR)
+            if chunk.endswith(b"\n\n") and chunk.count(b"\n") == 3:  # one event of two lines
+                if chunk.startswith(self._prefix):
+                    # The content after the prefix, less its closing '"}}' and the blank line.
+                    chars = (len(chunk) - self._prefix_len - 5 if chunk.isascii() else len(
+                        chunk[self._prefix_len:-2].decode("utf-8", "replace")) - 3)
+                    if chars > 0:
+                        self.delta_chars += chars
+                    return
+                if chunk.startswith(_IGNORED_STARTS) and chunk.find(b"\r") < 0:
+                    return  # a kind that carries no usage (no CR: the two lines are the lines)
             # Whole events are read as bytes: a delta is counted without decoding it.
             raw, pos = whole_events(chunk)
             for name, data in raw:
