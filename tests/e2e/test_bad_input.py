@@ -26,7 +26,8 @@ def strict_upstream(upstream):
         try:
             doc = json.loads(req.body)
             ok = (isinstance(doc, dict) and isinstance(doc.get("model"), str)
-                  and len(doc["model"]) < 200 and isinstance(doc.get("messages"), list))
+                  and len(doc["model"]) < 200 and isinstance(doc.get("messages"), list)
+                  and all(isinstance(m, dict) for m in doc["messages"]))
         except ValueError:
             ok = False
         if not ok:
