@@ -13,11 +13,14 @@ import requests
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 from requests.utils import requote_uri
+from urllib3.exceptions import ProtocolError
+from urllib3.util.response import is_response_to_head
 
 from ..errors import parse_anthropic_error, status_of_error_type
 from ..settings import CONNECT_TIMEOUT_S
 from ..sse import SSEParser
 from ..upstreams.pool import UpstreamState
+from .chunked import Dechunker
 from .headers import to_upstream
 from .types import ProxyRequest
 from .watch import ClientWatch
@@ -112,12 +115,34 @@ def prepare(method: str, url: str, headers: dict, body: bytes) -> requests.Prepa
 
 
 def iter_raw(resp: requests.Response, decode: bool) -> Iterator[bytes]:
-    """Body bytes as they arrive: one chunk per read, never waiting to fill a buffer;
-    ``decode``: undo the answer's ``content-encoding``."""
+    """Body bytes as they arrive: each read takes what has been received, never waiting to fill
+    a buffer; ``decode``: undo the answer's ``content-encoding``."""
     raw = resp.raw
+    answer = getattr(raw, "_fp", None)  # http.client's response, which urllib3 reads from
+    if raw.chunked and not decode and getattr(answer, "fp", None) is not None and not (
+            is_response_to_head(answer)):
+        return _dechunked(raw, answer)
     if raw.chunked and raw.supports_chunked_reads():
         return raw.read_chunked(READ_SIZE, decode_content=decode)  # urllib3's own generator
     return _read1_chunks(raw, decode)
+
+
+def _dechunked(raw, answer) -> Iterator[bytes]:
+    """A chunked answer's payload, one piece per read of the socket's buffer: events that
+    arrived together leave together (urllib3's ``read_chunked`` takes one chunk per step, a
+    dozen Python calls and a write to the client each)."""
+    dechunker, read1 = Dechunker(), answer.fp.read1
+    while not dechunker.done:
+        data = read1(READ_SIZE)
+        if not data:
+            raise ProtocolError("the upstream closed the connection before the last chunk")
+        payload = dechunker.feed(data)
+        if payload:
+            yield payload
+    if dechunker.extra:
+        raw.close()  # bytes after the last chunk: a connection out of step is never reused
+    else:
+        answer.close()  # http.client's response is over: its connection can be reused
 
 
 def _read1_chunks(raw, decode: bool) -> Iterator[bytes]:

@@ -10,12 +10,14 @@ import time
 from pathlib import Path
 
 import gevent
+import gevent.event
 import gevent.pool
 import pytest
 import requests
 
+from ccgate.proxy.attempt import iter_raw, make_adapter, prepare
 from tests.helpers import TENANT_KEY, free_port, wait_up, write_config
-from tests.e2e.faults.raw_upstream import (RawUpstream, chunk, good_json, gzip_json, response, sse_head,
+from tests.e2e.faults.raw_upstream import (RawUpstream, chunk, good_json, gzip_json, read_request, response, sse_head,
                                        stream_events, trickle)
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -113,6 +115,26 @@ def one_byte_at_a_time(sock, req):
     trickle(sock, good_json(), 0.002)
 
 
+def bad_chunk_size(sock, req):
+    sock.sendall(sse_head() + b"".join(chunk(e) for e in stream_events()[:4]) + b"zz\r\nnot a size\r\n")
+    gevent.sleep(3)  # a gateway that read on would time out instead (0.8 s)
+
+
+def chunk_without_crlf(sock, req):
+    events = stream_events()
+    sock.sendall(sse_head() + b"".join(chunk(e) for e in events[:4]) + chunk(events[4])[:-2] + b"XX")
+    gevent.sleep(3)
+
+
+def bytes_after_the_last_chunk(sock, req):
+    sock.sendall(sse_head() + b"".join(chunk(e) for e in stream_events()) + b"0\r\n\r\nHTTP/1.1 200")
+
+
+def extensions_and_trailers(sock, req):
+    sock.sendall(sse_head() + b"".join(b"%X;name=value\r\n%s\r\n" % (len(e), e) for e in stream_events())
+                 + b"0\r\nx-trailer: 1\r\n\r\n")
+
+
 CASES = {
     # name: (behaviour, stream?, check(response))
     "never answers": (never_answer, False, lambda r: r.status_code == 503 and r.json()["error"]["type"] == "overloaded_error"),
@@ -128,6 +150,14 @@ CASES = {
     "429 without retry-after": (rate_limited(False), False, lambda r: r.status_code == 429 and "retry-after" not in r.headers),
     "HTML error page": (html_page, False, lambda r: r.status_code == 502 and r.json()["error"]["message"] == "upstream answered HTTP 502"),
     "1 byte at a time": (one_byte_at_a_time, False, lambda r: r.status_code == 200 and r.json()["content"][0]["text"] == "fine"),
+    "bad chunk size": (bad_chunk_size, True, lambda r: r.text.count("event: error") == 1
+                       and "connection lost mid-stream" in r.text and "message_stop" not in r.text),
+    "chunk without CRLF": (chunk_without_crlf, True, lambda r: r.text.count("event: error") == 1
+                           and "connection lost mid-stream" in r.text),
+    "bytes after the last chunk": (bytes_after_the_last_chunk, True, lambda r: r.status_code == 200
+                                   and r.text.endswith('"message_stop"}\n\n') and "error" not in r.text),
+    "chunk extensions and trailers": (extensions_and_trailers, True, lambda r: r.status_code == 200
+                                      and r.text.endswith('"message_stop"}\n\n') and "trailer" not in r.text),
 }
 
 
@@ -153,6 +183,74 @@ def test_gzip_body_is_decoded_and_metered(fgw, raw):
     r = call(fgw)
     assert "content-encoding" not in r.headers
     assert wait_records(fgw, 1)[0]["inputTokens"] == 25
+
+
+def kept_alive_streams(served: list, tail: bytes = b""):
+    """Chunked streams on kept-alive connections, one list of requests per connection in
+    ``served``; ``tail``: bytes sent after each answer's last chunk."""
+    head = sse_head().replace(b"connection: close\r\n", b"")
+
+    def behave(sock, req):
+        served.append([])
+        while req:
+            served[-1].append(req)
+            sock.sendall(head + b"".join(chunk(e) for e in stream_events()) + b"0\r\n\r\n" + tail)
+            req = read_request(sock)
+    return behave
+
+
+def test_chunked_streams_keep_their_upstream_connection(fgw, raw):
+    served = []
+    raw.behave = kept_alive_streams(served)
+    for _ in range(3):
+        assert call(fgw, stream=True).text.endswith('"message_stop"}\n\n')
+    assert [len(requests_on) for requests_on in served] == [3]
+
+
+def test_a_read_chunked_answer_frees_its_connection_at_once(raw):
+    # In the gateway the answer object is dropped soon after, which would close it too; another
+    # greenlet may take the connection from the pool before that.
+    served = []
+    raw.behave = kept_alive_streams(served)
+    adapter, answers = make_adapter(4), []
+    for _ in range(2):
+        resp = adapter.send(prepare("POST", raw.url + "/v1/messages", {}, b"{}"), stream=True)
+        assert b"".join(iter_raw(resp, decode=False)) == b"".join(stream_events())
+        resp.raw.release_conn()
+        answers.append(resp)  # still referenced when the next request takes the connection
+    assert [len(requests_on) for requests_on in served] == [2]
+
+
+def test_bytes_after_an_answer_retire_its_upstream_connection(fgw, raw):
+    served = []
+    raw.behave = kept_alive_streams(served, tail=b"HTTP/1.1 200 OK\r\n")
+    for _ in range(2):
+        assert call(fgw, stream=True).text.endswith('"message_stop"}\n\n')
+    assert [len(requests_on) for requests_on in served] == [1, 1]
+
+
+def test_half_a_chunk_reaches_the_client_before_the_rest_is_sent(fgw, raw):
+    events = stream_events()
+    delta = chunk(events[2])
+    half = events[2][:events[2].index(b'"index"')]  # ends in ', ': no secret starts so
+    cut = delta.index(half) + len(half)
+    client_has_half, rest_sent = gevent.event.Event(), []
+
+    def behave(sock, req):
+        sock.sendall(sse_head() + b"".join(chunk(e) for e in events[:2]) + delta[:cut])
+        client_has_half.wait(3)
+        rest_sent.append(True)
+        sock.sendall(delta[cut:] + b"".join(chunk(e) for e in events[3:]) + b"0\r\n\r\n")
+    raw.behave = behave
+    r = requests.post(fgw.url + "/anthropic/v1/messages", headers={"x-api-key": TENANT_KEY},
+                      json={**ASK, "stream": True}, timeout=10, stream=True)
+    got = b""
+    for piece in r.iter_content(chunk_size=None):
+        got += piece
+        if got.endswith(half):
+            assert not rest_sent
+            client_has_half.set()
+    assert client_has_half.is_set() and got == b"".join(events)
 
 
 def test_refused_connections(make_gateway):
