@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 
 import gevent
@@ -15,6 +16,7 @@ import gevent.pool
 import pytest
 import requests
 
+from ccgate.proxy import attempt
 from ccgate.proxy.attempt import iter_raw, make_adapter, prepare
 from tests.helpers import TENANT_KEY, free_port, wait_up, write_config
 from tests.e2e.faults.raw_upstream import (RawUpstream, chunk, good_json, gzip_json, read_request, response, sse_head,
@@ -251,6 +253,35 @@ def test_half_a_chunk_reaches_the_client_before_the_rest_is_sent(fgw, raw):
             assert not rest_sent
             client_has_half.set()
     assert client_has_half.is_set() and got == b"".join(events)
+
+
+def test_streams_waiting_on_their_upstream_hold_no_read_buffers(make_gateway, raw):
+    # A read that waits for the socket with a fresh READ_SIZE buffer would hold 64 kB for each
+    # stream open (what resident memory showed at 500 streams): the wait is in the reader's own.
+    gw = make_gateway([{"id": "raw", "url": raw.url, "key": "sk-upstream-raw-123"}])
+    events, release = stream_events(), gevent.event.Event()
+
+    def behave(sock, req):
+        sock.sendall(sse_head() + b"".join(chunk(e) for e in events[:3]))
+        release.wait(5)
+        sock.sendall(b"".join(chunk(e) for e in events[3:]) + b"0\r\n\r\n")
+    raw.behave = behave
+    tracemalloc.start()
+    try:
+        streams = [requests.post(gw.url + "/anthropic/v1/messages", headers={"x-api-key": TENANT_KEY},
+                                 json={**ASK, "stream": True}, timeout=10, stream=True) for _ in range(10)]
+        pieces = [r.iter_content(chunk_size=None) for r in streams]
+        firsts = [next(p) for p in pieces]
+        assert all(b"message_start" in first for first in firsts)
+        gevent.sleep(0.1)  # each relay is now waiting on its upstream
+        in_reads = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(True, attempt.__file__)])
+        held = sum(stat.size for stat in in_reads.statistics("filename"))
+    finally:
+        tracemalloc.stop()
+        release.set()
+    assert held < 10 * 4096
+    assert all((first + b"".join(rest)).endswith(b'"message_stop"}\n\n')
+               for first, rest in zip(firsts, pieces))
 
 
 def test_refused_connections(make_gateway):
