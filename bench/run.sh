@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The CCGate benchmark, one command:  bash bench/run.sh [--rounds 2] [--duration 10] [--quick]
+# The CCGate benchmark, one command:  bash bench/run.sh [--rounds 3] [--duration 10] [--quick]
 #
 # Uses the shared harness (../shared/bench, or $CCGATE_BENCH_HARNESS): a fast mock upstream on
 # 127.0.0.1:18080, wrk and an SSE probe. Per round it measures "direct" (the mock itself), "floor"
@@ -8,11 +8,14 @@
 # a tenant with no limit), alternating, so ratios compare numbers taken minutes apart.
 # Then: 2,000 slow streams, the flat-cost run (200,000 records already in today's usage file),
 # a 50 KB Claude-Code-sized body, and the OpenAI surface. Writes bench/RESULTS.md.
+# Three rounds by default: the ratios are medians of same-round ratios, and the median of two is
+# their mean, which one slow minute of this shared machine decides (a round measured 1.43x where
+# the next measured 1.17x with the same code).
 # Needs wrk, node, python3, curl (Debian: apt-get install wrk nodejs).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 HARNESS="${CCGATE_BENCH_HARNESS:-$ROOT/../shared/bench}"
-ROUNDS=2 DURATION=10 K2000=2000
+ROUNDS=3 DURATION=10 K2000=2000
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) ROUNDS="$2"; shift 2 ;;
