@@ -6,7 +6,7 @@ pass here and one write to the client, and an event that arrived alone still goe
 """
 from __future__ import annotations
 
-MAX_LINE = 65536  # a size or trailer line, as http.client allows
+MAX_LINE = 8192  # a size or trailer line (a line split across reads is joined again per read)
 _HEX = b"0123456789abcdefABCDEF"
 _SIZE, _DATA, _CRLF, _TRAILER = range(4)
 
