@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import jsonschema
 
 from .client_ip import parse_networks
-from .config_env import expand_env, json_path
+from .config_env import expand_env, holds_env_value, json_path
 from .config_items import hash_key, tenants_of, upstreams_of
 from .settings import (BODY_TIMEOUT_MS, REDIS_URL_ENV, AdminConfig, AlertsConfig, LoadBalancerConfig, LoggingConfig,
                        MetricsConfig, OpenAIConfig, StorageConfig, TenantConfig,
@@ -111,12 +111,26 @@ def read_json_file(path: Path, errors: list[str]) -> Any:
     return None
 
 
-def validate_document(name: str, doc: Any, errors: list[str], warnings: list[str]) -> bool:
-    """Check ``doc`` against the schema of file ``name``; True when it is valid."""
+def _schema_message(err: jsonschema.ValidationError, variable: str | None) -> str:
+    """jsonschema's message, or, where the part of the document it is about holds a value from
+    the environment, one that names the variable and shows no value."""
+    if variable is None:
+        return err.message
+    rule = (f"{err.validator} {err.validator_value!r}"
+            if not isinstance(err.validator_value, (list, dict)) else str(err.validator))
+    return f"not valid here ({rule}); it holds the value of ${{{variable}}}, not shown"
+
+
+def validate_document(name: str, doc: Any, errors: list[str], warnings: list[str],
+                      expanded: dict[str, str] | None = None) -> bool:
+    """Check ``doc`` against the schema of file ``name``; True when it is valid. ``expanded``:
+    paths whose value came from the environment (never echoed)."""
     validator = _VALIDATORS[name]
     problems = sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))
     for err in problems:
-        errors.append(f"{name}: {json_path(err.absolute_path)}: {err.message}")
+        where = json_path(list(err.absolute_path))
+        variable = holds_env_value(where, expanded or {})
+        errors.append(f"{name}: {where}: {_schema_message(err, variable)}")
     if not problems:
         warnings += [f"{name}: {p}: unknown key, ignored" for p in _unknown_keys(doc, validator.schema, [])]
     return not problems
@@ -147,8 +161,8 @@ def _cross_file_rules(upstreams_doc: dict, tenants_doc: dict, errors: list[str])
         seen_hashes.setdefault(h, i)
 
 
-def _read_documents(config_dir: Path, warnings: list[str],
-                    overrides: dict[str, Any]) -> dict[str, Any]:
+def _read_documents(config_dir: Path, warnings: list[str], overrides: dict[str, Any],
+                    expanded: dict[str, dict[str, str]]) -> dict[str, Any]:
     """Every file parsed and validated (schemas, cross-file rules), or ConfigError. A document in
     ``overrides`` is taken instead of its file (a console edit checked before it is written)."""
     if not any((config_dir / name).exists() for name in REQUIRED_FILES):
@@ -164,8 +178,8 @@ def _read_documents(config_dir: Path, warnings: list[str],
             continue
         doc = overrides[name] if name in overrides else read_json_file(path, errors)
         if doc is not None:
-            doc = expand_env(doc, name, errors)
-        if doc is not None and validate_document(name, doc, errors, warnings):
+            doc = expand_env(doc, name, errors, expanded.setdefault(name, {}))
+        if doc is not None and validate_document(name, doc, errors, warnings, expanded[name]):
             docs[name] = doc
     if errors:
         raise ConfigError(errors)
@@ -226,7 +240,8 @@ def load_config(config_dir: str | os.PathLike, overrides: dict[str, Any] | None 
     problem. ``overrides`` maps a file name to the document to use instead of that file."""
     config_dir = Path(config_dir)
     warnings: list[str] = []
-    docs = _read_documents(config_dir, warnings, overrides or {})
+    expanded: dict[str, dict[str, str]] = {}  # file -> json path -> variable
+    docs = _read_documents(config_dir, warnings, overrides or {}, expanded)
     server = docs[SERVER_FILE]
     srv = server.get("server", {})
     proxy_timeout_ms = server.get("proxy", {}).get("timeout", DEFAULT_READ_TIMEOUT_MS)
@@ -267,15 +282,18 @@ def load_config(config_dir: str | os.PathLike, overrides: dict[str, Any] | None 
         tenants=tenants,
         pricing=docs[PRICING_FILE],
         warnings=tuple(warnings),
-        problems=tuple(upstream_problems(upstreams)),
+        problems=tuple(upstream_problems(upstreams, expanded.get(UPSTREAMS_FILE, {}))),
     )
 
 
-def upstream_problems(upstreams: tuple[UpstreamConfig, ...]) -> list[str]:
-    """Upstream URLs and keys that are almost certainly wrong (placeholders, a pasted /v1)."""
+def upstream_problems(upstreams: tuple[UpstreamConfig, ...],
+                      expanded: dict[str, str] | None = None) -> list[str]:
+    """Upstream URLs and keys that are almost certainly wrong (placeholders, a pasted /v1); a
+    URL from the environment is not shown."""
     problems = []
     for i, u in enumerate(upstreams):
-        for field_name, problem in (("url", u.url_problem()), ("key", u.key_problem())):
+        show = f"upstreams[{i}].url" not in (expanded or {})
+        for field_name, problem in (("url", u.url_problem(show)), ("key", u.key_problem())):
             if problem:
                 problems.append(f"{UPSTREAMS_FILE}: upstreams[{i}].{field_name}: {problem}")
     return problems

@@ -8,6 +8,8 @@ from zoneinfo import ZoneInfo
 from .settings import TenantConfig, TenantLimits, UpstreamConfig, ms
 
 UPSTREAMS_FILE, TENANTS_FILE = "upstreams.json", "tenants.json"
+# tenants.json setting that lets a tenant use each owned upstream resource
+RESOURCE_SETTINGS = {"files": "allowFiles", "skills": "allowSkills", "batches": "allowBatches"}
 
 
 def hash_key(key: str) -> str:
@@ -73,7 +75,9 @@ def tenant_config(doc: dict, timezone: str) -> TenantConfig:
         enabled=doc.get("enabled", True),
         allowed_models=tuple(doc.get("allowedModels", ["*"])),
         limits=TenantLimits.from_doc(doc.get("limits")),
-        allow_batches=doc.get("allowBatches", False),
+        resources=frozenset(kind for kind, setting in RESOURCE_SETTINGS.items()
+                            if doc.get(setting) is True),
+        allow_paths=tuple(doc.get("allowPaths", ())),
         expires_at=parse_expiry(doc["expiresAt"], timezone) if "expiresAt" in doc else None,
         model_rewrite=tuple((doc.get("modelRewrite") or {}).items()),
         billing_multiplier=float(doc.get("billingMultiplier", 1)),

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import time
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator
 
 import gevent
@@ -14,7 +15,10 @@ from .errors import GatewayError
 from .logs import stop_logging
 from .proxy import Forwarder, Outcome, ProxyRequest, Relay
 from .reload import ConfigWatcher
+from .resources.owners import OwnerFile, OwnerStore
+from .shared.ledger import FileLedger
 from .shared.local import LocalState, SharedState
+from .shared.private_dir import private_dir
 from .tenants import Tenant, TenantRegistry
 from .throttle import FailureThrottle
 from .upstreams.health import HealthChecker
@@ -37,11 +41,18 @@ class Gateway:
         self.data_dir = data_dir
         self.started = time.time()
         self.clock = time.time  # "now" for limits and /usage; tests pin it
-        self.store = open_store(config.storage, data_dir)
-        self.shared: SharedState = LocalState()
+        # The spool and the spend ledger: another user of the machine must not touch them.
+        self.private_dir = private_dir(data_dir, config.storage.spool_dir)
+        self.store = open_store(config.storage, data_dir, private=self.private_dir,
+                                tenants=frozenset(t.id for t in config.tenants))
+        self.shared: SharedState = LocalState(
+            FileLedger(self.private_dir / "reservations") if self.private_dir else None)
+        self.owners: OwnerStore = OwnerFile(Path(data_dir) / "owners.jsonl")
         if config.storage.type == "redis":
+            from .resources.owners_redis import OwnerRedis
             from .shared.redis_state import RedisState
             self.shared = RedisState(self.store.link, config.storage.prefix)
+            self.owners = OwnerRedis(self.store.link, config.storage.prefix)
         self.limiter = Limiter(self.store, config.usage_timezone, counters=self.shared)
         self.admin_throttle = FailureThrottle(limit=10, window_s=300, block_s=300)
         self.key_throttle = FailureThrottle(limit=30, window_s=60, block_s=60)

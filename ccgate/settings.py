@@ -250,7 +250,9 @@ class TenantConfig:
     enabled: bool
     allowed_models: tuple[str, ...]
     limits: TenantLimits = TenantLimits()
-    allow_batches: bool = False  # Message Batches are billed outside the gateway's metering
+    # which owned upstream resources the tenant may use: "batches", "files", "skills"
+    resources: frozenset[str] = frozenset()
+    allow_paths: tuple[str, ...] = ()  # further upstream paths opened by the operator (unowned)
     expires_at: datetime | None = None  # the key stops working at this moment
     model_rewrite: tuple[tuple[str, str], ...] = ()  # ordered (pattern, model) rules
     billing_multiplier: float = 1.0  # applied to the recorded totalCost (list cost × this)

@@ -12,8 +12,8 @@ from .wildcard import PatternSet
 class Tenant:
     """A configured tenant with its compiled model allow-list."""
 
-    __slots__ = ("config", "id", "name", "enabled", "allowed", "limits", "allow_batches",
-                 "expires_at", "_rewrite", "_rewrite_to")
+    __slots__ = ("config", "id", "name", "enabled", "allowed", "limits", "resources",
+                 "expires_at", "_rewrite", "_rewrite_to", "_paths")
 
     def __init__(self, config: TenantConfig):
         self.config = config
@@ -22,13 +22,18 @@ class Tenant:
         self.enabled = config.enabled
         self.allowed = PatternSet(config.allowed_models)
         self.limits = config.limits
-        self.allow_batches = config.allow_batches
+        self.resources = config.resources
+        self._paths = PatternSet(config.allow_paths)
         self.expires_at = config.expires_at
         self._rewrite = PatternSet([pattern for pattern, _ in config.model_rewrite])
         self._rewrite_to = dict(config.model_rewrite)
 
     def may_use(self, model: str) -> bool:
         return self.allowed.match(model)
+
+    def opened(self, path: str) -> bool:
+        """Whether the operator opened ``path`` for this tenant (``allowPaths``)."""
+        return bool(self.config.allow_paths) and self._paths.match(path)
 
     def expired(self, now: float) -> bool:
         return self.expires_at is not None and now >= self.expires_at.timestamp()

@@ -77,6 +77,8 @@
     return any ? rules : null;
   }
 
+  var RESOURCES = ["allowFiles", "allowSkills", "allowBatches"];  // owned upstream resources
+
   function openTenant(id) {
     var t = id ? find(configured.tenants, id) || {} : {}, f = document.getElementById("tenant-form");
     var limits = t.limits || {};
@@ -94,6 +96,8 @@
     f.elements.expiresAt.value = (t.expiresAt || "").slice(0, 10);
     f.elements.enabled.checked = t.enabled !== false;
     f.elements.billingMultiplier.value = t.billingMultiplier === undefined ? "" : t.billingMultiplier;
+    RESOURCES.forEach(function (n) { f.elements[n].checked = t[n] === true; });
+    f.elements.allowPaths.value = (t.allowPaths || []).join(", ");
     open(document.getElementById("tenant-dialog"));
   }
 
@@ -115,8 +119,10 @@
       modelRewrite: rewriteRules(f.elements.modelRewrite.value),
       expiresAt: f.elements.expiresAt.value || null,
       enabled: f.elements.enabled.checked,
-      billingMultiplier: numberOrNull(f.elements.billingMultiplier)
+      billingMultiplier: numberOrNull(f.elements.billingMultiplier),
+      allowPaths: list(f.elements.allowPaths.value).length ? list(f.elements.allowPaths.value) : null
     };
+    RESOURCES.forEach(function (n) { fields[n] = f.elements[n].checked ? true : null; });
     if (!editing) {
       fields.id = f.elements.id.value.trim();
       Object.keys(fields).forEach(function (k) { if (fields[k] === null) { delete fields[k]; } });

@@ -146,11 +146,13 @@ def console(browser, cfg):
     page.wait_for_selector("#tenant-dialog[open]")
     out["formDaily"] = page.input_value("#tenant-form [name=daily]")
     page.fill("#tenant-form [name=daily]", "5")
+    page.check("#tenant-form [name=allowFiles]")
     shot(page, cfg, "console-edit-tenant")
     page.click("#tenant-form button[type=submit]")
     page.wait_for_selector("#tenant-dialog:not([open])", state="attached")
-    out["limitsAfterEdit"] = [t.get("limits") for t in admin_json(page, "/config")["tenants"]
-                              if t["id"] == "sister"][0]
+    sister = [t for t in admin_json(page, "/config")["tenants"] if t["id"] == "sister"][0]
+    out["limitsAfterEdit"] = sister.get("limits")
+    out["resourcesAfterEdit"] = [sister.get(n) for n in ("allowFiles", "allowSkills", "allowBatches")]
     row_button(page, "#tenants-table", "Sister (sister)", "Disable")
     page.wait_for_function("() => Array.from(document.querySelectorAll('#tenants-table tbody tr'))"
                            ".some(r => r.innerText.includes('sister') && r.innerText.includes('disabled'))",

@@ -200,3 +200,119 @@ class MockUpstream:
             return [resp.body]
         start_response(f"{resp.status} X", resp.headers)
         return resp.body
+
+
+class ResourceAPI:
+    """The upstream organisation's Files, Skills and Message Batches, in memory, as one mock
+    upstream keeps them: every key sees every object, as on the real shared account. Install
+    with ``mock.handler = ResourceAPI(mock)``; anything else falls to the mock's default."""
+
+    def __init__(self, mock: MockUpstream):
+        self.mock = mock
+        self.objects: dict[str, dict] = {}  # id -> object
+        self.contents: dict[str, bytes] = {}
+        self.serial = 0
+
+    def _new(self, prefix: str, doc: dict) -> dict:
+        self.serial += 1
+        obj = {"id": f"{prefix}_{self.mock.name}{self.serial:04d}", **doc}
+        self.objects[obj["id"]] = obj
+        return obj
+
+    @staticmethod
+    def _json(doc: dict, status: int = 200) -> MockResponse:
+        return MockResponse(status, body=json.dumps(doc).encode())
+
+    def _list(self, prefix: str) -> MockResponse:
+        data = [o for i, o in reversed(list(self.objects.items())) if i.startswith(prefix)]
+        return self._json({"data": data, "has_more": False, "first_id": None, "last_id": None,
+                           "next_page": None})
+
+    def __call__(self, req: MockRequest) -> MockResponse:
+        parts = req.path.split("/")[2:]  # after "/v1"
+        if parts[:1] == ["files"]:
+            return self._files(req, parts[1:])
+        if parts[:1] == ["skills"]:
+            return self._skills(req, parts[1:])
+        if parts[:2] == ["messages", "batches"]:
+            return self._batches(req, parts[2:])
+        return self.mock.default(req)
+
+    def _item(self, object_id: str) -> dict | None:
+        return self.objects.get(object_id)
+
+    def _missing(self, object_id: str) -> MockResponse:
+        return MockResponse(404, body=error_body("not_found_error", f"{object_id} not found"))
+
+    def _files(self, req: MockRequest, rest: list[str]) -> MockResponse:
+        if not rest:
+            if req.method == "POST":
+                assert req.headers["content-type"].startswith("multipart/form-data")
+                name = req.body.split(b'filename="', 1)[1].split(b'"', 1)[0].decode()
+                payload = req.body.split(b"\r\n\r\n", 1)[1].rsplit(b"\r\n--", 1)[0]
+                obj = self._new("file", {"type": "file", "filename": name,
+                                         "mime_type": "text/plain", "size_bytes": len(payload),
+                                         "created_at": "2026-12-06T00:00:00Z",
+                                         "downloadable": True})
+                self.contents[obj["id"]] = payload
+                return self._json(obj)
+            return self._list("file_")
+        obj = self._item(rest[0])
+        if obj is None:
+            return self._missing(rest[0])
+        if rest[1:] == ["content"]:
+            return MockResponse(headers=[("content-type", "application/octet-stream")],
+                                body=self.contents[rest[0]])
+        if req.method == "DELETE":
+            del self.objects[rest[0]]
+            return self._json({"id": rest[0], "type": "file_deleted"})
+        return self._json(obj)
+
+    def _skills(self, req: MockRequest, rest: list[str]) -> MockResponse:
+        if not rest:
+            if req.method == "POST":
+                return self._json(self._new("skill", {
+                    "type": "skill", "display_title": "mine", "source": "custom",
+                    "latest_version": "1", "created_at": "2026-12-06T00:00:00Z",
+                    "updated_at": "2026-12-06T00:00:00Z"}))
+            return self._list("skill_")
+        obj = self._item(rest[0])
+        if obj is None:
+            return self._missing(rest[0])
+        if req.method == "DELETE" and len(rest) == 1:
+            del self.objects[rest[0]]
+            return self._json({"id": rest[0], "type": "skill_deleted"})
+        if rest[1:2] == ["versions"]:
+            return self._json({"data": [{"type": "skill_version", "skill_id": rest[0],
+                                         "version": "1"}], "has_more": False, "next_page": None})
+        return self._json(obj)
+
+    def _batches(self, req: MockRequest, rest: list[str]) -> MockResponse:
+        if not rest:
+            if req.method == "POST":
+                count = len(req.json["requests"])
+                batch = self._json(self._new("msgbatch", {
+                    "type": "message_batch", "processing_status": "in_progress",
+                    "request_counts": {"processing": count, "succeeded": 0, "errored": 0,
+                                       "canceled": 0, "expired": 0},
+                    "created_at": "2026-12-06T00:00:00Z", "expires_at": "2026-12-07T00:00:00Z",
+                    "ended_at": None, "cancel_initiated_at": None, "archived_at": None}))
+                made = json.loads(batch.body)  # results at once: the mock works fast
+                self.objects[made["id"]]["results_url"] = \
+                    f"{self.mock.url}/v1/messages/batches/{made['id']}/results"
+                return self._json(self.objects[made["id"]])
+            return self._list("msgbatch_")
+        obj = self._item(rest[0])
+        if obj is None:
+            return self._missing(rest[0])
+        if rest[1:] == ["results"]:
+            line = {"custom_id": "one", "result": {"type": "succeeded", "message": message(
+                "claude-sonnet-4-5", [{"type": "text", "text": "done"}])}}
+            return MockResponse(headers=[("content-type", "application/x-jsonl")],
+                                body=(json.dumps(line) + "\n").encode())
+        if rest[1:] == ["cancel"]:
+            obj["processing_status"] = "canceling"
+        elif req.method == "DELETE":
+            del self.objects[rest[0]]
+            return self._json({"id": rest[0], "type": "message_batch_deleted"})
+        return self._json(obj)

@@ -15,18 +15,13 @@ from ..errors import GatewayError
 from ..proxy import ProxyRequest, Relay
 from ..request_meta import parse_json_object, session_id
 from ..tenants import Tenant
-from . import client_headers, client_side, drain, relay_response, request_body
+from ..resources.endpoints import MODELS, Endpoint
+from . import client_headers, client_side, drain, relay_response, request_body, resources
 from .auth import check_models, tenant_required
 
 bp = Blueprint("anthropic", __name__, url_prefix="/anthropic")
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
-# Paths whose body must be a JSON object naming a model: the gateway reads ``model`` and ``stream``.
-JSON_PATHS = frozenset({"/v1/messages", "/v1/messages/count_tokens", "/v1/complete"})
-# Paths that generate tokens: each request writes a usage record, even when it fails. Any other
-# response that turns out to be a generated message is recorded too.
-METERED_PATHS = frozenset({"/v1/messages", "/v1/complete"})
-BATCHES = "/v1/messages/batches"
 # Decoded path segments of RFC 3986 unreserved characters only, between single slashes. That
 # rules out "?", "#", ";", "%" (so nothing is still encoded after one decoding), whitespace and
 # control characters; "." and ".." segments are refused apart.
@@ -45,7 +40,7 @@ def upstream_path(path: str) -> str:
     return "/" + path
 
 
-def models_in(kind: str, body: dict) -> list[str]:
+def models_in(endpoint: Endpoint, body: dict) -> list[str]:
     """Every model a request body names: top level, and each request of a message batch.
 
     A ``model`` that is present but not a string is a 400: it could mean something else to a
@@ -56,7 +51,7 @@ def models_in(kind: str, body: dict) -> list[str]:
         if not isinstance(body["model"], str):
             raise GatewayError(400, "model: must be a string")
         found.append(body["model"])
-    if kind.startswith(BATCHES) and "requests" in body:
+    if endpoint.resource == "batches" and "requests" in body:
         if not isinstance(body["requests"], list):
             raise GatewayError(400, "requests: must be an array")
         for i, item in enumerate(body["requests"]):
@@ -67,9 +62,16 @@ def models_in(kind: str, body: dict) -> list[str]:
     return found
 
 
-def parse_body(kind: str, body: bytes) -> dict | None:
-    """The body as a JSON object, whatever the content type claims; None for no body."""
-    if not body and kind not in JSON_PATHS:
+def needs_model(endpoint: Endpoint) -> bool:
+    """Inference and ``count_tokens``: the body must be a JSON object naming a ``model``."""
+    return endpoint.route.body == "json" and endpoint.resource is None \
+        and endpoint.kind != "extra"
+
+
+def parse_body(endpoint: Endpoint, body: bytes) -> dict | None:
+    """The body as a JSON object, whatever the content type claims; None for no body and for
+    uploads (multipart files and skills, which name no model and are passed as they are)."""
+    if endpoint.route.body == "upload" or not body and not needs_model(endpoint):
         return None
     try:
         return parse_json_object(body, unique_keys=True)
@@ -89,29 +91,20 @@ def rewrite_model(tenant: Tenant, requested: str | None, doc: dict | None,
         {**json.loads(body), "model": model}, ensure_ascii=False).encode()
 
 
-def is_free(method: str, kind: str) -> bool:
-    """Requests that cost nothing: spend limits do not apply (rpm and concurrency still do)."""
-    return kind == "/v1/messages/count_tokens" or (
-        method in ("GET", "HEAD") and (kind == "/v1/models" or kind.startswith("/v1/models/")))
-
-
 @bp.route("/<path:path>", methods=METHODS)
 @tenant_required
 def forward(path: str):
     req, ctx = request._get_current_object(), g._get_current_object()
     gw, tenant, method, headers = ctx.gateway, ctx.tenant, req.method, req.headers
     path = upstream_path(path)
-    kind = path.lower()  # what the path means; some mirrors route case-insensitively
-    if kind in JSON_PATHS and method != "POST":
-        raise GatewayError(405, f"{path} takes POST only")
-    if kind.startswith(BATCHES) and not tenant.allow_batches:
-        raise GatewayError(403, "Message Batches are not allowed for this key: batch spend is "
-                                "billed later, outside this gateway's limits; ask the operator "
-                                "to set allowBatches for your tenant")
+    endpoint = resources.endpoint_for(tenant, method, path)
+    if endpoint.kind == "list":
+        with gw.admitted(tenant):
+            return resources.list_answer(gw.owners, tenant, endpoint, req.args)
     body = request_body(gw)
-    doc = parse_body(kind, body)
-    models = models_in(kind, doc) if doc is not None else []
-    if kind in JSON_PATHS and not models:
+    doc = parse_body(endpoint, body)
+    models = models_in(endpoint, doc) if doc is not None else []
+    if needs_model(endpoint) and not models:
         raise GatewayError(400, "model: this field is required")
     requested = ctx.requested_model = models[0] if models and "model" in doc else None
     model, doc, body = rewrite_model(tenant, requested, doc, body)
@@ -126,17 +119,21 @@ def forward(path: str):
         stream=bool(doc and doc.get("stream") is True),
         session=session_id(headers, doc),
         body_json=doc,
+        upstream=resources.holder(gw.owners, tenant, endpoint, doc, body),
         **client_side(req.environ),
     )
     relay, ctx.meter = gw.forward(tenant, proxy_request, api="anthropic",
                                   requested_model=requested, request_id=ctx.request_id,
-                                  record=kind in METERED_PATHS,
-                                  spend_limits=not is_free(method, kind),
+                                  record=endpoint.route.record,
+                                  spend_limits=endpoint.kind not in ("free", "item", "delete")
+                                  and endpoint.route.body != "upload",
                                   user_agent=headers.get("user-agent"),
                                   client_ip=req.remote_addr)
-    if kind == "/v1/models" and method == "GET" and relay.status == 200:
+    if endpoint.route is MODELS and endpoint.object_id is None and relay.status == 200:
         return _allowed_models_only(tenant, relay)
-    return relay_response(relay, ctx.meter)
+    settled = resources.settle(gw.owners, tenant, endpoint, relay, ctx.meter.outcome.upstream
+                               if ctx.meter.outcome is not None else None)
+    return settled if settled is not None else relay_response(relay, ctx.meter)
 
 
 def _allowed_models_only(tenant: Tenant, relay: Relay) -> Response:

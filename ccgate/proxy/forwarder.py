@@ -22,6 +22,9 @@ OUT_OF_BUDGET = ("this gateway is out of upstream budget: every upstream that co
                  "used up its spending limit or prepaid balance; the operator has been alerted. "
                  "Try again later")
 
+HOLDER_GONE = ("the upstream that holds the file, skill or batch this request names is disabled, "
+               "out of budget or no longer configured; ask the operator")
+
 
 def tried_once(upstream_id: str, seconds: float, status: int | None = None,
                error: str | None = None) -> dict:
@@ -79,18 +82,23 @@ class Forwarder:
 
     def _attempts(self, req: ProxyRequest, observer: Observer | None,
                   watch: ClientWatch | None) -> Relay:
-        allowed = max(min(self.max_attempts if self.failover else 1, len(self.pool.states)), 1)
+        allowed = max(min(self.max_attempts if self.failover and not req.upstream else 1,
+                          len(self.pool.states)), 1)
         tried: set[str] = set()
         failure: Failed | None = None
         last_up: UpstreamState | None = None
         started = self.clock()
         attempts: list[dict] = []
         for attempt in range(1, allowed + 1):
-            up = self.pool.pick(req.model, req.session, tried)
+            up = self.pool.pick(req.model, req.session, tried, req.upstream)
             if up is None and attempt == 1 and self.pool.out_of_budget(req.model):
                 return self._answer(503, anthropic_error_body("overloaded_error", OUT_OF_BUDGET),
                                     Outcome(status=503, upstream=None), observer,
                                     [("retry-after", "600")])
+            if up is None and attempt == 1 and req.upstream:
+                return self._answer(503, anthropic_error_body("overloaded_error", HOLDER_GONE),
+                                    Outcome(status=503, upstream=None), observer,
+                                    [("retry-after", "60")])
             if up is None and attempt == 1 and req.model and self.pool.has_enabled():
                 body = anthropic_error_body("not_found_error",
                                             f"no upstream of this gateway serves model {req.model!r}")

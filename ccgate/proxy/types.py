@@ -19,6 +19,7 @@ class ProxyRequest:
     body_json: dict | None = None  # parsed body, needed only for modelMap
     client_socket: socket.socket | None = None
     interim_ok: bool = True  # an HTTP/1.1 client: the watch may probe it with "100 Continue"
+    upstream: str | None = None  # only this upstream: it holds the objects the request names
 
 
 @dataclass

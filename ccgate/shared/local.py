@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from typing import Protocol, Sequence
+from typing import Callable, Protocol, Sequence
+
+from .ledger import FileLedger, MemoryLedger
 
 
 class SharedState(Protocol):
@@ -22,12 +24,14 @@ class SharedState(Protocol):
 
     def release(self, tenant_id: str, slot: object) -> None: ...
 
-    def reserve(self, tenant_id: str, amount: float, room: float,
+    def reserve(self, tenant_id: str, amount: float, room: Callable[[], float],
                 now: float) -> tuple[object, float | None]:
-        """Hold ``amount`` of spend unless what running requests hold already reaches ``room``:
-        ``(lease for unreserve, None)``, or ``(None, what they hold)`` when refused."""
+        """Hold ``amount`` (a request's worst case) of spend unless ``spend_rule`` refuses it
+        against ``room()`` (limit minus recorded spend, read when no release can slip between):
+        ``(lease for unreserve, None)``, or ``(None, what is held)`` when refused."""
 
-    def unreserve(self, tenant_id: str, lease: object) -> None: ...
+    def unreserve(self, tenant_id: str, lease: object, spent: float, now: float) -> None:
+        """The request ended having cost ``spent``: its lease holds that briefly, then nothing."""
 
     def claim(self, key: str, ttl_s: float) -> bool:
         """True for the first claim of ``key`` within ``ttl_s`` (one alert, not one per instance)."""
@@ -48,16 +52,16 @@ class SharedState(Protocol):
 
 
 class LocalState:
-    """rpm windows, in-flight counts and spend reservations kept in this process; balancing
-    stays in the pool."""
+    """rpm windows and in-flight counts kept in this process, spend reservations in ``ledger``
+    (a ``FileLedger`` shares them with the other processes of the data dir); balancing stays in
+    the pool."""
 
     healthy = True
 
-    def __init__(self) -> None:
+    def __init__(self, ledger: MemoryLedger | FileLedger | None = None) -> None:
         self._admitted: dict[str, deque[float]] = {}
         self._in_flight: dict[str, int] = {}
-        self._held: dict[str, dict[int, float]] = {}  # tenant -> lease -> reserved spend
-        self._serial = 0
+        self.ledger = ledger or MemoryLedger()
         self._claims: dict[str, float] = {}  # key -> expiry (monotonic)
 
     def rpm_admit(self, tenant_id: str, rpm: int, now: float) -> float | None:
@@ -81,23 +85,13 @@ class LocalState:
     def release(self, tenant_id: str, slot: object) -> None:
         self._in_flight[tenant_id] -= 1
 
-    def reserve(self, tenant_id: str, amount: float, room: float,
+    def reserve(self, tenant_id: str, amount: float, room: Callable[[], float],
                 now: float) -> tuple[object, float | None]:
-        held = self._held.setdefault(tenant_id, {})
-        total = sum(held.values())
-        if total >= room:
-            return None, total
-        if amount <= 0:
-            return None, None
-        self._serial += 1
-        held[self._serial] = amount
-        return self._serial, None
+        return self.ledger.reserve(tenant_id, amount, room, now)
 
-    def unreserve(self, tenant_id: str, lease: object) -> None:
-        held = self._held.get(tenant_id, {})
-        held.pop(lease, None)
-        if not held:
-            self._held.pop(tenant_id, None)
+    def unreserve(self, tenant_id: str, lease: object, spent: float, now: float) -> None:
+        if lease is not None:
+            self.ledger.unreserve(tenant_id, lease, spent, now)
 
     def claim(self, key: str, ttl_s: float) -> bool:
         now = time.monotonic()
@@ -125,4 +119,4 @@ class LocalState:
         pass
 
     def close(self) -> None:
-        pass
+        self.ledger.close()

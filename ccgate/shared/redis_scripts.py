@@ -108,23 +108,46 @@ if KEYS[4] ~= '' then redis.call('SET', KEYS[4], chosen.id, 'PX', ttl) end
 return chosen.id
 """
 
-# KEYS: lease expiries (zset), lease amounts (hash). ARGV: now, room, amount, lease, ttl.
-# Admits while what the tenant's live leases hold is below ``room`` (limit minus recorded spend),
-# then holds ``amount`` under ``lease``; leases of crashed instances lapse after ``ttl``.
+# KEYS: lease expiries (zset), lease amounts (hash). ARGV: now, room, amount, lease, ttl, epoch.
+# ``spend_rule.spend_refusal`` in Lua: a running request's lease holds its worst case; a finished
+# one's ("f:<cost>:<epoch>") its real cost, for admissions that read the spend epoch before it;
+# leases of crashed instances lapse after ``ttl``.
 RESERVE = """
-local now, room, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[5])
+local now, room, amount, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]),
+  tonumber(ARGV[5])
+local epoch = tonumber(ARGV[6])
 for _, lapsed in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)) do
   redis.call('HDEL', KEYS[2], lapsed)
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-local held = 0
-for _, amount in ipairs(redis.call('HVALS', KEYS[2])) do held = held + tonumber(amount) end
-if held >= room then return tostring(held) end
-if tonumber(ARGV[3]) > 0 then
-  redis.call('ZADD', KEYS[1], now + ttl, ARGV[4])
-  redis.call('HSET', KEYS[2], ARGV[4], ARGV[3])
-  redis.call('EXPIRE', KEYS[1], ttl)
-  redis.call('EXPIRE', KEYS[2], ttl)
+local running, recent = 0, 0
+for _, held in ipairs(redis.call('HVALS', KEYS[2])) do
+  if string.sub(held, 1, 2) == 'f:' then
+    local cost, released = string.match(held, '^f:([^:]+):(%d+)$')
+    if released and tonumber(released) > epoch then recent = recent + tonumber(cost) end
+  else
+    running = running + tonumber(held)
+  end
 end
+local held = running + recent
+if held >= room or (running > 0 and held + amount > room) then return tostring(held) end
+redis.call('ZADD', KEYS[1], now + ttl, ARGV[4])
+redis.call('HSET', KEYS[2], ARGV[4], ARGV[3])
+redis.call('EXPIRE', KEYS[1], ttl)
+redis.call('EXPIRE', KEYS[2], ttl)
 return false
+"""
+
+# KEYS: lease expiries, lease amounts, the tenant's spend epoch. ARGV: lease, cost, lapse time.
+# A new spend epoch, stamped on the released lease, which holds its real cost until it lapses.
+UNRESERVE = """
+local epoch = redis.call('INCR', KEYS[3])
+if tonumber(ARGV[2]) > 0 then
+  redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+  redis.call('HSET', KEYS[2], ARGV[1], 'f:' .. ARGV[2] .. ':' .. epoch)
+else
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  redis.call('HDEL', KEYS[2], ARGV[1])
+end
+return epoch
 """

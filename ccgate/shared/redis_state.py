@@ -9,19 +9,20 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Sequence
+from typing import Callable, Sequence
 
 import gevent
 import redis
 
 from .link import RedisLink
-from .redis_scripts import ACQUIRE, PICK, RESERVE, RPM
+from .redis_scripts import ACQUIRE, PICK, RESERVE, RPM, UNRESERVE
 
 log = logging.getLogger("ccgate.redis")
 
 LEASE_TTL_S = 60  # a crashed instance's concurrency slots come back after this at the latest
 LEASE_RENEW_S = 20  # leases of requests still running are renewed this often
 UPKEEP_S = 2.0  # how often releases that failed are retried
+RECENT_S = 10.0  # a released lease keeps its real cost this long, for admissions still deciding
 UNCHECKED = "unchecked"  # what a lease is when Redis could not be asked (nothing to release)
 
 
@@ -42,6 +43,7 @@ class RedisState:
         self._rpm = self.redis.register_script(RPM)
         self._acquire = self.redis.register_script(ACQUIRE)
         self._reserve = self.redis.register_script(RESERVE)
+        self._unreserve = self.redis.register_script(UNRESERVE)
         self._pick = self.redis.register_script(PICK)
         self._serial = 0
         # lease -> (tenant, kind), kind "concurrency" or "reserve": for requests in flight, and
@@ -89,25 +91,36 @@ class RedisState:
         if slot not in ("unlimited", UNCHECKED):
             self._drop(slot, tenant_id, "concurrency")
 
-    def reserve(self, tenant_id: str, amount: float, room: float,
+    def reserve(self, tenant_id: str, amount: float, room: Callable[[], float],
                 now: float) -> tuple[object, float | None]:
-        """As ``LocalState.reserve``, atomic across every instance sharing this Redis."""
+        """As ``LocalState.reserve``, atomic across every instance sharing this Redis: the spend
+        epoch is read before ``room()``, and releases after it still count (``spend_rule``)."""
+        epoch = int(self._call("a spend epoch", lambda: self.redis.get(
+            self._key("spendepoch", tenant_id))) or 0)
+        room = room()
         lease = self._new_lease()
         held = self._call("a spend reservation", lambda: self._reserve(
             keys=[self._key("reserve", tenant_id), self._key("reserved", tenant_id)],
-            args=[now, repr(room), repr(amount), lease, LEASE_TTL_S]), default=UNCHECKED)
+            args=[now, repr(room), repr(amount), lease, LEASE_TTL_S, epoch]), default=UNCHECKED)
         if held == UNCHECKED:
             return UNCHECKED, None
         if held is not None:
             return None, float(held)
-        if amount <= 0:
-            return None, None
         self._leases[lease] = (tenant_id, "reserve")
         return lease, None
 
-    def unreserve(self, tenant_id: str, lease: object) -> None:
-        if lease not in (None, UNCHECKED):
-            self._drop(lease, tenant_id, "reserve")
+    def unreserve(self, tenant_id: str, lease: object, spent: float, now: float) -> None:
+        """A new spend epoch; the lease holds the real cost ``spent`` for ``RECENT_S``."""
+        if lease in (None, UNCHECKED):
+            return
+        self._leases.pop(lease, None)
+        keys = [self._key("reserve", tenant_id), self._key("reserved", tenant_id),
+                self._key("spendepoch", tenant_id)]
+        try:
+            self.link.call("a lease release", lambda: self._unreserve(
+                keys=keys, args=[lease, repr(max(spent, 0.0)), now + RECENT_S]))
+        except redis.RedisError:
+            self._unreleased[lease] = (tenant_id, "reserve")  # retried by the upkeep greenlet
 
     def claim(self, key: str, ttl_s: float) -> bool:
         """The first instance to claim ``key`` gets True; without Redis, every one does."""

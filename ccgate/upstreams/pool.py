@@ -140,11 +140,14 @@ class Pool:
         return not s.cooling(now) and not s.half_open
 
     def pick(self, model: str | None, session: str | None = None,
-             exclude: frozenset[str] | set[str] = frozenset()) -> UpstreamState | None:
-        """The upstream for the next attempt, or None when every one has been tried."""
+             exclude: frozenset[str] | set[str] = frozenset(),
+             only: str | None = None) -> UpstreamState | None:
+        """The upstream for the next attempt, or None when every one has been tried.
+        ``only``: the one upstream that may answer (it holds the objects the request names)."""
         now = self.clock()
         eligible = [s for s in self.states if s.config.enabled and s.id not in exclude
-                    and s.serves(model) and s.budget_reason is None]
+                    and s.serves(model) and s.budget_reason is None
+                    and (only is None or s.id == only)]
         if not eligible:
             return None
         usable = [s for s in eligible if self._available(s, now)]

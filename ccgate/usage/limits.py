@@ -8,11 +8,14 @@ instance with Redis).
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from time import time as wall_clock
 from zoneinfo import ZoneInfo
 
 from ..settings import TenantLimits
+from ..shared.ledger import LedgerUnavailable
 from ..shared.local import LocalState
 from .store import StoreUnavailable, UsageStore
 
@@ -148,13 +151,33 @@ class Limiter:
                 tightest = (name, limit, spent)
         return remaining, tightest
 
-    def _reserve(self, tenant_id: str, tightest, amount: float, now: float) -> object:
-        """Hold ``amount`` against the tightest limit, or refuse while what is spent plus what
-        requests still running may spend reaches it: parallel streams, on any instance sharing
-        the counters, then overshoot it by about one request at most."""
-        name, limit, spent = tightest
-        lease, held = self.counters.reserve(tenant_id, amount, limit - spent, now)
+    def _reserve(self, admission: Admission, limits: TenantLimits, local: datetime,
+                 amount: float, now: float) -> object:
+        """Hold ``amount`` (the request's worst case) against the tightest spend limit, or refuse
+        by ``shared.spend_rule``: parallel requests, on any process or instance sharing the
+        counters, then pass each limit by the cost of one request at most. The recorded spend
+        is read by the ledger, when no release can slip in between (LimitExceeded when a
+        limit is reached)."""
+        tenant_id, checked = admission.tenant_id, {}
+
+        def room() -> float:
+            try:
+                admission.daily_remaining_usd, checked["tightest"] = self._check_spend(
+                    tenant_id, limits, local)
+            except StoreUnavailable:
+                log.error("spend limits of %s not checked: the usage store is unavailable",
+                          tenant_id)
+                return math.inf
+            name, limit, spent = checked["tightest"]
+            return limit - spent
+
+        try:
+            lease, held = self.counters.reserve(tenant_id, amount, room, now)
+        except LedgerUnavailable as e:
+            log.error("spend of %s cannot be reserved (%s): refusing its request", tenant_id, e)
+            raise RecordingUnavailable() from None
         if held is not None:
+            name, limit, spent = checked["tightest"]
             raise LimitExceeded(
                 "in_flight", f"{name} spending limit of {usd(limit)} nearly reached: {usd(spent)} "
                 f"spent and up to {usd(held)} more by requests still running; retry when they "
@@ -170,7 +193,6 @@ class Limiter:
         against the tenant's spend limits until ``release``: what the request may cost.
         """
         local = self.local_now(now)
-        remaining, tightest = None, None
         cap = limits.max_connections
         if cap and self._open.get(tenant_id, 0) >= cap:
             # Checked first and in this process only: a greedy tenant is refused at once, before
@@ -179,14 +201,9 @@ class Limiter:
                                                   f"(limits.maxConnections); close some first", 1)
         if spend and limits.has_spend_limit and not self.store.recording_ok:
             raise RecordingUnavailable()
-        try:
-            if spend:
-                remaining, tightest = self._check_spend(tenant_id, limits, local)
-        except StoreUnavailable:
-            log.error("spend limits of %s not checked: the usage store is unavailable", tenant_id)
-        admission = Admission(tenant_id, remaining)
-        if tightest is not None:
-            admission.reservation = self._reserve(tenant_id, tightest, reserve_usd, now)
+        admission = Admission(tenant_id, None)
+        if spend and limits.has_spend_limit:
+            admission.reservation = self._reserve(admission, limits, local, reserve_usd, now)
         if cap:
             self._open[tenant_id] = self._open.get(tenant_id, 0) + 1
             admission.opened = True
@@ -225,7 +242,8 @@ class Limiter:
             return None
         return None
 
-    def release(self, admission: Admission) -> None:
+    def release(self, admission: Admission, spent: float = 0.0) -> None:
+        """Give back what ``admission`` holds; ``spent``: what the request really cost."""
         if admission.opened:
             admission.opened = False
             self._open[admission.tenant_id] -= 1
@@ -233,7 +251,8 @@ class Limiter:
             self.counters.release(admission.tenant_id, admission.slot)
         if admission.live_usd:
             self.stream_cost_so_far(admission, 0.0)
-        self.counters.unreserve(admission.tenant_id, admission.reservation)
+        if admission.reservation is not None:
+            self.counters.unreserve(admission.tenant_id, admission.reservation, spent, wall_clock())
         admission.reservation = None
 
     def limits_view(self, tenant_id: str, limits: TenantLimits, now: float) -> dict:

@@ -193,7 +193,8 @@ class Meter:
             self.settle(outcome)
         finally:
             # After the record: its cost is never missing from both spend and reservations.
-            self.limiter.release(self.admission)
+            self.limiter.release(self.admission,
+                                 self.record.totalCost if self.record else 0.0)
 
     def _price(self, record: UsageRecord, model: str, usage: Usage, outcome) -> None:
         """Costs: the tenant's at list price × its billingMultiplier (``listCost`` keeps the

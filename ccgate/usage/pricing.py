@@ -151,9 +151,11 @@ def most_expensive_price() -> Prices | None:
     return max(prices, key=lambda p: Prices.rate(p.output, 0), default=None)
 
 
-# A long answer: reservations are capped here, so Claude Code's max_tokens of 32000 does not
-# hold back a whole day's budget for every request in flight.
-RESERVE_OUTPUT_TOKENS = 8192
+# Reservations assume this output when a request names no usable max_tokens (the API requires it
+# on /v1/messages; a mirror may not): the largest any current Claude model writes in one answer.
+DEFAULT_RESERVE_OUTPUT_TOKENS = 64_000
+# Request bytes per input token, rounded down: JSON text and code run at 3.5-4.5, CJK near 3.
+RESERVE_BYTES_PER_TOKEN = 3
 
 
 class PriceBook:
@@ -190,11 +192,12 @@ class PriceBook:
         return self._patterns.first(model) is not None or _snapshot_price(model) is not None
 
     def estimate(self, model: str, body_bytes: int, max_tokens: object) -> float:
-        """What a request may cost, held against spend limits while it runs: its body as input
-        (about 4 bytes a token) plus ``max_tokens`` of output, at most ``RESERVE_OUTPUT_TOKENS``."""
-        output = max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else 4096
-        usage = Usage(input_tokens=body_bytes // 4,
-                      output_tokens=min(output, RESERVE_OUTPUT_TOKENS))
+        """A request's worst case, held against spend limits while it runs: its body as input
+        (a token per ``RESERVE_BYTES_PER_TOKEN`` bytes) plus all of its ``max_tokens`` as output
+        (the upstream never writes more)."""
+        output = (max_tokens if type(max_tokens) is int and max_tokens > 0
+                  else DEFAULT_RESERVE_OUTPUT_TOKENS)
+        usage = Usage(input_tokens=body_bytes // RESERVE_BYTES_PER_TOKEN, output_tokens=output)
         return cost_of(usage, self.prices(model)).total
 
     def cost(self, model: str, usage: Usage) -> Cost:

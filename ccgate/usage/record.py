@@ -83,3 +83,27 @@ class UsageRecord:
     def to_json(self) -> str:
         return json_line(self.to_dict()).decode()
 
+
+
+NUMBERS = ("inputTokens", "outputTokens", "cacheCreationTokens", "cacheReadTokens", "totalTokens",
+           "inputCost", "outputCost", "cacheCreationCost", "cacheReadCost", "totalCost",
+           "upstreamCost", "cacheCreation1hTokens", "listCost", "duration")
+
+
+def record_problem(doc: object, tenants: frozenset[str] | None) -> str | None:
+    """Why ``doc`` cannot be a usage record this gateway wrote (None when it can): records read
+    back from a spool are checked before they count toward anyone's spend."""
+    if not isinstance(doc, dict):
+        return "not a JSON object"
+    for name in ("requestId", "tenantId", "timestamp", "model"):
+        if not isinstance(doc.get(name), str) or not doc[name]:
+            return f"{name}: missing or not a string"
+    if tenants is not None and doc["tenantId"] not in tenants:
+        return f"tenantId {doc['tenantId'][:64]!r}: no such tenant"
+    for name in NUMBERS:
+        value = doc.get(name, 0)
+        if value is None and name == "listCost":
+            continue
+        if type(value) not in (int, float) or not 0 <= value < 1e15:  # NaN and inf fail too
+            return f"{name}: not a finite number of at least 0"
+    return None

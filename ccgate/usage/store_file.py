@@ -42,14 +42,14 @@ RETRY_EVERY_S = 1.0
 class FileStore:
     """Usage records in day files under ``<data_dir>/usage``.
 
-    Without ``spool_dir`` (the CLI's reports) a failed write raises; with it, it is spooled.
+    Without ``spool`` (the CLI's reports) a failed write raises; with it, it is spooled.
     """
 
-    def __init__(self, data_dir: Path, spool_dir: Path | None = None):
+    def __init__(self, data_dir: Path, spool: FallbackSpool | None = None):
         self.root = Path(data_dir) / "usage"
         self._writers: dict[str, tuple[date, int]] = {}  # tenant -> (day, fd) of its open day file
         self._days: dict[tuple[str, date], DayFile] = {}
-        self.spool = FallbackSpool(spool_dir) if spool_dir is not None else None
+        self.spool = spool
         self._spooled: dict[tuple[str, date], DayTotals] = {}  # totals of pending records
         self.write_error: str | None = None  # why the last write to the day files failed
         self._last_retry = 0.0

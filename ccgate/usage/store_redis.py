@@ -24,7 +24,7 @@ import redis
 
 from ..json_line import json_line
 from ..shared.link import RedisLink
-from .spool import MAX_PENDING
+from .spool import MAX_PENDING, append_private, read_private, spooled_records
 from .store import COUNTER_FIELDS, MONEY_FIELDS, Counters, DayTotals, StoreUnavailable, latest, minute_of
 
 log = logging.getLogger("ccgate.usage")
@@ -103,14 +103,18 @@ def totals_from_hash(raw: dict) -> DayTotals:
 class RedisStore:
     """Usage in Redis (``storage.type: "redis"``), same interface as the file store."""
 
-    def __init__(self, link: RedisLink | str, prefix: str, data_dir: Path):
+    def __init__(self, link: RedisLink | str, prefix: str, spool_dir: Path | None,
+                 tenants: frozenset[str] | None = None):
         self.link = RedisLink(link) if isinstance(link, str) else link
         self.redis = self.link.redis
         self.prefix = prefix
-        self.spool_dir = Path(data_dir) / "spool"
-        self.spool_path = self.spool_dir / f"redis-usage-{os.getpid()}.jsonl"
+        self.spool_dir = Path(spool_dir) if spool_dir is not None else None  # private, or none
+        self.spool_path = (self.spool_dir / f"redis-usage-{os.getpid()}.jsonl"
+                           if self.spool_dir is not None else None)
+        self.known_tenants = tenants
         self._append = self.redis.register_script(APPEND)
-        self.spool_error: str | None = None
+        self.spool_error: str | None = None if self.spool_dir is not None else (
+            "no private directory for the spool (error.log says why)")
         self._memory: deque[tuple[dict, date]] = deque()
         self._replayer = gevent.spawn(self._replay_loop)
 
@@ -150,15 +154,16 @@ class RedisStore:
         """Keep a record Redis did not take: in the spool file, else (disk trouble) in memory."""
         line = json.dumps({"day": day.isoformat(), "record": record}, ensure_ascii=False) + "\n"
         try:
-            self.spool_dir.mkdir(parents=True, exist_ok=True)
+            if self.spool_path is None:
+                raise OSError(self.spool_error)
             size = self.spool_path.stat().st_size if self.spool_path.exists() else 0
             if size > SPOOL_MAX_BYTES:
                 raise OSError(errno.EFBIG, f"spool over {SPOOL_MAX_BYTES} bytes")
-            with open(self.spool_path, "a", encoding="utf-8") as f:
-                f.write(line)
+            append_private(self.spool_path, line.encode())
             self.spool_error = None
         except OSError as e:
-            self.spool_error = f"{self.spool_dir}: {e.strerror or e}"
+            if self.spool_dir is not None:
+                self.spool_error = f"{self.spool_dir}: {e.strerror or e}"
             if len(self._memory) >= MAX_PENDING:
                 log.error("usage record %s LOST: redis is down, the spool cannot be written (%s) "
                           "and memory is full", record.get("requestId"), self.spool_error)
@@ -196,21 +201,21 @@ class RedisStore:
             claimed = path.with_suffix(".replaying")
             try:
                 os.rename(path, claimed)  # atomic: one process replays a given file
+                data = read_private(claimed)
             except FileNotFoundError:
                 continue
-            # "\n" only: splitlines() would also break at U+2028/U+2029 inside a JSON string.
-            lines = [ln for ln in claimed.read_text(encoding="utf-8").split("\n") if ln]
-            for i, line in enumerate(lines):
+            except OSError as e:
+                log.warning("%s: not replayed (%s)", claimed, e.strerror or e)
+                claimed.unlink(missing_ok=True)
+                continue
+            items = list(spooled_records(data, claimed, self.known_tenants))
+            for i, (record, day) in enumerate(items):
                 try:
-                    item = json.loads(line)
-                except ValueError:
-                    log.warning("%s: skipped a damaged spool line", claimed)
-                    continue
-                try:
-                    self._write(item["record"], date.fromisoformat(item["day"]))
+                    self._write(record, day)
                 except redis.RedisError:
-                    with open(path, "a", encoding="utf-8") as f:  # give the rest back
-                        f.write("\n".join(lines[i:]) + "\n")
+                    rest = "".join(json.dumps({"day": d.isoformat(), "record": r},
+                                              ensure_ascii=False) + "\n" for r, d in items[i:])
+                    append_private(path, rest.encode())  # give the rest back
                     claimed.unlink()
                     raise
                 done += 1
@@ -220,7 +225,7 @@ class RedisStore:
     def _replay_loop(self) -> None:
         while True:
             gevent.sleep(REPLAY_INTERVAL_S)
-            if not self._memory and (not self.spool_dir.exists()
+            if not self._memory and (self.spool_dir is None
                                      or not any(self.spool_dir.glob("redis-usage-*.jsonl"))):
                 continue
             try:

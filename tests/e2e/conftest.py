@@ -7,8 +7,8 @@ import flask
 import pytest
 
 from ccgate import create_app
-from tests.helpers import (DISABLED_KEY, FIXTURES, OTHER_KEY, TENANT_KEY, UPSTREAM_KEY,
-                           RunningGateway, upstream_entry, write_config)
+from tests.helpers import (DISABLED_KEY, FIXTURES, OTHER_KEY, REDIS, TENANT_KEY, UPSTREAM_KEY,
+                           RedisServer, RunningGateway, upstream_entry, write_config)
 from tests.mock_upstream import MockUpstream
 
 
@@ -38,6 +38,33 @@ def make_gateway(tmp_path):
 
     yield factory
     for gw in gateways:
+        gw.stop()
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    if not REDIS:
+        pytest.skip("!!! REDIS TESTS SKIPPED: no redis-server (apt-get install redis-server) !!!")
+    server = RedisServer(tmp_path).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def shared_gateways(tmp_path, redis_server):
+    """A factory of in-process gateways that share one Redis."""
+    made = []
+
+    def factory(upstreams, **config):
+        server = {"storage": {"type": "redis", "url": redis_server.url, "prefix": "t:"},
+                  **config.pop("server", {})}
+        d = write_config(tmp_path / f"cfg{len(made)}", upstreams, server=server, **config)
+        gw = RunningGateway(create_app(d, tmp_path / f"data{len(made)}"))
+        made.append(gw)
+        return gw
+
+    yield factory
+    for gw in made:
         gw.stop()
 
 

@@ -302,8 +302,14 @@ def test_stalled_stream_ends_with_error_event(make_gateway, upstream):
     assert tail.startswith("event: error") and '"api_error"' in tail
 
 
-def test_non_anthropic_paths_pass_through(gw, upstream):
+def test_unknown_paths_are_refused_unless_the_operator_opens_them(make_gateway, upstream):
+    gw = make_gateway([upstream_entry(upstream)], tenants=[
+        {"id": "alice", "key": TENANT_KEY, "allowPaths": ["/v1/unknown/*"]},
+        {"id": "bob", "key": OTHER_KEY}])
+    r = requests.get(gw.url + "/anthropic/v1/unknown/future?x=1", headers={"x-api-key": OTHER_KEY})
+    assert r.status_code == 404 and "not one this gateway serves" in r.json()["error"]["message"]
+    assert upstream.requests == []
     r = requests.get(gw.url + "/anthropic/v1/unknown/future?x=1", headers={"x-api-key": TENANT_KEY})
-    assert r.status_code == 404
+    assert r.status_code == 404  # the mock's own answer: it was forwarded
     assert upstream.requests[-1].path == "/v1/unknown/future"
     assert upstream.requests[-1].query == "x=1"

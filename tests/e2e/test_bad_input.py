@@ -27,7 +27,12 @@ def strict_upstream(upstream):
             doc = json.loads(req.body)
             ok = (isinstance(doc, dict) and isinstance(doc.get("model"), str)
                   and len(doc["model"]) < 200 and isinstance(doc.get("messages"), list)
-                  and all(isinstance(m, dict) for m in doc["messages"]))
+                  and all(isinstance(m, dict) for m in doc["messages"])
+                  and isinstance(doc.get("tools", []), list)
+                  and all(isinstance(t, dict) and isinstance(t.get("name"), str)
+                          for t in doc.get("tools", []))
+                  and isinstance(doc.get("tool_choice", {}), dict)
+                  and isinstance(doc.get("tool_choice", {}).get("name", ""), str))
         except ValueError:
             ok = False
         if not ok:

@@ -134,6 +134,7 @@ def test_console_flows(seen):
     assert c["keyWorks"] == 200  # the key shown once works at once
     assert "ANTHROPIC_BASE_URL=http://127.0.0.1:" in c["snippet"] and "/anthropic\n" in c["snippet"]
     assert c["formDaily"] == "3" and c["limitsAfterEdit"] == {"daily": {"maxUSD": 5}}
+    assert c["resourcesAfterEdit"] == [True, None, None]  # ticked Files API only
     assert c["disabledKey"] == 403
     assert c["formTest"].startswith("✓") and c["rowTest"].startswith("✓")
     assert c["failoverStatuses"] == [200, 200]

@@ -194,3 +194,31 @@ def test_request_detail_shows_the_failover(console, make_mock, upstream):
         ("primary", 529), ("backup", 200)]
     assert record["attempts"][0]["error"] == "HTTP 529" and record["upstream"] == "backup"
     assert requests.get(console.url + "/admin/api/requests/nope", auth=AUTH).status_code == 404
+
+
+def test_environment_references_written_through_the_console_never_expand(console, monkeypatch):
+    """Issue 29, item 4: a name, number or pattern sent as ``${VAR}`` is refused with a 400
+    that shows no value, and nothing anywhere answers with the variable's value."""
+    value = "the-admin-password-from-the-environment"
+    monkeypatch.setenv("CCGATE_TEST_SECRET", value)
+    ref = "${CCGATE_TEST_SECRET}"
+    answers = [
+        write(console, "POST", "/tenants", {"id": "mallory", "name": ref}),
+        write(console, "PATCH", "/tenants/alice", {"name": ref}),
+        write(console, "PATCH", "/tenants/alice", {"limits": {"daily": {"maxUSD": ref}}}),
+        write(console, "PATCH", "/tenants/alice", {"allowedModels": [ref]}),
+        write(console, "PATCH", "/upstreams/primary", {"name": ref}),
+        write(console, "PATCH", "/upstreams/primary", {"key": ref}),
+        write(console, "POST", "/upstreams", {"id": "x", "url": ref}),
+    ]
+    for r in answers:
+        assert r.status_code == 400, r.text
+        assert "not accepted from the console" in r.json()["error"]["message"]
+    assert ref not in json.dumps(tenants_file(console))
+    views = [requests.get(console.url + "/usage", headers={"x-api-key": TENANT_KEY}),
+             requests.get(console.url + "/usage/statusline", headers={"x-api-key": TENANT_KEY}),
+             requests.get(console.url + "/health"),
+             requests.get(console.url + "/admin/api/config", auth=AUTH),
+             requests.get(console.url + "/admin/api/tenants", auth=AUTH)]
+    for r in answers + views:
+        assert value not in r.text

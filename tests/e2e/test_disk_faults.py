@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from ccgate import create_app
+from ccgate.usage.spool import FallbackSpool
 from ccgate.usage.store_file import FileStore
 from tests.helpers import (OTHER_KEY, TENANT_KEY, RunningGateway, upstream_entry, wait_until,
                            write_config)
@@ -25,7 +26,8 @@ COST = (1000 * 3 + 500 * 15) / 1e6  # $0.0105 a request at Sonnet's $3 / $15 per
 
 def _mount(path: Path, size: str) -> bool:
     path.mkdir(parents=True, exist_ok=True)
-    return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+    return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs",
+                           str(path)],
                           capture_output=True).returncode == 0
 
 
@@ -145,7 +147,7 @@ def test_spool_left_by_a_dead_process_is_written_once(tmp_path):
     lines = [json.dumps({"day": "2026-11-26", "record": r}, ensure_ascii=False)
              for r in (rec, {**rec, "requestId": "r2"})]
     (spool / "usage-999999999.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    store = FileStore(tmp_path / "data", spool_dir=spool)
+    store = FileStore(tmp_path / "data", spool=FallbackSpool(spool, frozenset({"t"})))
     assert [r["requestId"] for r in store.records("t", day)] == ["r1", "r2"]
     assert store.records("t", day)[1]["userAgent"] == "a\u2028b"
     assert not list(spool.iterdir())

@@ -2,8 +2,6 @@
 import json
 import os
 import signal
-import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -15,76 +13,18 @@ import gevent.pool
 import pytest
 import requests
 
-from ccgate import create_app
 from ccgate.usage.store_file import FileStore
-from tests.helpers import (TENANT_KEY, free_port, RunningGateway, upstream_entry, wait_until,
-                           wait_up, write_config)
+from tests.helpers import (REDIS, TENANT_KEY, RedisServer, free_port, upstream_entry,
+                           wait_until, wait_up, write_config)
 from tests.mock_upstream import MockResponse, error_body
 
 ROOT = Path(__file__).resolve().parents[2]
-REDIS = shutil.which("redis-server")
 pytestmark = pytest.mark.skipif(not REDIS, reason="!!! REDIS TESTS SKIPPED: no redis-server "
                                                    "(apt-get install redis-server) !!!")
 ASK = {"model": "claude-sonnet-4-20250514", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
 COST = (25 * 3 + 12 * 15) / 1e6
 
 
-
-
-class RedisServer:
-    """A private redis-server on a free loopback port, without persistence."""
-
-    def __init__(self, workdir: Path):
-        self.port = free_port()
-        self.workdir = workdir
-        self.proc = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> "RedisServer":
-        self.proc = subprocess.Popen([REDIS, "--port", str(self.port), "--bind", "127.0.0.1",
-                                      "--save", "", "--appendonly", "no", "--dir", str(self.workdir)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return self
-            except OSError:
-                assert time.monotonic() < deadline, "redis-server did not start"
-                gevent.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-
-
-@pytest.fixture
-def redis_server(tmp_path):
-    server = RedisServer(tmp_path).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def shared_gateways(tmp_path, redis_server):
-    """A factory of in-process gateways that share one Redis."""
-    made = []
-
-    def factory(upstreams, **config):
-        server = {"storage": {"type": "redis", "url": redis_server.url, "prefix": "t:"},
-                  **config.pop("server", {})}
-        d = write_config(tmp_path / f"cfg{len(made)}", upstreams, server=server, **config)
-        gw = RunningGateway(create_app(d, tmp_path / f"data{len(made)}"))
-        made.append(gw)
-        return gw
-
-    yield factory
-    for gw in made:
-        gw.stop()
 
 
 # -- the store contract, for both backends ---------------------------------------------------------
@@ -220,7 +160,7 @@ def test_redis_outage_fails_open_and_spooled_records_arrive(make_mock, shared_ga
     health = requests.get(gw.url + "/health").json()
     assert health["status"] == "degraded" and health["storage"]["ok"] is False
     assert requests.get(gw.url + "/usage", headers={"x-api-key": TENANT_KEY}).status_code == 503
-    spool = list((Path(gw.gateway.data_dir) / "spool").glob("*.jsonl"))
+    spool = list(gw.gateway.private_dir.glob("redis-usage-*.jsonl"))
     assert spool and len(spool[0].read_text().splitlines()) == 4
     redis_server.start()  # same port, empty (no persistence): only what is replayed counts
     deadline = time.monotonic() + 10
@@ -231,7 +171,7 @@ def test_redis_outage_fails_open_and_spooled_records_arrive(make_mock, shared_ga
         assert time.monotonic() < deadline, r.text
         gevent.sleep(0.2)
     assert r.json()["today"]["costUSD"] == pytest.approx(4 * COST)
-    assert not list((Path(gw.gateway.data_dir) / "spool").glob("*.jsonl"))
+    assert not list(gw.gateway.private_dir.glob("redis-usage-*.jsonl"))
     assert post(gw).status_code == 200
     assert requests.get(gw.url + "/health").json()["status"] == "ok"
 
@@ -333,17 +273,38 @@ def test_reservations_of_a_crashed_instance_lapse(redis_server):
     crashed, alive = RedisState(redis_server.url, "r:"), RedisState(redis_server.url, "r:")
     try:
         now = time.time()
-        lease, refused = crashed.reserve("alice", 1.0, 1.5, now)
+        lease, refused = crashed.reserve("alice", 1.0, lambda: 1.5, now)
         assert lease and refused is None
-        assert alive.reserve("alice", 0.1, 1.0, now) == (None, pytest.approx(1.0))
+        assert alive.reserve("alice", 0.1, lambda: 1.0, now) == (None, pytest.approx(1.0))
         crashed._upkeep.kill()  # it dies holding the lease: nobody renews or releases it
-        lease, refused = alive.reserve("alice", 0.1, 1.0, now + LEASE_TTL_S + 1)
+        lease, refused = alive.reserve("alice", 0.1, lambda: 1.0, now + LEASE_TTL_S + 1)
         assert lease and refused is None
-        alive.unreserve("alice", lease)
+        alive.unreserve("alice", lease, 0.0, now)
         assert alive.redis.exists("r:reserved:alice", "r:reserve:alice") == 0
     finally:
         crashed.close()
         alive.close()
+
+
+def test_a_release_holds_its_real_cost_for_admissions_that_read_spend_before_it(redis_server):
+    """The race spend_rule closes: an admission read the epoch and the recorded spend, then
+    another instance recorded a cost and released its lease, then the admission reserves."""
+    from ccgate.shared.redis_state import RedisState
+    a, b = RedisState(redis_server.url, "e:"), RedisState(redis_server.url, "e:")
+    try:
+        now = time.time()
+        running, _ = b.reserve("alice", 0.5, lambda: 1.0, now)
+
+        def spend_read_before_b_releases() -> float:
+            b.unreserve("alice", running, 1.0, now)  # b records $1 and releases meanwhile
+            return 1.0  # what a read before b's record saw: $0 spent
+
+        assert a.reserve("alice", 0.1, spend_read_before_b_releases, now) == (
+            None, pytest.approx(1.0))  # b's real cost still counts
+        assert a.reserve("alice", 0.1, lambda: 0.5, now)[0]  # read after: counted once
+    finally:
+        a.close()
+        b.close()
 
 
 def test_health_warns_when_redis_keeps_nothing_across_a_restart(make_mock, shared_gateways):
@@ -354,9 +315,9 @@ def test_health_warns_when_redis_keeps_nothing_across_a_restart(make_mock, share
 
 def test_spool_replay_keeps_records_with_line_separators(tmp_path, redis_server):
     from ccgate.usage.store_redis import RedisStore
-    store = RedisStore(redis_server.url, "s:", tmp_path)
+    (tmp_path / "spool").mkdir(mode=0o700)
+    store = RedisStore(redis_server.url, "s:", tmp_path / "spool")
     try:
-        (tmp_path / "spool").mkdir()
         odd = [rec(f"u{i}", tenant="alice") | {"userAgent": f"agent\u2028{i}\u2029x",
                                                 "sessionId": "\u0085"} for i in range(3)]
         (tmp_path / "spool" / "redis-usage-1.jsonl").write_text("".join(

@@ -73,10 +73,12 @@ def any_path_answers_a_message(req):
     return MockResponse(body=json.dumps(msg).encode())
 
 
+# Paths the operator opened (allowPaths): what comes back is still metered and limited there.
+OPENED = ["/v1/something-else", "/v1/other", "/v1/anything"]
 TENANTS = [
     {"id": "alice", "key": TENANT_KEY, "allowedModels": ["*"],
-     "limits": {"daily": {"maxUSD": 0.002}}},
-    {"id": "bob", "key": OTHER_KEY, "allowedModels": ["*haiku*"]},
+     "limits": {"daily": {"maxUSD": 0.002}}, "allowPaths": OPENED},
+    {"id": "bob", "key": OTHER_KEY, "allowedModels": ["*haiku*"], "allowPaths": OPENED},
     {"id": "dave", "key": BATCHES_KEY, "allowedModels": ["*haiku*"], "allowBatches": True},
 ]
 
@@ -199,7 +201,7 @@ def test_over_the_spend_limit_every_model_bearing_path_is_refused(loose, upstrea
 def test_rpm_and_concurrency_apply_to_every_path(make_gateway, upstream):
     upstream.handler = any_path_answers_a_message
     gw = make_gateway([upstream_entry(upstream)], tenants=[
-        {"id": "alice", "key": TENANT_KEY, "limits": {"rpm": 2}}])
+        {"id": "alice", "key": TENANT_KEY, "limits": {"rpm": 2}, "allowFiles": True}])
     for path in ("/anthropic/v1/models", "/anthropic/v1/files"):
         raw_exchange(gw, post(path, b"", method="GET"))
     raw = raw_exchange(gw, post("/anthropic/v1/models", b"", method="GET"))

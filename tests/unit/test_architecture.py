@@ -10,7 +10,8 @@ PACKAGE = ROOT / "ccgate"
 PURE = ["alerts/events.py", "alerts/messages.py", "client_ip.py", "config_edits.py", "openai/__init__.py", "openai/errors.py", "openai/messages.py", "openai/models.py",
         "openai/request.py", "openai/response.py", "openai/stream.py", "sse.py", "json_line.py",
         "usage/extract.py", "usage/pricing.py", "upstreams/pool.py", "upstreams/strategies.py",
-        "proxy/chunked.py"]
+        "proxy/chunked.py", "resources/endpoints.py", "resources/listing.py", "resources/refs.py",
+        "shared/spend_rule.py"]
 IO_LIBRARIES = {"flask", "gevent", "requests", "redis", "socket", "werkzeug", "urllib3"}
 SOURCES = sorted(PACKAGE.rglob("*.py"))
 

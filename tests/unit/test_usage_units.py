@@ -309,21 +309,36 @@ def test_limiter_daily_monthly_rpm_concurrency(tmp_path):
 def test_reservations_hold_room_until_released_and_a_refusal_holds_nothing(tmp_path):
     limiter = Limiter(FileStore(tmp_path), "UTC")
     now, daily = 1795651200.0 + 3600, L({"daily": {"maxUSD": 1}, "concurrency": 2})
-    held = lambda: sum(limiter.counters._held.get("t", {}).values())
+    held = lambda: sum(lease[0] for lease in limiter.counters.ledger.leases.get("t", {}).values())
     first = limiter.admit("t", daily, now, reserve_usd=0.6)
-    second = limiter.admit("t", daily, now, reserve_usd=0.6)  # 0.6 held < $1 of room: admitted
     with pytest.raises(LimitExceeded) as exc:
-        limiter.admit("t", daily, now, reserve_usd=0.01)  # 1.2 held >= $1
-    assert exc.value.limit == "in_flight" and "up to $1.20 more" in exc.value.message
-    limiter.release(first)
-    assert held() == pytest.approx(0.6)
+        limiter.admit("t", daily, now, reserve_usd=0.6)  # 0.6 held + 0.6 does not fit $1
+    assert exc.value.limit == "in_flight" and "up to $0.60 more" in exc.value.message
+    second = limiter.admit("t", daily, now, reserve_usd=0.3)  # 0.9 fits
+    limiter.release(first, spent=0.5)
+    assert held() == pytest.approx(0.3)
     free = limiter.admit("t", daily, now, spend=False)  # count_tokens: a slot, no spend
     with pytest.raises(LimitExceeded, match="concurrency"):  # passes the spend check, not this
         limiter.admit("t", daily, now, reserve_usd=0.3)
-    assert held() == pytest.approx(0.6)  # the refused request holds nothing
+    assert held() == pytest.approx(0.3)  # the refused request holds nothing
     for a in (second, free):
         limiter.release(a)
-    assert limiter.counters._held == {}
+    assert held() == 0
+
+
+def test_a_request_alone_is_served_however_large_it_is(tmp_path):
+    """Claude Code's max_tokens 32000 (about $0.48 on Sonnet) for a tenant with $0.10 left."""
+    store = FileStore(tmp_path)
+    store.append(rec(cost=0.9), DAY)
+    limiter = Limiter(store, "UTC")
+    now, daily = 1795651200.0 + 3600, L({"daily": {"maxUSD": 1}})
+    alone = limiter.admit("t", daily, now, reserve_usd=0.52)
+    with pytest.raises(LimitExceeded, match="nearly reached"):
+        limiter.admit("t", daily, now, reserve_usd=0.001)  # nothing fits beside it
+    limiter.release(alone, spent=0.2)
+    with pytest.raises(LimitExceeded, match="daily spending limit of \\$1.00 reached"):
+        store.append(rec(cost=0.2), DAY)
+        limiter.admit("t", daily, now, reserve_usd=0.001)
 
 
 def test_day_boundary_follows_timezone(tmp_path):
