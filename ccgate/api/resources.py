@@ -19,7 +19,7 @@ from ..proxy import Relay
 from ..resources.endpoints import Endpoint, EndpointRefused, EXTRA, classify
 from ..resources.listing import BadListQuery, page
 from ..resources.owners import Owned, OwnerStore
-from ..resources.refs import may_name_objects, named_objects
+from ..resources.refs import may_name_objects, named_objects, reused_containers
 from ..tenants import Tenant
 from . import drain
 
@@ -70,6 +70,10 @@ def holder(owners: OwnerStore, tenant: Tenant, endpoint: Endpoint, doc: dict | N
     if endpoint.object_id is not None and endpoint.resource:
         found.add(_owned(owners, tenant, endpoint.resource, endpoint.object_id).upstream)
     if doc is not None and may_name_objects(body):
+        if reused_containers(doc):
+            raise GatewayError(400, "container: reusing a container by its id is not possible "
+                                    "through this gateway (containers are shared by every key "
+                                    "of its upstream account); leave it out to get a new one")
         for kind, object_id in named_objects(doc):
             if kind not in tenant.resources:
                 raise _not_found(kind, object_id)

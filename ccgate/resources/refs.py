@@ -1,39 +1,55 @@
-"""Upstream objects a request body names (pure): uploaded files and custom skills.
+"""Upstream objects a request body names (pure): uploaded files, custom skills, containers.
 
-A message may point at a file by ``file_id`` (a document or image source, a container upload)
-and at a skill by ``skill_id`` (``container.skills``). On a shared upstream account any id would
-work, so each one must be the tenant's own, and the request must go to the upstream that holds
-it.
+A message may point at a file by ``file_id`` (a ``{"type": "file"}`` document or image source,
+a ``container_upload`` block) and at a skill by ``skill_id`` (``{"type": "custom"}`` in
+``container.skills``). On a shared upstream account any id would work, so each one must be the
+tenant's own, and the request must go to the upstream that holds it. Tool inputs are the
+model's and the client's own JSON: a ``file_id`` key there names nothing upstream.
 """
 from __future__ import annotations
 
 from typing import Iterator
 
-_KEYS = {"file_id": "files", "skill_id": "skills"}
 # Bytes that show a body may name an object (a key can also hide behind a \\u escape).
-_HINTS = (b"file_id", b"skill_id", b"\\u")
+_HINTS = (b"file_id", b"skill_id", b"container", b"\\u")
+_FILE_HOLDERS = frozenset({"file", "container_upload"})
+_TOOL_USES = frozenset({"tool_use", "server_tool_use", "mcp_tool_use"})
 
 
 def may_name_objects(body: bytes) -> bool:
-    """False when ``body`` cannot name a file or a skill (most requests: no walk needed)."""
+    """False when ``body`` cannot name a file, skill or container (most requests)."""
     return any(body.find(hint) >= 0 for hint in _HINTS)
 
 
 def named_objects(doc: object) -> Iterator[tuple[str, str]]:
-    """``(kind, id)`` for each file and custom skill ``doc`` names, at any depth.
-
-    Anthropic's own skills (``"type": "anthropic"``, e.g. ``pptx``) belong to nobody and pass.
-    """
+    """``(kind, id)`` for each file and custom skill ``doc`` names, at any depth."""
     stack = [doc]
     while stack:
         node = stack.pop()
-        if isinstance(node, dict):
-            for key, value in node.items():
-                kind = _KEYS.get(key)
-                if kind is not None and isinstance(value, str):
-                    if kind != "skills" or node.get("type") != "anthropic":
-                        yield kind, value
-                elif isinstance(value, (dict, list)):
-                    stack.append(value)
-        elif isinstance(node, list):
+        if isinstance(node, list):
             stack.extend(v for v in node if isinstance(v, (dict, list)))
+            continue
+        if not isinstance(node, dict):
+            continue
+        kind = node.get("type")
+        if kind in _FILE_HOLDERS and isinstance(node.get("file_id"), str):
+            yield "files", node["file_id"]
+        elif kind == "custom" and isinstance(node.get("skill_id"), str):
+            yield "skills", node["skill_id"]
+        skip = "input" if kind in _TOOL_USES else None
+        stack.extend(v for k, v in node.items() if k != skip and isinstance(v, (dict, list)))
+
+
+def reused_containers(doc: dict) -> list[str]:
+    """Container ids a request (or each request of a batch) asks to run in again: containers
+    are shared by every key of the upstream account and the gateway does not own them."""
+    params = [doc] + [r.get("params") for r in doc.get("requests", []) if isinstance(r, dict)] \
+        if isinstance(doc.get("requests"), list) else [doc]
+    found = []
+    for p in params:
+        container = p.get("container") if isinstance(p, dict) else None
+        if isinstance(container, str):
+            found.append(container)
+        elif isinstance(container, dict) and isinstance(container.get("id"), str):
+            found.append(container["id"])
+    return found

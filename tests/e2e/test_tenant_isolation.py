@@ -165,3 +165,16 @@ def test_owners_are_shared_by_instances_on_redis(make_mock, shared_gateways):
         sdk(gws[1], OTHER_KEY).beta.files.download(mine.id).read()
     sdk(gws[1], TENANT_KEY).beta.files.delete(mine.id)
     assert list(sdk(gws[0], TENANT_KEY).beta.files.list()) == []
+
+
+def test_reusing_a_container_by_id_is_refused(shared, upstream):
+    """Code-execution containers hold files and outlive a request; every key of the account
+    could run in anyone's. The gateway does not own them, so it refuses their reuse."""
+    alice = sdk(shared, TENANT_KEY)
+    with pytest.raises(anthropic.BadRequestError) as e:
+        alice.beta.messages.create(model=MODEL, max_tokens=10, container="container_someones",
+                                   messages=[{"role": "user", "content": "ls /tmp"}])
+    assert "container" in e.value.body["error"]["message"]
+    assert upstream.requests == []
+    assert alice.beta.messages.create(model=MODEL, max_tokens=10, messages=[
+        {"role": "user", "content": "my Docker container will not start"}]).content

@@ -4,7 +4,7 @@ import pytest
 from ccgate.resources.endpoints import EndpointRefused, classify
 from ccgate.resources.listing import BadListQuery, page
 from ccgate.resources.owners import Owned
-from ccgate.resources.refs import may_name_objects, named_objects
+from ccgate.resources.refs import may_name_objects, named_objects, reused_containers
 
 
 @pytest.mark.parametrize("method,path,kind,resource,object_id", [
@@ -36,11 +36,22 @@ def test_refused(method, path, status):
 def test_named_objects():
     doc = {"messages": [{"content": [
         {"type": "document", "source": {"type": "file", "file_id": "file_1"}},
-        {"type": "image", "source": {"type": "file", "file_id": "file_2"}}]}],
+        {"type": "image", "source": {"type": "file", "file_id": "file_2"}},
+        {"type": "container_upload", "file_id": "file_3"},
+        # a tool's own arguments name nothing upstream (a Google Drive MCP tool, say)
+        {"type": "tool_use", "id": "t", "name": "drive", "input": {
+            "file_id": "1AbC", "source": {"type": "file", "file_id": "x"}}},
+        {"type": "tool_result", "tool_use_id": "t", "content": [
+            {"type": "document", "source": {"type": "file", "file_id": "file_4"}}]}]}],
+        "tools": [{"name": "drive", "input_schema": {"properties": {"file_id": {"type": "string"}}}}],
         "container": {"skills": [{"type": "custom", "skill_id": "skill_9", "version": "1"},
                                  {"type": "anthropic", "skill_id": "pptx"}]}}
     assert sorted(named_objects(doc)) == [("files", "file_1"), ("files", "file_2"),
+                                          ("files", "file_3"), ("files", "file_4"),
                                           ("skills", "skill_9")]
+    assert reused_containers(doc) == []
+    assert reused_containers({"container": "container_1"}) == ["container_1"]
+    assert reused_containers({"requests": [{"params": {"container": {"id": "c2"}}}]}) == ["c2"]
     assert may_name_objects(b'{"file\\u005fid": "x"}')  # an escaped key is still looked at
     assert not may_name_objects(b'{"model": "claude", "messages": []}')
 
