@@ -17,10 +17,10 @@ import gevent  # noqa: E402
 from flask import Flask  # noqa: E402
 
 import ccgate  # noqa: E402
-from ccgate.bootstrap import first_run  # noqa: E402
+from ccgate.config.first_run import first_run  # noqa: E402
 from ccgate.cli import cli as ccgate_cli  # noqa: E402
-from ccgate.config import ConfigError  # noqa: E402
-from ccgate.server import make_server  # noqa: E402
+from ccgate.config.load import ConfigError  # noqa: E402
+from ccgate.http.server import make_server  # noqa: E402
 
 log = logging.getLogger("ccgate")
 RESERVED_DESCRIPTORS = 128  # log files, Redis, listening socket, health probes, alerts
@@ -83,7 +83,7 @@ def main(config_dir: str, data_dir: str, host: str | None, port: int | None,
          dev_reload: bool) -> None:
     """Run the CCGate gateway."""
     if dev_reload:
-        from ccgate.devreload import run_with_reloader
+        from ccgate.cli.devreload import run_with_reloader
         sys.exit(run_with_reloader([a for a in sys.argv if a != "--reload"]))
     message = first_run(Path(config_dir), port=port)
     if message:

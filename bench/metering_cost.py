@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ccgate.proxy import Outcome  # noqa: E402
-from ccgate.settings import TenantLimits  # noqa: E402
+from ccgate.config.settings import TenantLimits  # noqa: E402
 from ccgate.usage.limits import Limiter  # noqa: E402
 from ccgate.usage.meter import Meter  # noqa: E402
 from ccgate.usage.record import iso_utc  # noqa: E402

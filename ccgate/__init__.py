@@ -7,11 +7,12 @@ from pathlib import Path
 
 from flask import Flask
 
-from .config import ConfigError, load_config
+from .config.load import ConfigError, load_config
+from .core.version import VERSION
 from .gateway import Gateway
-from .logs import setup_logging
+from .ops.logs import setup_logging
 
-__version__ = "0.1.0"
+__version__ = VERSION
 
 
 def create_app(config_dir: str | os.PathLike | None = None,

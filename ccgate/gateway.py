@@ -9,25 +9,25 @@ from typing import Iterator
 
 import gevent
 
-from . import metrics
-from .config import Config
-from .errors import GatewayError
-from .logs import stop_logging
+from .ops import metrics
+from .config.load import Config
+from .core.errors import GatewayError
+from .ops.logs import stop_logging
 from .proxy import Forwarder, Outcome, ProxyRequest, Relay
-from .reload import ConfigWatcher
+from .config.watcher import ConfigWatcher
 from .resources.owners import OwnerFile, OwnerStore
 from .shared.ledger import FileLedger
 from .shared.local import LocalState, SharedState
 from .shared.private_dir import private_dir
 from .tenants import Tenant, TenantRegistry
-from .throttle import FailureThrottle
+from .core.throttle import FailureThrottle
 from .upstreams.health import HealthChecker
 from .upstreams.pool import Pool
 from .usage import open_store
 from .usage.limits import Admission, LimitExceeded, Limiter, RecordingUnavailable
 from .usage.meter import Meter
 from .usage.pricing import PriceBook
-from .watchdog import Watchdog
+from .alerts.watchdog import Watchdog
 
 log = logging.getLogger("ccgate")
 SPOOL_RETRY_S = 2.0

@@ -4,9 +4,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from .config import hash_key
-from .settings import TenantConfig
-from .wildcard import PatternSet
+from .config.load import hash_key
+from .config.settings import TenantConfig
+from .core.wildcard import PatternSet
 
 
 class Tenant:

@@ -12,7 +12,7 @@ from pathlib import Path
 import gevent
 import requests
 
-from ccgate.server import make_server
+from ccgate.http.server import make_server
 from tests.mock_upstream import MockUpstream
 
 

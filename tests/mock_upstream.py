@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 import gevent
-from ccgate.server import Handler
+from ccgate.http.server import Handler
 from gevent.pywsgi import WSGIServer
 
 

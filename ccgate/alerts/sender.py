@@ -16,7 +16,7 @@ import gevent.pool
 import gevent.queue
 import requests
 
-from ..settings import AlertsConfig, CONNECT_TIMEOUT_S
+from ..config.settings import AlertsConfig, CONNECT_TIMEOUT_S
 from ..usage.record import iso_utc
 from .messages import Alert, accepted, delivery, describe
 

@@ -8,9 +8,10 @@ from datetime import date, timedelta
 from flask import Blueprint, jsonify, request
 from greenlet import greenlet
 
-from .. import reports
-from ..errors import GatewayError
-from . import console, current_gateway, limit_arg
+from . import reports
+from ..core.errors import GatewayError
+from . import console
+from .request import current_gateway, limit_arg
 from .admin_auth import auth
 
 bp = Blueprint("admin", __name__)

@@ -5,10 +5,10 @@ from flask import request
 from flask_httpauth import HTTPBasicAuth
 from werkzeug.security import check_password_hash
 
-from ..errors import GatewayError
+from ..core.errors import GatewayError
 from ..tenants import same_secret
-from ..throttle import FailureThrottle
-from . import current_gateway
+from ..core.throttle import FailureThrottle
+from .request import current_gateway
 
 HASH_PREFIXES = ("scrypt:", "pbkdf2:")
 

@@ -11,12 +11,13 @@ import re
 
 from flask import Blueprint, Response, g, request
 
-from ..errors import GatewayError
+from ..core.errors import GatewayError
 from ..proxy import ProxyRequest, Relay
-from ..request_meta import parse_json_object, session_id
+from ..core.json_object import parse_json_object, with_model
 from ..tenants import Tenant
 from ..resources.endpoints import MODELS, Endpoint
-from . import client_headers, client_side, drain, relay_response, request_body, resources
+from . import resources
+from .request import client_headers, client_side, drain, relay_response, request_body, session_id
 from .auth import check_models, tenant_required
 
 bp = Blueprint("anthropic", __name__, url_prefix="/anthropic")
@@ -86,9 +87,7 @@ def rewrite_model(tenant: Tenant, requested: str | None, doc: dict | None,
     model = tenant.rewrite(requested) if requested else None
     if model == requested:
         return model, doc, body
-    # Re-encoded from json's own parse, exact for every number (see request_meta).
-    return model, {**doc, "model": model}, json.dumps(
-        {**json.loads(body), "model": model}, ensure_ascii=False).encode()
+    return model, {**doc, "model": model}, with_model(body, model)
 
 
 @bp.route("/<path:path>", methods=METHODS)

@@ -5,10 +5,10 @@ from functools import wraps
 
 from flask import g, request
 
-from ..errors import GatewayError
+from ..core.errors import GatewayError
 from ..gateway import Gateway
 from ..tenants import Tenant, presented_key
-from . import current_gateway
+from .request import current_gateway
 
 
 def tenant_for_key(key: str | None, gw: Gateway | None = None) -> Tenant:

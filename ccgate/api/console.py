@@ -12,19 +12,19 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, jsonify, request
 
-from .. import reports
+from . import reports
 from ..alerts.events import trial_alert
-from ..audit import AuditLog
-from ..bootstrap import new_tenant_key
-from ..config import TENANTS_FILE, UPSTREAMS_FILE, hash_key, read_json_file, validate_document
-from ..config_items import upstream_config
-from ..config_edits import (EditRefused, add_tenant, add_upstream, delete_item, patch_tenant,
+from ..ops.audit import AuditLog
+from ..config.first_run import new_tenant_key
+from ..config.load import TENANTS_FILE, UPSTREAMS_FILE, hash_key, read_json_file, validate_document
+from ..config.items import upstream_config
+from ..config.edits import (EditRefused, add_tenant, add_upstream, delete_item, patch_tenant,
                             patch_upstream, public_tenant, public_upstream, set_tenant_key)
-from ..config_store import ConfigFiles, EditInvalid, iso_now
-from ..errors import GatewayError
-from ..request_meta import parse_json_object
+from ..config.files import ConfigFiles, EditInvalid, iso_now
+from ..core.errors import GatewayError
+from ..core.json_object import parse_json_object
 from ..upstreams.tester import try_upstream
-from . import current_gateway, limit_arg, request_body
+from .request import current_gateway, limit_arg, request_body
 from .admin_auth import auth
 
 bp = Blueprint("console", __name__)

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template, request
 
-from ..errors import GatewayError
-from ..settings import AdminConfig
-from . import current_gateway
+from ..core.errors import GatewayError
+from ..config.settings import AdminConfig
+from .request import current_gateway
 from .admin_auth import auth
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")

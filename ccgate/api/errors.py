@@ -7,7 +7,7 @@ import logging
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from ..errors import GatewayError, anthropic_error_body
+from ..core.errors import GatewayError, anthropic_error_body
 from ..openai.response import openai_error
 from ..usage.store import StoreUnavailable
 

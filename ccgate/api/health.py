@@ -5,9 +5,9 @@ import time
 
 from flask import Blueprint, Response, jsonify, redirect
 
-from .. import __version__
-from ..logs import log_problem
-from . import current_gateway
+from ..core.version import VERSION
+from ..ops.logs import log_problem
+from .request import current_gateway
 
 bp = Blueprint("health", __name__)
 
@@ -43,7 +43,7 @@ def health():
         status = "ok"
     body = {
         "status": status,
-        "version": __version__,
+        "version": VERSION,
         "uptime": round(time.time() - gw.started, 1),
         "upstreams": upstreams,
         "storage": {"type": gw.config.storage.type, "ok": problem is None,

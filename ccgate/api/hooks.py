@@ -5,14 +5,14 @@ import time
 
 from flask import Flask, Response, g, request
 
-from ..client_ip import client_address
-from ..errors import GatewayError
-from ..logs import access_line
+from ..core.client_ip import client_address
+from ..core.errors import GatewayError
+from ..ops.logs import access_line
 from ..proxy.relay import RelayBody
-from ..server import HEAD_CHECKED_KEY
+from ..http.server import HEAD_CHECKED_KEY
 from ..usage.meter import new_request_id
 from ..usage.record import utc_second
-from . import current_gateway
+from .request import current_gateway
 
 
 CORS_PREFIXES = ("/openai/", "/anthropic/")

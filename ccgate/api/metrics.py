@@ -4,10 +4,10 @@ from __future__ import annotations
 from flask import Blueprint, Response, request
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from .. import metrics
-from ..errors import GatewayError
+from ..ops import metrics
+from ..core.errors import GatewayError
 from ..tenants import same_secret
-from . import current_gateway
+from .request import current_gateway
 
 bp = Blueprint("metrics", __name__)
 

@@ -6,14 +6,14 @@ import time
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from ..errors import ANTHROPIC_VERSION, GatewayError
+from ..core.errors import ANTHROPIC_VERSION, GatewayError
 from ..openai.models import model_list
 from ..openai.request import TranslationError, Translated, resolve_model, to_anthropic
 from ..openai.response import error_from_anthropic, openai_error, to_chat_completion
 from ..openai.stream import StreamTranslator, sse_data
 from ..proxy import ProxyRequest, Relay
-from ..request_meta import parse_json_object, session_id
-from . import client_side, current_gateway, drain, remaining_headers, request_body
+from ..core.json_object import parse_json_object
+from .request import client_side, current_gateway, drain, remaining_headers, request_body, session_id
 from .auth import check_models, tenant_required
 
 bp = Blueprint("openai", __name__, url_prefix="/openai/v1")

@@ -13,15 +13,15 @@ import time
 
 from flask import Response
 
-from ..config_items import RESOURCE_SETTINGS
-from ..errors import GatewayError
+from ..config.items import RESOURCE_SETTINGS
+from ..core.errors import GatewayError
 from ..proxy import Relay
 from ..resources.endpoints import Endpoint, EndpointRefused, EXTRA, classify
 from ..resources.listing import BadListQuery, page
 from ..resources.owners import Owned, OwnerStore
 from ..resources.refs import may_name_objects, named_objects, reused_containers
 from ..tenants import Tenant
-from . import drain
+from .request import drain
 
 log = logging.getLogger("ccgate")
 NOUN = {"files": "file", "skills": "skill", "batches": "message batch"}

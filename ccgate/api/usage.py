@@ -5,11 +5,11 @@ from datetime import timedelta
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from ..errors import GatewayError
+from ..core.errors import GatewayError
 from ..tenants import presented_key
 from ..usage.limits import usd
 from ..usage.store import Counters
-from . import current_gateway
+from .request import current_gateway
 from .auth import tenant_for_key
 
 bp = Blueprint("usage", __name__)

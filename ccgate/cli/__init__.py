@@ -13,10 +13,10 @@ from pathlib import Path
 
 import click
 
-from ..bootstrap import new_tenant_key
-from ..config import TENANTS_FILE, ConfigError, hash_key, load_config
-from ..config_edits import EditRefused, add_tenant, set_tenant_key
-from ..config_store import ConfigFiles, EditInvalid, iso_now
+from ..config.first_run import new_tenant_key
+from ..config.load import TENANTS_FILE, ConfigError, hash_key, load_config
+from ..config.edits import EditRefused, add_tenant, set_tenant_key
+from ..config.files import ConfigFiles, EditInvalid, iso_now
 from ..usage.dayfile import SAFE_ID
 from .common import Paths, fail, table
 from .usage import usage

@@ -9,8 +9,8 @@ from datetime import date, datetime, timedelta
 
 import click
 
-from ..config import ConfigError, load_config
-from ..settings import StorageConfig
+from ..config.load import ConfigError, load_config
+from ..config.settings import StorageConfig
 from ..usage import open_store
 from ..usage.dayfile import SAFE_ID
 from .common import Paths, fail, table

@@ -1,7 +1,7 @@
 """The model list the OpenAI surface shows a tenant (pure)."""
 from __future__ import annotations
 
-from ..wildcard import PatternSet
+from ..core.wildcard import PatternSet
 
 # Claude API model ids offered besides the configured aliases and their targets.
 CLAUDE_MODELS = (

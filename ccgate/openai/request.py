@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..settings import OpenAIConfig
+from ..config.settings import OpenAIConfig
 from .errors import TranslationError
 from .messages import translate_messages
 

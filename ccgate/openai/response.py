@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import secrets
 
-from ..errors import parse_anthropic_error
+from ..core.errors import parse_anthropic_error
 
 FINISH_REASONS = {
     "end_turn": "stop", "stop_sequence": "stop", "pause_turn": "stop",

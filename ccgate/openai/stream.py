@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 
-from ..sse import Event, SSEParser
-from ..errors import anthropic_error_of, status_of_error_type
+from ..core.sse import Event, SSEParser
+from ..core.errors import anthropic_error_of, status_of_error_type
 from .response import completion_id, finish_reason, openai_error, openai_usage
 
 DONE = b"data: [DONE]\n\n"

@@ -6,7 +6,6 @@ sockets. The I/O of one try (``send``, ``iter_raw``) is below them.
 """
 from __future__ import annotations
 
-import json
 from typing import Iterator
 
 import requests
@@ -16,9 +15,10 @@ from requests.utils import requote_uri
 from urllib3.exceptions import ProtocolError
 from urllib3.util.response import is_response_to_head
 
-from ..errors import parse_anthropic_error, status_of_error_type
-from ..settings import CONNECT_TIMEOUT_S
-from ..sse import SSEParser
+from ..core.errors import parse_anthropic_error, status_of_error_type
+from ..core.json_object import with_model
+from ..config.settings import CONNECT_TIMEOUT_S
+from ..core.sse import SSEParser
 from ..upstreams.pool import UpstreamState
 from .chunked import Dechunker
 from .headers import to_upstream
@@ -162,8 +162,7 @@ def send(adapter: HTTPAdapter, up: UpstreamState, req: ProxyRequest) -> requests
     body = req.body
     mapped = cfg.model_map.get(req.model) if req.model and cfg.model_map else None
     if mapped and req.body_json is not None:
-        # From json's own parse of the body, exact for every number (see request_meta).
-        body = json.dumps({**json.loads(body), "model": mapped}).encode()
+        body = with_model(body, mapped)
     url = cfg.url + req.path + (f"?{req.query}" if req.query else "")
     try:
         resp = adapter.send(prepare(req.method, url, to_upstream(req.headers, cfg), body),

@@ -8,8 +8,8 @@ from typing import Callable
 
 from requests.adapters import HTTPAdapter
 
-from ..errors import anthropic_error_body, upstream_failure_answer
-from ..redact import StreamRedactor, replace_secrets
+from ..core.errors import anthropic_error_body, upstream_failure_answer
+from ..core.redact import StreamRedactor, replace_secrets
 from ..upstreams.pool import Pool, UpstreamState
 from .attempt import CommitGate, Failed, iter_raw, make_adapter, send_watched
 from .headers import secrets_of, to_client

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from ..errors import ANTHROPIC_VERSION
-from ..redact import replace_secrets
-from ..settings import UpstreamConfig
+from ..core.errors import ANTHROPIC_VERSION
+from ..core.redact import replace_secrets
+from ..config.settings import UpstreamConfig
 
 # Request headers never forwarded: hop-by-hop, the client's credentials and identity (addresses
 # included), and what the HTTP client recomputes.

@@ -8,9 +8,9 @@ from typing import Callable, Iterator, Protocol
 
 import requests
 
-from ..errors import anthropic_error_event
-from ..redact import StreamRedactor
-from ..sse import EventTooLarge
+from ..core.errors import anthropic_error_event
+from ..core.redact import StreamRedactor
+from ..core.sse import EventTooLarge
 from ..upstreams.pool import Pool, UpstreamState
 from .types import Observer, Outcome, StreamCut
 from .watch import ClientWatch, shut_down

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Iterable
 
-from ..settings import UpstreamConfig
+from ..config.settings import UpstreamConfig
 from ..usage.limits import usd
 from ..usage.store import UsageStore, _float
 

@@ -11,8 +11,8 @@ import time
 import gevent
 import requests
 
-from ..errors import ANTHROPIC_VERSION
-from ..settings import CONNECT_TIMEOUT_S, LoadBalancerConfig
+from ..core.errors import ANTHROPIC_VERSION
+from ..config.settings import CONNECT_TIMEOUT_S, LoadBalancerConfig
 from .pool import Pool, UpstreamState
 
 log = logging.getLogger("ccgate.health")

@@ -12,9 +12,9 @@ from datetime import datetime, timezone
 from statistics import median
 from typing import Callable
 
-from ..settings import UpstreamConfig
+from ..config.settings import UpstreamConfig
 from ..shared.local import LocalState, SharedState
-from ..wildcard import PatternSet
+from ..core.wildcard import PatternSet
 from .strategies import make_strategy
 
 FIRST_COOLDOWN_S = 5.0

@@ -9,9 +9,9 @@ import time
 
 import requests
 
-from ..errors import ANTHROPIC_VERSION, parse_anthropic_error
-from ..redact import replace_secrets
-from ..settings import CONNECT_TIMEOUT_S, UpstreamConfig
+from ..core.errors import ANTHROPIC_VERSION, parse_anthropic_error
+from ..core.redact import replace_secrets
+from ..config.settings import CONNECT_TIMEOUT_S, UpstreamConfig
 from .health import probe_verdict
 
 DEFAULT_TEST_MODEL = "claude-haiku-4-5"  # the cheapest current model, when the upstream names none

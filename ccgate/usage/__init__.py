@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..settings import StorageConfig
+from ..config.settings import StorageConfig
 from .spool import FallbackSpool
 
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from ..errors import parse_anthropic_error
-from ..sse import Event, SSEParser, whole_events
+from ..core.errors import parse_anthropic_error
+from ..core.sse import Event, SSEParser, whole_events
 
 
 _USAGE_FIELDS = (("input_tokens", "input_tokens"), ("output_tokens", "output_tokens"),

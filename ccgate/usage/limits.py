@@ -14,7 +14,7 @@ from datetime import datetime, time, timedelta
 from time import time as wall_clock
 from zoneinfo import ZoneInfo
 
-from ..settings import TenantLimits
+from ..config.settings import TenantLimits
 from ..shared.ledger import LedgerUnavailable
 from ..shared.local import LocalState
 from .store import StoreUnavailable, UsageStore

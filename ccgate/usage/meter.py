@@ -10,9 +10,9 @@ from datetime import date, datetime
 from typing import Callable
 from zoneinfo import ZoneInfo
 
-from ..errors import ANTHROPIC_TYPE_BY_STATUS, parse_anthropic_error
+from ..core.errors import ANTHROPIC_TYPE_BY_STATUS, parse_anthropic_error
 from ..proxy.types import StreamCut
-from ..settings import TenantLimits
+from ..config.settings import TenantLimits
 from .extract import CHARS_PER_TOKEN, StreamUsage, Usage, usage_from_body
 from .limits import Admission, Limiter
 from .pricing import PriceBook

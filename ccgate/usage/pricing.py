@@ -22,7 +22,7 @@ from genai_prices import calc_price
 from genai_prices.data_snapshot import find_provider_by_id, get_snapshot
 from genai_prices.types import TieredPrices
 
-from ..wildcard import PatternSet
+from ..core.wildcard import PatternSet
 from .extract import Usage
 
 log = logging.getLogger("ccgate.pricing")

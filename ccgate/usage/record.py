@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from ..json_line import json_line
+from ..core.json_line import json_line
 
 _second: tuple[int, str] = (-1, "")  # the last whole second formatted, and its text
 

@@ -27,7 +27,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Iterable
 
-from ..json_line import json_line
+from ..core.json_line import json_line
 from .dayfile import SAFE_ID, DayFile, day_path
 from .spool import MAX_PENDING, FallbackSpool
 from .store import DayTotals, latest

@@ -22,7 +22,7 @@ from typing import Iterable
 import gevent
 import redis
 
-from ..json_line import json_line
+from ..core.json_line import json_line
 from ..shared.link import RedisLink
 from .spool import MAX_PENDING, append_private, read_private, spooled_records
 from .store import COUNTER_FIELDS, MONEY_FIELDS, Counters, DayTotals, StoreUnavailable, latest, minute_of

@@ -223,8 +223,8 @@ def test_long_stream_is_recorded_as_it_goes_and_counted_once(gw, upstream, monke
 # -- request heads ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("sent", [b"", b"POST /anthropic/v1/mes"])
 def test_a_silent_or_partial_head_is_cut_after_the_head_timeout(gw, monkeypatch, sent):
-    import ccgate.server
-    monkeypatch.setattr(ccgate.server, "HEAD_TIMEOUT_S", 0.5)  # 15 s in production
+    import ccgate.http.server
+    monkeypatch.setattr(ccgate.http.server, "HEAD_TIMEOUT_S", 0.5)  # 15 s in production
     s = socket.create_connection(("127.0.0.1", gw.server.server_port))
     s.sendall(sent)
     s.settimeout(5)
@@ -238,8 +238,8 @@ def test_a_silent_or_partial_head_is_cut_after_the_head_timeout(gw, monkeypatch,
 
 
 def test_a_kept_alive_connection_trickling_its_next_head_is_cut(gw, monkeypatch):
-    import ccgate.server
-    monkeypatch.setattr(ccgate.server, "IDLE_KEEPALIVE_S", 0.8)  # 75 s in production
+    import ccgate.http.server
+    monkeypatch.setattr(ccgate.http.server, "IDLE_KEEPALIVE_S", 0.8)  # 75 s in production
     s = socket.create_connection(("127.0.0.1", gw.server.server_port))
     s.sendall(b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n")
     s.settimeout(5)

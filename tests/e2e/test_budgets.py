@@ -7,7 +7,7 @@ import openai
 import pytest
 import requests
 
-from ccgate.config import ConfigError, load_config
+from ccgate.config.load import ConfigError, load_config
 from tests.helpers import TENANT_KEY, upstream_entry, wait_until, write_config
 
 SONNET = "claude-sonnet-4-20250514"

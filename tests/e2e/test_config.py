@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ccgate.bootstrap import first_run
-from ccgate.config import ConfigError, load_config
+from ccgate.config.first_run import first_run
+from ccgate.config.load import ConfigError, load_config
 from tests.helpers import write_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,7 +74,7 @@ def test_cross_file_rules(tmp_path):
 
 
 def test_key_hash_replaces_key(tmp_path):
-    from ccgate.config import hash_key
+    from ccgate.config.load import hash_key
     from ccgate.tenants import TenantRegistry
     d = write_config(tmp_path, [{"id": "a", "url": "http://127.0.0.1:1"}],
                      tenants=[{"id": "t", "keyHash": "sha256:" + hash_key("my-secret-key").upper()}])
@@ -150,7 +150,7 @@ def test_app_starts_with_unreachable_upstream_and_env_port(tmp_path):
 
 
 def test_files_written_by_the_gateway_are_private_and_open_ones_warned_about(tmp_path):
-    from ccgate.bootstrap import first_run
+    from ccgate.config.first_run import first_run
     first_run(tmp_path / "cfg")
     for name in ("server.json", "upstreams.json", "tenants.json"):
         assert (tmp_path / "cfg" / name).stat().st_mode & 0o777 == 0o600

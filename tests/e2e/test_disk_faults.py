@@ -162,7 +162,7 @@ def test_log_disk_full_keeps_the_writer_alive_and_bounded(tmp_path, upstream, tm
         for _ in range(200):
             assert session.post(gw.url + "/anthropic/v1/messages",
                                 headers={"x-api-key": TENANT_KEY}, json=ASK).status_code == 200
-        from ccgate import logs as logs_module
+        from ccgate.ops import logs as logs_module
         writer = logs_module._current[0]
         wait_until(lambda: writer.queue.qsize() == 0)  # the writer still drains the queue
         health = requests.get(gw.url + "/health").json()

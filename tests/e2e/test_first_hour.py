@@ -10,7 +10,7 @@ import requests
 from click.testing import CliRunner
 
 from ccgate.cli import cli
-from ccgate.config import ConfigError, load_config
+from ccgate.config.load import ConfigError, load_config
 from tests.helpers import (OTHER_KEY, ROOT, TENANT_KEY, free_port, upstream_entry, wait_until,
                            wait_up, write_config)
 from tests.mock_upstream import MockResponse, message, message_events
@@ -71,7 +71,7 @@ def test_env_references_fill_secrets_and_a_missing_one_is_named(tmp_path, monkey
 
 
 def test_paas_first_run_takes_the_admin_password_from_the_environment(tmp_path):
-    from ccgate.bootstrap import first_run
+    from ccgate.config.first_run import first_run
     os.environ["CCGATE_ADMIN_PASSWORD"] = "paas-admin-pw-9"
     try:
         message = first_run(tmp_path / "c")
@@ -128,8 +128,8 @@ def test_root_redirects_to_the_dashboard_and_requests_show_on_the_console(gw, ca
     r = requests.get(gw.url + "/", allow_redirects=False)
     assert r.status_code == 302 and r.headers["location"].endswith("/dashboard")
     # The console line as the log writer really makes it (logging on, console on, "info").
-    from ccgate.logs import access_line, setup_logging, stop_logging
-    from ccgate.settings import LoggingConfig
+    from ccgate.ops.logs import access_line, setup_logging, stop_logging
+    from ccgate.config.settings import LoggingConfig
     setup_logging(LoggingConfig(level="info", console=True), tmp_path)
     access_line(time="2026-11-27T00:00:00Z", method="POST", path="/anthropic/v1/messages",
                 tenantId="alice", status=200, durationMs=12.3)

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
 
 from ccgate.cli import cli
-from ccgate.config import load_config
+from ccgate.config.load import load_config
 from tests.helpers import TENANT_KEY, UPSTREAM_KEY, free_port, upstream_entry, wait_up, write_config
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -349,7 +349,7 @@ def test_provisional_records_are_replaced_and_counted_once(store):
 
 def test_weekly_limit_counts_this_calendar_week_only(store):
     from datetime import datetime, timezone
-    from ccgate.settings import TenantLimits
+    from ccgate.config.settings import TenantLimits
     from ccgate.usage.limits import LimitExceeded, Limiter
     limiter = Limiter(store, "UTC")
     wednesday = datetime(2026, 11, 25, 12, tzinfo=timezone.utc).timestamp()
@@ -366,7 +366,7 @@ def test_weekly_limit_counts_this_calendar_week_only(store):
 
 def test_five_hour_window_slides(store):
     from datetime import datetime, timezone
-    from ccgate.settings import TenantLimits
+    from ccgate.config.settings import TenantLimits
     from ccgate.usage.limits import LimitExceeded, Limiter
     limiter = Limiter(store, "UTC")
     noon = datetime(2026, 11, 26, 12, tzinfo=timezone.utc).timestamp()

@@ -1,5 +1,5 @@
 """The client's address behind trusted proxies (pure)."""
-from ccgate.client_ip import client_address, parse_networks
+from ccgate.core.client_ip import client_address, parse_networks
 
 TRUSTED = parse_networks(["127.0.0.1", "10.0.0.0/8"])
 

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from ccgate.config_edits import (TENANT_FIELDS, UPSTREAM_FIELDS, EditRefused, add_tenant,
+from ccgate.config.edits import (TENANT_FIELDS, UPSTREAM_FIELDS, EditRefused, add_tenant,
                                  add_upstream, delete_item, patch_tenant, public_tenant,
                                  public_upstream, set_tenant_key)
 from tests.helpers import ROOT
@@ -13,7 +13,7 @@ HASH = "sha256:" + "a" * 64
 
 
 def schema_fields(name, items):
-    doc = json.loads((ROOT / "ccgate" / "schemas" / f"{name}.schema.json").read_text())
+    doc = json.loads((ROOT / "ccgate" / "config" / "schemas" / f"{name}.schema.json").read_text())
     return set(doc["properties"][items]["items"]["properties"])
 
 

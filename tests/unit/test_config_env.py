@@ -2,8 +2,8 @@
 (issue 29, item 4). Config files in a temp dir; no sockets."""
 import pytest
 
-from ccgate.config import ConfigError, load_config
-from ccgate.config_edits import EditRefused, add_tenant, patch_tenant, patch_upstream
+from ccgate.config.load import ConfigError, load_config
+from ccgate.config.edits import EditRefused, add_tenant, patch_tenant, patch_upstream
 from tests.helpers import write_config
 
 SECRET = "hunter2-the-admin-password-value"

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 from ccgate.alerts import events
 from ccgate.alerts.messages import accepted, delivery, describe
-from ccgate.settings import UpstreamConfig
+from ccgate.config.settings import UpstreamConfig
 from ccgate.upstreams.budget import UpstreamSpend, balance_left, balance_low, budget_verdict
 
 

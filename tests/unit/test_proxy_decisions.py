@@ -4,12 +4,12 @@ import json
 
 import pytest
 
-from ccgate.errors import upstream_failure_answer
+from ccgate.core.errors import upstream_failure_answer
 from ccgate.proxy.attempt import COMMIT_BYTES, COMMIT_SECONDS, CommitGate, Failed, judge_status
 from ccgate.proxy.headers import secrets_of, to_client, to_upstream
-from ccgate.redact import StreamRedactor, cover, replace_secrets
-from ccgate.settings import UpstreamConfig
-from ccgate.sse import MAX_EVENT_BYTES, EventTooLarge, SSEParser
+from ccgate.core.redact import StreamRedactor, cover, replace_secrets
+from ccgate.config.settings import UpstreamConfig
+from ccgate.core.sse import MAX_EVENT_BYTES, EventTooLarge, SSEParser
 from tests.helpers import UPSTREAM_KEY
 from tests.mock_upstream import message, message_events, sse
 

@@ -5,7 +5,7 @@ import math
 import pytest
 
 from ccgate.api.anthropic import rewrite_model
-from ccgate.request_meta import parse_json_object
+from ccgate.core.json_object import parse_json_object
 
 
 @pytest.mark.parametrize("body", [

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ccgate.sse import Event, SSEParser
+from ccgate.core.sse import Event, SSEParser
 from tests.helpers import FIXTURES
 
 SSE_DIR = FIXTURES / "anthropic-sse"

@@ -4,7 +4,7 @@ from collections import Counter
 
 import pytest
 
-from ccgate.settings import UpstreamConfig
+from ccgate.config.settings import UpstreamConfig
 from ccgate.upstreams.health import probe_verdict
 from ccgate.upstreams.pool import Pool
 from ccgate.upstreams.strategies import (LeastConnections, RoundRobin, SmoothWeightedRoundRobin,

@@ -9,7 +9,7 @@ from datetime import date
 import pytest
 
 from ccgate.usage.extract import StreamUsage, Usage, usage_from_body
-from ccgate.settings import TenantLimits
+from ccgate.config.settings import TenantLimits
 from ccgate.usage.limits import LimitExceeded, Limiter
 from ccgate.usage.pricing import PriceBook, cost_of, family_price
 from ccgate.usage.dayfile import day_path

@@ -1,4 +1,4 @@
-from ccgate.wildcard import PatternSet
+from ccgate.core.wildcard import PatternSet
 
 
 def test_star_is_the_only_wildcard_case_insensitive_whole_name():

@@ -379,8 +379,8 @@ def test_client_gone_during_failover(make_gateway, raw):
 
 
 def test_slowloris_is_cut_off_and_others_are_served(fgw, monkeypatch):
-    import ccgate.server
-    monkeypatch.setattr(ccgate.server, "HEAD_TIMEOUT_S", 1.0)
+    import ccgate.http.server
+    monkeypatch.setattr(ccgate.http.server, "HEAD_TIMEOUT_S", 1.0)
     s = socket.create_connection(("127.0.0.1", fgw.server.server_port))
     s.sendall(b"POST /anthropic/v1/messages HTTP/1.1\r\n")
     started = time.monotonic()

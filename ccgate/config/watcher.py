@@ -8,7 +8,7 @@ from typing import Callable
 
 import gevent
 
-from .config import PRICING_FILE, REQUIRED_FILES, Config, ConfigError, load_config
+from .load import PRICING_FILE, REQUIRED_FILES, Config, ConfigError, load_config
 
 log = logging.getLogger("ccgate.reload")
 WATCHED = REQUIRED_FILES + (PRICING_FILE,)

@@ -15,8 +15,8 @@ from prometheus_client import (CollectorRegistry, Counter, Histogram, generate_l
                                multiprocess)
 from prometheus_client.core import GaugeMetricFamily
 
-from .upstreams.pool import Pool
-from .usage.record import UsageRecord
+from ..upstreams.pool import Pool
+from ..usage.record import UsageRecord
 
 # Each value update takes the library's threading.Lock, which gevent's patching makes a greenlet
 # lock (Python code on every inc). An update never yields, so the OS lock the library meant is

@@ -20,9 +20,9 @@ from typing import Any, Callable, Iterator, TypeVar
 
 import gevent
 
-from .config import Config, ConfigError, load_config
-from .config_edits import EditRefused
-from .usage.record import iso_utc
+from .load import Config, ConfigError, load_config
+from .edits import EditRefused
+from ..usage.record import iso_utc
 
 T = TypeVar("T")
 LOCK_FILE = ".ccgate-config.lock"

@@ -18,9 +18,9 @@ import socket
 import gevent
 from gevent.pywsgi import WSGIHandler, WSGIServer
 
-from .errors import anthropic_error_body
-from .openai.response import openai_error
-from .redact import mask_secretish
+from ..core.errors import anthropic_error_body
+from ..openai.response import openai_error
+from ..core.redact import mask_secretish
 
 log = logging.getLogger("ccgate.server")
 

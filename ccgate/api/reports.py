@@ -2,11 +2,28 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Callable, Protocol
 
-from .gateway import Gateway
-from .tenants import mask
-from .upstreams.budget import balance_left
-from .usage.store import Counters, DayTotals
+from ..alerts.watchdog import Watchdog
+from ..config.load import Config
+from ..tenants import TenantRegistry, mask
+from ..upstreams.pool import Pool
+from ..usage.limits import Limiter
+from ..usage.pricing import PriceBook
+from ..upstreams.budget import balance_left
+from ..usage.store import Counters, DayTotals, UsageStore
+
+
+class Gateway(Protocol):
+    """What the dashboard's numbers read of the running gateway."""
+    config: Config
+    limiter: Limiter
+    pool: Pool
+    prices: PriceBook
+    store: UsageStore
+    tenants: TenantRegistry
+    watchdog: Watchdog
+    clock: Callable[[], float]
 
 
 def _tenant_ids(gw: Gateway) -> list[str]:

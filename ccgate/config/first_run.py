@@ -8,10 +8,10 @@ from pathlib import Path
 
 from werkzeug.security import generate_password_hash
 
-from .config import REQUIRED_FILES, SERVER_FILE, TENANTS_FILE, UPSTREAMS_FILE, hash_key
-from .config_store import write_atomically
+from .load import REQUIRED_FILES, SERVER_FILE, TENANTS_FILE, UPSTREAMS_FILE, hash_key
+from .files import write_atomically
 
-EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "config"
+EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "config"  # the repository's config/
 ADMIN_PASSWORD_ENV = "CCGATE_ADMIN_PASSWORD"
 
 

@@ -6,8 +6,8 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-WATCH = ("ccgate/**/*.py", "ccgate/schemas/*.json", "templates/**/*", "static/**/*", "app.py")
+ROOT = Path(__file__).resolve().parents[2]
+WATCH = ("ccgate/**/*.py", "ccgate/config/schemas/*.json", "templates/**/*", "static/**/*", "app.py")
 
 
 def _snapshot() -> dict[Path, int]:

@@ -9,19 +9,22 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import Callable, Protocol
 
 import gevent
 
-from .alerts import events
-from .alerts.sender import AlertSender
-from .settings import AlertsConfig
-from .upstreams.budget import (UpstreamSpend, balance_left, balance_low, budget_verdict,
+from . import events
+from .sender import AlertSender
+from ..config.settings import AlertsConfig
+from ..upstreams.budget import (UpstreamSpend, balance_left, balance_low, budget_verdict,
                                spend_from_store)
-from .usage.store import StoreUnavailable, is_error
+from ..config.load import Config
+from ..shared.local import SharedState
+from ..tenants import TenantRegistry
+from ..upstreams.pool import Pool
+from ..usage.limits import Limiter
+from ..usage.store import StoreUnavailable, UsageStore, is_error
 
-if TYPE_CHECKING:
-    from .gateway import Gateway
 
 log = logging.getLogger("ccgate.watchdog")
 TICK_S = 1.0
@@ -30,8 +33,19 @@ WARN_AT = 0.8
 SUMMARY_CLAIM_S = 26 * 3600
 
 
+class Watched(Protocol):
+    """What the watchdog reads of the running gateway (the gateway is one)."""
+    config: Config
+    limiter: Limiter
+    pool: Pool
+    shared: SharedState
+    store: UsageStore
+    tenants: TenantRegistry
+    clock: Callable[[], float]
+
+
 class Watchdog:
-    def __init__(self, gw: "Gateway", alerts: AlertsConfig):
+    def __init__(self, gw: Watched, alerts: AlertsConfig):
         self.gw = gw
         self.alerts = AlertSender(alerts, gw.shared)
         self.spend: dict[str, UpstreamSpend] = {}

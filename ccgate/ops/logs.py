@@ -23,9 +23,9 @@ from pathlib import Path
 
 from gevent.monkey import get_original
 
-from .json_line import json_line
+from ..core.json_line import json_line
 from .logfile import RotatingFile
-from .settings import LoggingConfig
+from ..config.settings import LoggingConfig
 
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
           "warning": logging.WARNING, "error": logging.ERROR}

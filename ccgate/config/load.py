@@ -17,9 +17,9 @@ from zoneinfo import ZoneInfo
 
 import jsonschema
 
-from .client_ip import parse_networks
-from .config_env import expand_env, holds_env_value, json_path
-from .config_items import hash_key, tenants_of, upstreams_of
+from ..core.client_ip import parse_networks
+from .env import expand_env, holds_env_value, json_path
+from .items import hash_key, tenants_of, upstreams_of
 from .settings import (BODY_TIMEOUT_MS, REDIS_URL_ENV, AdminConfig, AlertsConfig, LoadBalancerConfig, LoggingConfig,
                        MetricsConfig, OpenAIConfig, StorageConfig, TenantConfig,
                        UpstreamConfig, ms)
@@ -69,7 +69,7 @@ class Config:
 
 
 def _schema(name: str) -> dict:
-    return json.loads(resources.files("ccgate.schemas").joinpath(f"{name}.schema.json").read_text())
+    return json.loads(resources.files("ccgate.config.schemas").joinpath(f"{name}.schema.json").read_text())
 
 
 _VALIDATORS = {

@@ -1,0 +1,1 @@
+"""Serving HTTP: the gevent WSGI server with strict request heads."""

@@ -1,0 +1,1 @@
+"""Operations: log files, the access log, the audit log, Prometheus metrics."""
