@@ -18,10 +18,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ccgate.proxy import Outcome  # noqa: E402
-from ccgate.config.settings import TenantLimits  # noqa: E402
+from zoneinfo import ZoneInfo  # noqa: E402
+
+from ccgate.config.settings import TenantConfig, TenantLimits  # noqa: E402
+from ccgate.proxy import Outcome, ProxyRequest  # noqa: E402
+from ccgate.proxy.types import Answer  # noqa: E402
+from ccgate.tenants import Call, Tenant  # noqa: E402
 from ccgate.usage.limits import Limiter  # noqa: E402
-from ccgate.usage.meter import Meter  # noqa: E402
+from ccgate.usage.meter import Meter, MeteringDeps  # noqa: E402
 from ccgate.usage.record import iso_utc  # noqa: E402
 from ccgate.usage.pricing import PriceBook  # noqa: E402
 from ccgate.usage.dayfile import day_path  # noqa: E402
@@ -46,18 +50,20 @@ def run(prefill: int, n: int) -> float:
                            "totalTokens": 20, "totalCost": 0.0001, "statusCode": 200}) + "\n"
         path.write_text(line * prefill)
     limiter = Limiter(store, "UTC")
-    prices = PriceBook(None)
+    deps = MeteringDeps(store, PriceBook(None), limiter, ZoneInfo("UTC"))
     limits = TenantLimits(daily_usd=1e9)
+    tenant = Tenant(TenantConfig(id="bench", name="bench", key_hash="0" * 64, key=None,
+                                 enabled=True, allowed_models=("*",), limits=limits))
+    req = ProxyRequest("POST", "/v1/messages", "", [], b"{}", model="claude-sonnet-4-20250514")
+    answer = Answer(200, "application/json", False, len(BODY))
     limiter.admit("bench", limits, time.time())  # first read of the day file: start-up cost
     started = time.process_time()
     for i in range(n):
         admission = limiter.admit("bench", limits, time.time())
-        meter = Meter(store=store, always_record=True, limits=limits, prices=prices, limiter=limiter, admission=admission,
-                      timezone_name="UTC", request_id=str(i), tenant_id="bench",
-                      model="claude-sonnet-4-20250514", requested_model=None, api="anthropic",
-                      stream=False, session=None, user_agent="bench")
+        call = Call(tenant, "anthropic", str(i), "bench", None, time.time())
+        meter = Meter(call, deps, admission, req)
         outcome = Outcome(status=200, upstream="u", completed=True, ttfb_ms=1.0)
-        meter.begin(outcome, "application/json")
+        meter.begin(outcome, answer)
         meter.feed(BODY)
         meter.finish(outcome)
     cpu = time.process_time() - started

@@ -5,6 +5,7 @@ import logging
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from zoneinfo import ZoneInfo
 from typing import Iterator
 
 import gevent
@@ -13,19 +14,19 @@ from .ops import metrics
 from .config.load import Config
 from .core.errors import GatewayError
 from .ops.logs import stop_logging
-from .proxy import Forwarder, Outcome, ProxyRequest, Relay
+from .proxy import Forwarder, ProxyRequest, Relay
 from .config.watcher import ConfigWatcher
 from .resources.owners import OwnerFile, OwnerStore
 from .shared.ledger import FileLedger
 from .shared.local import LocalState, SharedState
 from .shared.private_dir import private_dir
-from .tenants import Tenant, TenantRegistry
+from .tenants import Call, Tenant, TenantRegistry
 from .core.throttle import FailureThrottle
 from .upstreams.health import HealthChecker
 from .upstreams.pool import Pool
 from .usage import open_store
 from .usage.limits import Admission, LimitExceeded, Limiter, RecordingUnavailable
-from .usage.meter import Meter
+from .usage.meter import Meter, MeteringDeps
 from .usage.pricing import PriceBook
 from .alerts.watchdog import Watchdog
 
@@ -79,6 +80,9 @@ class Gateway:
         self.tenants = TenantRegistry(config.tenants)
         self.prices = PriceBook(config.pricing)
         self.limiter.set_timezone(config.usage_timezone)
+        self.metering = MeteringDeps(self.store, self.prices, self.limiter,
+                                     ZoneInfo(config.usage_timezone),
+                                     (metrics.observe_record, self.watchdog.record))
         lb = config.load_balancer
         self.pool.configure(config.upstreams, lb.strategy, unhealthy_threshold=lb.unhealthy_threshold,
                             sticky=lb.sticky, sticky_ttl_s=lb.sticky_ttl_s)
@@ -123,35 +127,23 @@ class Gateway:
         finally:
             self.limiter.release(admission)
 
-    def forward(self, tenant: Tenant, req: ProxyRequest, *, api: str, request_id: str,
-                requested_model: str | None, record: bool, spend_limits: bool = True,
-                user_agent: str | None, client_ip: str | None = None) -> tuple[Relay, Meter]:
+    def forward(self, call: Call, req: ProxyRequest) -> tuple[Relay, Meter]:
         """Admit the request against the tenant's limits, forward it, meter what comes back.
 
         Every tenant request passes here, whatever its path; nothing is sent upstream when a limit
-        refuses it. ``spend_limits=False`` (free endpoints: ``count_tokens``, model lists) checks
-        only rpm and concurrency. ``record=False`` writes a usage line only if the response turns
-        out to be a generated message.
+        refuses it. ``call.spend_limits`` False (free endpoints: ``count_tokens``, model lists)
+        checks only rpm and concurrency. ``call.record`` False writes a usage line only if the
+        response turns out to be a generated message. The forwarder ends the meter, whatever
+        happens (its ``finish`` runs exactly once).
         """
+        tenant = call.tenant
         reserve = 0.0
-        if spend_limits and req.model and tenant.limits.has_spend_limit:
+        if call.spend_limits and req.model and tenant.limits.has_spend_limit:
             reserve = self.prices.estimate(req.model, len(req.body), (req.body_json or {}).get(
                 "max_tokens")) * tenant.config.billing_multiplier
-        admission = self.admit(tenant, spend_limits, reserve)
-        meter = Meter(store=self.store, always_record=record, limits=tenant.limits,
-                      prices=self.prices,
-                      limiter=self.limiter, admission=admission,
-                      timezone_name=self.config.usage_timezone, request_id=request_id,
-                      tenant_id=tenant.id, model=req.model, requested_model=requested_model,
-                      api=api, stream=req.stream, session=req.session, user_agent=user_agent,
-                      billing_multiplier=tenant.config.billing_multiplier, client_ip=client_ip,
-                      observers=(metrics.observe_record, self.watchdog.record))
-        try:
-            relay = self.forwarder.forward(req, meter)
-        except BaseException:
-            meter.finish(Outcome(status=500, upstream=None))
-            raise
-        return relay, meter
+        admission = self.admit(tenant, call.spend_limits, reserve)
+        meter = Meter(call, self.metering, admission, req)
+        return self.forwarder.forward(req, meter), meter
 
     # -- state for /health ------------------------------------------------------------------------
     def storage_problem(self) -> str | None:

@@ -1,8 +1,9 @@
-"""Tenant registry: key lookup by hash and model allow-lists."""
+"""Tenants: key lookup by hash, model allow-lists, and ``Call``, one tenant request's facts."""
 from __future__ import annotations
 
 import hashlib
 import hmac
+from dataclasses import dataclass
 
 from .config.load import hash_key
 from .config.settings import TenantConfig
@@ -42,6 +43,22 @@ class Tenant:
         """The model this tenant's ``modelRewrite`` sends instead (first matching rule), or it."""
         pattern = self._rewrite.first(model) if self._rewrite_to else None
         return self._rewrite_to[pattern] if pattern is not None else model
+
+
+@dataclass(frozen=True)
+class Call:
+    """One tenant request's facts, fixed once its key is checked (``g.call``) and carried to the
+    gateway, the meter and the access log. The surface adds what the body says with
+    ``dataclasses.replace`` (the requested model, the metering policy)."""
+    tenant: Tenant
+    surface: str  # "anthropic", "openai" (the record's ``api``) or "usage"
+    request_id: str
+    user_agent: str | None
+    client_ip: str | None
+    started: float  # wall clock: the record's timestamp and duration
+    requested_model: str | None = None  # as the client named it (before aliases and rewrites)
+    record: bool = True  # always write a usage record (token-generating endpoints)
+    spend_limits: bool = True  # False for what costs nothing (count_tokens, model lists)
 
 
 class TenantRegistry:

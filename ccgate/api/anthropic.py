@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 
 from flask import Blueprint, Response, g, request
 
@@ -94,7 +95,7 @@ def rewrite_model(tenant: Tenant, requested: str | None, doc: dict | None,
 @tenant_required
 def forward(path: str):
     req, ctx = request._get_current_object(), g._get_current_object()
-    gw, tenant, method, headers = ctx.gateway, ctx.tenant, req.method, req.headers
+    gw, tenant, method, headers = ctx.gateway, ctx.call.tenant, req.method, req.headers
     path = upstream_path(path)
     endpoint = resources.endpoint_for(tenant, method, path)
     if endpoint.kind == "list":
@@ -105,7 +106,10 @@ def forward(path: str):
     models = models_in(endpoint, doc) if doc is not None else []
     if needs_model(endpoint) and not models:
         raise GatewayError(400, "model: this field is required")
-    requested = ctx.requested_model = models[0] if models and "model" in doc else None
+    requested = models[0] if models and "model" in doc else None
+    call = ctx.call = replace(ctx.call, requested_model=requested, record=endpoint.route.record,
+                              spend_limits=endpoint.kind not in ("free", "item", "delete")
+                              and endpoint.route.body != "upload")
     model, doc, body = rewrite_model(tenant, requested, doc, body)
     check_models(tenant, [model, *models[1:]] if model else models)
     proxy_request = ProxyRequest(
@@ -121,13 +125,7 @@ def forward(path: str):
         upstream=resources.holder(gw.owners, tenant, endpoint, doc, body),
         **client_side(req.environ),
     )
-    relay, ctx.meter = gw.forward(tenant, proxy_request, api="anthropic",
-                                  requested_model=requested, request_id=ctx.request_id,
-                                  record=endpoint.route.record,
-                                  spend_limits=endpoint.kind not in ("free", "item", "delete")
-                                  and endpoint.route.body != "upload",
-                                  user_agent=headers.get("user-agent"),
-                                  client_ip=req.remote_addr)
+    relay, ctx.meter = gw.forward(call, proxy_request)
     if endpoint.route is MODELS and endpoint.object_id is None and relay.status == 200:
         return _allowed_models_only(tenant, relay)
     settled = resources.settle(gw.owners, tenant, endpoint, relay, ctx.meter.outcome.upstream

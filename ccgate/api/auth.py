@@ -1,13 +1,14 @@
 """Who is calling: tenant keys, throttled guessing, model allow-lists."""
 from __future__ import annotations
 
+import time
 from functools import wraps
 
 from flask import g, request
 
 from ..core.errors import GatewayError
 from ..gateway import Gateway
-from ..tenants import Tenant, presented_key
+from ..tenants import Call, Tenant, presented_key
 from .request import current_gateway
 
 
@@ -42,13 +43,20 @@ def authenticate(gw: Gateway, headers) -> Tenant:
     return tenant
 
 
+def call_of(tenant: Tenant) -> Call:
+    """The ``Call`` of this request by ``tenant`` (``g.call``)."""
+    ctx, req = g._get_current_object(), request._get_current_object()
+    ctx.call = Call(tenant, req.blueprint or "", ctx.request_id,
+                    req.environ.get("HTTP_USER_AGENT"), req.remote_addr, time.time())
+    return ctx.call
+
+
 def tenant_required(view):
-    """Views of the API surfaces: the calling tenant is ``g.tenant`` (401/403/429 otherwise)."""
+    """Views of the API surfaces: the caller is ``g.call`` (401/403/429 otherwise)."""
 
     @wraps(view)
     def wrapped(*args, **kwargs):
-        ctx = g._get_current_object()
-        ctx.tenant = authenticate(ctx.gateway, request.headers)
+        call_of(authenticate(g.gateway, request.headers))
         return view(*args, **kwargs)
     return wrapped
 

@@ -102,8 +102,8 @@ def finish(response: Response) -> Response:
     req, ctx = request._get_current_object(), g._get_current_object()
     response.headers["x-request-id"] = request_id = ctx.request_id
     gw, started = ctx.gateway, ctx.started
-    tenant, meter = getattr(ctx, "tenant", None), getattr(ctx, "meter", None)
-    g_model = getattr(ctx, "requested_model", None)
+    call, meter = getattr(ctx, "call", None), getattr(ctx, "meter", None)
+    tenant = call.tenant if call is not None else None
     method, path, client = req.method, req.path, req.remote_addr
     if "HTTP_ORIGIN" in req.environ and path.startswith(CORS_PREFIXES):
         # Only browsers send Origin, and only they read these; SDKs and Claude Code never do.
@@ -116,7 +116,8 @@ def finish(response: Response) -> Response:
         access_line(
             time=utc_second(time.time()), requestId=request_id,
             tenantId=tenant.id if tenant else None, method=method, path=path,
-            model=record.model if record else g_model, status=response.status_code,
+            model=record.model if record else call and call.requested_model,
+            status=response.status_code,
             upstream=record.upstream if record else None,
             durationMs=round((time.monotonic() - started) * 1000, 1),
             ttfbMs=record.ttfbMs if record else None, bytes=sent, clientIP=client)

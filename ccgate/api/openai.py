@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 import time
 
 from flask import Blueprint, Response, g, jsonify, request
@@ -51,7 +52,7 @@ def _bad_request(e: TranslationError) -> GatewayError:
 @tenant_required
 def chat_completions():
     gw = current_gateway()
-    requested, translated = _translate(gw, g.tenant)
+    requested, translated = _translate(gw, g.call.tenant)  # g.call names the model now
     anthropic_body = translated.body
     headers = [("content-type", "application/json"), ("anthropic-version", ANTHROPIC_VERSION)]
     if request.headers.get("user-agent"):
@@ -61,10 +62,7 @@ def chat_completions():
                        model=anthropic_body["model"], stream=bool(anthropic_body.get("stream")),
                        session=session_id(request.headers, anthropic_body),
                        body_json=anthropic_body, **client_side(request.environ))
-    relay, g.meter = gw.forward(g.tenant, req, api="openai", requested_model=requested,
-                                request_id=g.request_id, record=True,
-                                user_agent=request.headers.get("user-agent"),
-                                client_ip=request.remote_addr)
+    relay, g.meter = gw.forward(g.call, req)
     return _chat_response(relay, remaining_headers(g.meter, relay.status), requested, translated)
 
 
@@ -76,7 +74,7 @@ def _translate(gw, tenant) -> tuple[object, Translated]:
         raise GatewayError(400, str(e)) from None
     settings = gw.config.openai
     requested = body.get("model")
-    g.requested_model = requested if isinstance(requested, str) else None
+    g.call = replace(g.call, requested_model=requested if isinstance(requested, str) else None)
     try:
         model = tenant.rewrite(resolve_model(requested, settings.models, settings.default_model))
         check_models(tenant, [model])
@@ -94,7 +92,7 @@ def _chat_response(relay: Relay, out_headers: dict, requested, translated: Trans
             out_headers["retry-after"] = upstream_headers["retry-after"]
         return Response(json.dumps(error_from_anthropic(relay.status, drain(relay.body))),
                         status=relay.status, mimetype="application/json", headers=out_headers)
-    if upstream_headers.get("content-type", "").startswith("text/event-stream"):
+    if relay.answer.sse:
         translator = StreamTranslator(requested, created, include_usage=translated.include_usage,
                                       json_tool=translated.json_tool)
         relay.body.transform = ChatStream(translator)
@@ -117,15 +115,15 @@ def _models_for(tenant) -> list[dict]:
 @bp.get("/models")
 @tenant_required
 def list_models():
-    with current_gateway().admitted(g.tenant):
-        return jsonify({"object": "list", "data": _models_for(g.tenant)})
+    with current_gateway().admitted(g.call.tenant):
+        return jsonify({"object": "list", "data": _models_for(g.call.tenant)})
 
 
 @bp.get("/models/<path:model_id>")
 @tenant_required
 def get_model(model_id: str):
-    with current_gateway().admitted(g.tenant):
-        for entry in _models_for(g.tenant):
+    with current_gateway().admitted(g.call.tenant):
+        for entry in _models_for(g.call.tenant):
             if entry["id"] == model_id:
                 return jsonify(entry)
     raise GatewayError(404, f"The model `{model_id}` does not exist", code="model_not_found")

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from ..core.errors import GatewayError
 from ..tenants import presented_key
 from ..usage.limits import usd
 from ..usage.store import Counters
 from .request import current_gateway
-from .auth import tenant_for_key
+from .auth import call_of, tenant_for_key
 
 bp = Blueprint("usage", __name__)
 
@@ -43,7 +43,7 @@ def _days() -> int:
 def usage():
     gw = current_gateway()
     days = _days()
-    tenant = g.tenant = tenant_for_key(_key_from_request())
+    tenant = call_of(tenant_for_key(_key_from_request())).tenant
     now = gw.clock()
     today = gw.limiter.local_now(now).date()
     history = gw.store.range_totals(tenant.id, today - timedelta(days=days - 1), today)
@@ -63,7 +63,7 @@ def usage():
 def statusline():
     """One line of plain text for Claude Code's ``statusLine`` setting (tenant key required)."""
     gw = current_gateway()
-    tenant = g.tenant = tenant_for_key(_key_from_request())
+    tenant = call_of(tenant_for_key(_key_from_request())).tenant
     now = gw.clock()
     view = gw.limiter.limits_view(tenant.id, tenant.limits, now)
     today = gw.store.day_totals(tenant.id, gw.limiter.local_now(now).date()).costUSD

@@ -130,3 +130,11 @@ class SSEParser:
     def pending(self) -> bool:
         """True when bytes of an unfinished event are held (a stream cut mid-event)."""
         return bool(self._partial or self._data or self._event)
+
+
+def stream_complete(stop_reason: str | None) -> bool:
+    """The one rule for "this message arrived whole", which metering and the OpenAI translation
+    share: its final ``message_delta`` (stop reason and final usage) came, whether or not
+    ``message_stop`` followed (a client may hang up, an upstream may drop the connection,
+    in between: litellm does the first)."""
+    return stop_reason is not None

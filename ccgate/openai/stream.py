@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from ..core.sse import Event, SSEParser
+from ..core.sse import Event, SSEParser, stream_complete
 from ..core.errors import anthropic_error_of, status_of_error_type
 from .response import completion_id, finish_reason, openai_error, openai_usage
 
@@ -41,8 +41,13 @@ class StreamTranslator:
         return b"".join(self.event(e) for e in self._parser.feed(chunk))
 
     def close(self) -> bytes:
-        """End of input: translate an event cut short of its closing blank line."""
-        return b"".join(self.event(e) for e in self._parser.flush())
+        """End of input: translate an event cut short of its closing blank line; a message that
+        arrived whole (``stream_complete``) but without ``message_stop`` is finished as if it
+        had come."""
+        out = b"".join(self.event(e) for e in self._parser.flush())
+        if not self.finished and stream_complete(self.stop_reason):
+            out += self._on_message_stop({})
+        return out
 
     def _chunk(self, delta: dict, finish: str | None = None) -> bytes:
         chunk = {"id": self.id, "object": "chat.completion.chunk", "created": self.created,

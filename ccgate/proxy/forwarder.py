@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from itertools import chain
 from typing import Callable
 
 from requests.adapters import HTTPAdapter
@@ -13,8 +14,8 @@ from ..core.redact import StreamRedactor, replace_secrets
 from ..upstreams.pool import Pool, UpstreamState
 from .attempt import CommitGate, Failed, iter_raw, make_adapter, send_watched
 from .headers import secrets_of, to_client
-from .relay import RelayBody, upstream_socket
-from .types import Observer, Outcome, ProxyRequest, Relay
+from .relay import RelayBody, UpstreamUse, upstream_socket
+from .types import GATEWAY_JSON, Answer, Observer, Outcome, ProxyRequest, Relay
 from .watch import ClientGone, ClientWatch, shut_down
 
 log = logging.getLogger("ccgate.proxy")
@@ -73,11 +74,12 @@ class Forwarder:
         try:
             relay = self._attempts(req, observer, watch)
         except BaseException:
+            # The one place a request can end without a relay: its observer still ends once.
             if watch is not None:
                 watch.stop()
+            if observer is not None:
+                observer.finish(Outcome(status=500, upstream=None))
             raise
-        if watch is not None and not isinstance(relay.body, RelayBody):
-            watch.stop()
         return relay
 
     def _attempts(self, req: ProxyRequest, observer: Observer | None,
@@ -93,16 +95,17 @@ class Forwarder:
             up = self.pool.pick(req.model, req.session, tried, req.upstream)
             if up is None and attempt == 1 and self.pool.out_of_budget(req.model):
                 return self._answer(503, anthropic_error_body("overloaded_error", OUT_OF_BUDGET),
-                                    Outcome(status=503, upstream=None), observer,
+                                    Outcome(status=503, upstream=None), observer, watch,
                                     [("retry-after", "600")])
             if up is None and attempt == 1 and req.upstream:
                 return self._answer(503, anthropic_error_body("overloaded_error", HOLDER_GONE),
-                                    Outcome(status=503, upstream=None), observer,
+                                    Outcome(status=503, upstream=None), observer, watch,
                                     [("retry-after", "60")])
             if up is None and attempt == 1 and req.model and self.pool.has_enabled():
                 body = anthropic_error_body("not_found_error",
                                             f"no upstream of this gateway serves model {req.model!r}")
-                return self._answer(404, body, Outcome(status=404, upstream=None), observer)
+                return self._answer(404, body, Outcome(status=404, upstream=None), observer,
+                                    watch)
             if up is None:
                 break
             tried.add(up.id)
@@ -119,7 +122,7 @@ class Forwarder:
                                            error="the client closed the request"))
                 outcome = Outcome(status=499, upstream=up.id, client_gone=True, attempts=attempts)
                 return self._answer(499, anthropic_error_body(
-                    "api_error", "the client closed the request"), outcome, observer)
+                    "api_error", "the client closed the request"), outcome, observer, watch)
             except Failed as f:
                 failure = f
                 self.pool.release(up)
@@ -127,7 +130,7 @@ class Forwarder:
                 attempts.append(tried_once(up.id, self.clock() - attempt_started, f.status,
                                            f.reason))
                 log.warning("upstream %s failed (attempt %d): %s", up.id, attempt, f.reason)
-        return self._all_failed(failure, last_up, observer, attempts)
+        return self._all_failed(failure, last_up, observer, watch, attempts)
 
     def _try(self, up: UpstreamState, req: ProxyRequest, observer: Observer | None,
              watch: ClientWatch | None, started: float, attempts: list[dict], *, gate: bool,
@@ -139,11 +142,13 @@ class Forwarder:
         if watch is not None:
             watch.on_gone(lambda: shut_down(upstream_socket(resp)))
         now = self.clock()
-        content_type = resp.headers.get("content-type", "")  # each lookup is Python code: once
-        decoded = resp.headers.get("content-encoding", "").lower() not in ("", "identity")
+        headers = resp.headers
+        decoded = headers.get("content-encoding", "").lower() not in ("", "identity")
+        answer = Answer.of(resp.status_code, headers.get("content-type", ""), req.stream,
+                           headers.get("content-length", ""), decoded)
         chunks = iter_raw(resp, decoded)
-        is_sse = content_type.startswith("text/event-stream")
-        held = self._hold(resp, chunks, watch) if is_sse and gate and resp.status_code == 200 else []
+        if answer.sse and gate and resp.status_code == 200:
+            chunks = chain(self._hold(resp, chunks, watch), chunks)
         if resp.status_code < 400:
             self.pool.succeeded(up, (now - attempt_started) * 1000)
         else:
@@ -153,12 +158,10 @@ class Forwarder:
         attempts.append(tried_once(up.id, now - attempt_started, resp.status_code))
         outcome = Outcome(status=resp.status_code, upstream=up.id, ttfb_ms=(now - started) * 1000,
                           attempts=attempts, price_multiplier=up.config.price_multiplier)
-        if observer is not None:
-            observer.begin(outcome, content_type)
         secrets = secrets_of(up.config, error=resp.status_code >= 400)
-        body = RelayBody(self.pool, up, resp, held, chunks, is_sse, decoded, watch, observer,
+        body = RelayBody(UpstreamUse(self.pool, up, resp), answer, chunks, watch, observer,
                          outcome, StreamRedactor(secrets))
-        return Relay(resp.status_code, to_client(resp.headers, decoded, secrets), body)
+        return Relay(resp.status_code, to_client(headers, decoded, secrets), body, answer)
 
     def _hold(self, resp, chunks, watch: ClientWatch | None) -> list[bytes]:
         """A stream's first bytes, held by the commit gate; Failed (or ClientGone) when bad."""
@@ -179,7 +182,8 @@ class Forwarder:
         return gate.held
 
     def _all_failed(self, failure: Failed | None, last_up: UpstreamState | None,
-                    observer: Observer | None, attempts: list[dict]) -> Relay:
+                    observer: Observer | None, watch: ClientWatch | None,
+                    attempts: list[dict]) -> Relay:
         secrets = secrets_of(last_up.config, error=True) if last_up else ()
         status, body = upstream_failure_answer(failure.status if failure else None,
                                                failure.body if failure else b"",
@@ -190,14 +194,12 @@ class Forwarder:
         extra = []
         if failure is not None and failure.retry_after:
             extra.append(("retry-after", str(math.ceil(failure.retry_after))))
-        return self._answer(status, body, outcome, observer, extra)
+        return self._answer(status, body, outcome, observer, watch, extra)
 
     @staticmethod
     def _answer(status: int, body: bytes, outcome: Outcome, observer: Observer | None,
-                extra_headers: list[tuple[str, str]] = ()) -> Relay:
+                watch: ClientWatch | None, extra_headers: list[tuple[str, str]] = ()) -> Relay:
         """A JSON error the gateway answers itself after (or instead of) upstream attempts."""
-        if observer is not None:
-            observer.begin(outcome, "application/json")
-            observer.feed(body)
-            observer.finish(outcome)
-        return Relay(status, [("content-type", "application/json"), *extra_headers], [body])
+        answer = Answer(status, GATEWAY_JSON, False, len(body))
+        relay_body = RelayBody(None, answer, [body], watch, observer, outcome, StreamRedactor(()))
+        return Relay(status, [("content-type", GATEWAY_JSON), *extra_headers], relay_body, answer)

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from itertools import chain
-from typing import Callable, Iterator, Protocol
+from typing import Callable, Iterable, Iterator, NamedTuple, Protocol
 
 import requests
 
@@ -12,7 +11,7 @@ from ..core.errors import anthropic_error_event
 from ..core.redact import StreamRedactor
 from ..core.sse import EventTooLarge
 from ..upstreams.pool import Pool, UpstreamState
-from .types import Observer, Outcome, StreamCut
+from .types import Answer, Observer, Outcome, StreamCut
 from .watch import ClientWatch, shut_down
 
 log = logging.getLogger("ccgate.proxy")
@@ -28,8 +27,24 @@ class Transform(Protocol):
         """The output once the input is over (or broke)."""
 
 
+class UpstreamUse(NamedTuple):
+    """The upstream side of a relayed answer: what its end gives back."""
+    pool: Pool
+    up: UpstreamState
+    resp: requests.Response
+
+    def end(self, completed: bool) -> None:
+        if completed:
+            self.resp.raw.release_conn()  # the connection goes back to the keep-alive pool
+        else:
+            self.resp.close()
+        self.pool.release(self.up)
+
+
 class RelayBody:
-    """The client's response body: upstream bytes as they arrive, then one cleanup.
+    """The client's response body: upstream bytes as they arrive, then one cleanup. Every
+    answer of the proxy is one, the gateway's own (``use`` None: nothing upstream to give back)
+    included.
 
     The bytes pass a ``StreamRedactor`` (the upstream's key and URL never reach the client) and
     an optional ``Transform``; the observer sees them as the upstream sent them. This object
@@ -40,30 +55,27 @@ class RelayBody:
     gone before the first byte).
     """
 
-    def __init__(self, pool: Pool, up: UpstreamState, resp: requests.Response,
-                 held: list[bytes], chunks: Iterator[bytes], is_sse: bool, decoded: bool,
+    def __init__(self, use: UpstreamUse | None, answer: Answer, chunks: Iterable[bytes],
                  watch: ClientWatch | None, observer: Observer | None, outcome: Outcome,
                  redactor: StreamRedactor):
-        self.pool = pool
-        self.up = up
-        self.resp = resp
-        self.held = held
+        self.use = use
+        self.answer = answer
         self.chunks = chunks
-        self.is_sse = is_sse
         self.observer = observer
         self.outcome = outcome
         self.redactor = redactor
         self._gen: Iterator[bytes] | None = None
         self._cleaned = False
         self._watch = watch
-        # Bytes still to come of a body whose length is known (not a stream, not decoded): when
-        # none are left the answer is whole before its last bytes go out.
-        length = resp.headers.get("content-length", "")
-        self._left = int(length) if length.isdigit() and not decoded and not is_sse else None
+        # Bytes still to come of a body whose length is known: when none are left the answer
+        # is whole before its last bytes go out.
+        self._left = answer.length
         self._settled = False
         self.transform: Transform | None = None  # set before iterating, to reshape the bytes
         self.sent = 0  # bytes given to the client
         self.on_end: list[Callable[[int], None]] = []  # run once after cleanup, with ``sent``
+        if observer is not None:
+            observer.begin(outcome, answer)
         if watch is not None:
             watch.responding = True
             watch.on_gone(self._client_left)
@@ -72,7 +84,8 @@ class RelayBody:
         # Shut the upstream socket down rather than close the response: the relay greenlet is
         # inside a read on it, which then returns at once; the relay's finally does the rest.
         self.outcome.client_gone = True
-        shut_down(upstream_socket(self.resp))
+        if self.use is not None:
+            shut_down(upstream_socket(self.use.resp))
 
     def __iter__(self) -> Iterator[bytes]:
         self._gen = self._generate()
@@ -89,10 +102,10 @@ class RelayBody:
     def _generate(self) -> Iterator[bytes]:
         observer, outcome, redactor, transform = (self.observer, self.outcome, self.redactor,
                                                   self.transform)
-        held, self.held = self.held, []
+        sse = self.answer.sse
         try:
             # The loop runs once per upstream read (every SSE event): ``_out`` is inlined.
-            for chunk in chain(held, self.chunks):
+            for chunk in self.chunks:
                 if observer is not None:
                     whole = observer.feed(chunk)
                     if not self._settled and (whole or self._left is not None):
@@ -113,7 +126,7 @@ class RelayBody:
         except StreamCut as cut:
             outcome.cut = cut.message
             log.info("stream ended by the gateway: %s", cut.message)
-            if self.is_sse:
+            if sse:
                 yield self._out(anthropic_error_event(cut.error_type, cut.message), end=True)
         except Exception as e:
             if outcome.client_gone:
@@ -125,9 +138,10 @@ class RelayBody:
                 outcome.upstream_error = f"upstream broke mid-response ({type(e).__name__})"
                 msg = ("upstream read timed out" if "Timeout" in type(e).__name__
                        else "upstream connection lost") + " mid-stream; the response is incomplete"
-            log.warning("upstream %s: %s", self.up.id, outcome.upstream_error)
-            self.pool.failed(self.up, outcome.upstream_error)
-            if self.is_sse:
+            log.warning("upstream %s: %s", outcome.upstream, outcome.upstream_error)
+            if self.use is not None:
+                self.use.pool.failed(self.use.up, outcome.upstream_error)
+            if sse:
                 yield self._out(anthropic_error_event("api_error", msg), end=True)
         finally:
             self._cleanup()
@@ -155,11 +169,8 @@ class RelayBody:
         self._cleaned = True
         if self._watch is not None:
             self._watch.stop()
-        if self.outcome.completed:
-            self.resp.raw.release_conn()  # the connection goes back to the keep-alive pool
-        else:
-            self.resp.close()
-        self.pool.release(self.up)
+        if self.use is not None:
+            self.use.end(self.outcome.completed)
         if self.observer is not None:
             self.observer.finish(self.outcome)
         on_end, self.on_end = self.on_end, []

@@ -22,6 +22,30 @@ class ProxyRequest:
     upstream: str | None = None  # only this upstream: it holds the objects the request names
 
 
+@dataclass(frozen=True)
+class Answer:
+    """What the forwarder decided, once, about the answer it relays; the observer (metering),
+    the transform (the OpenAI stream) and the surface all read this, none works it out again."""
+    status: int
+    content_type: str
+    sse: bool  # a stream of events: relayed event by event, metered and translated as one
+    length: int | None = None  # the body's length in relayed bytes, when known
+
+    @classmethod
+    def of(cls, status: int, content_type: str, asked_stream: bool, length: str,
+           decoded: bool) -> "Answer":
+        """The answer to a request (``asked_stream``: it asked for a stream) with these headers.
+        A successful answer to a stream request that is not JSON is a stream, whatever its
+        content type claims (some mirrors send ``text/plain``)."""
+        sse = content_type.startswith("text/event-stream") or (
+            asked_stream and status < 300 and "json" not in content_type)
+        known = length.isdigit() and not decoded and not sse
+        return cls(status, content_type, sse, int(length) if known else None)
+
+
+GATEWAY_JSON = "application/json"
+
+
 @dataclass
 class Outcome:
     """How a relayed request ended, for metering and logs."""
@@ -51,12 +75,13 @@ class Relay:
     status: int
     headers: list[tuple[str, str]]
     body: Iterable[bytes]
+    answer: Answer
 
 
 class Observer(Protocol):
     """Watches one relayed response (metering plugs in here)."""
 
-    def begin(self, outcome: Outcome, content_type: str) -> None:
+    def begin(self, outcome: Outcome, answer: Answer) -> None:
         """The answer starts; ``outcome`` is filled in as it goes and final at ``finish``."""
 
     def feed(self, chunk: bytes) -> bool:

@@ -5,15 +5,16 @@ import logging
 import math
 import secrets
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Callable
 from zoneinfo import ZoneInfo
 
 from ..core.errors import ANTHROPIC_TYPE_BY_STATUS, parse_anthropic_error
-from ..proxy.types import StreamCut
-from ..config.settings import TenantLimits
+from ..core.sse import stream_complete
+from ..proxy.types import Answer, Outcome, ProxyRequest, StreamCut
 from .extract import CHARS_PER_TOKEN, StreamUsage, Usage, usage_from_body
+from ..tenants import Call
 from .limits import Admission, Limiter
 from .pricing import PriceBook
 from .record import UsageRecord, iso_utc
@@ -55,6 +56,16 @@ def new_request_id() -> str:
     return secrets.token_hex(8)
 
 
+@dataclass(frozen=True)
+class MeteringDeps:
+    """What every meter of one config shares; the gateway builds it per config."""
+    store: UsageStore
+    prices: PriceBook
+    limiter: Limiter
+    tz: ZoneInfo
+    observers: tuple[Callable[[UsageRecord], None], ...] = ()
+
+
 class Meter:
     """The relay's observer for one request (see ``proxy.Observer``).
 
@@ -66,33 +77,25 @@ class Meter:
     problem is logged, never turned into a client error.
     """
 
-    def __init__(self, *, store: UsageStore, always_record: bool, limits: TenantLimits, prices: PriceBook, limiter: Limiter,
-                 admission: Admission, timezone_name: str, request_id: str, tenant_id: str,
-                 model: str | None, requested_model: str | None, api: str, stream: bool,
-                 session: str | None, user_agent: str | None, billing_multiplier: float = 1.0,
-                 client_ip: str | None = None,
-                 observers: tuple[Callable[[dict], None], ...] = ()):
-        self.store = store
-        self.always_record = always_record
-        self.limits = limits
-        self.billing_multiplier = billing_multiplier
+    def __init__(self, call: Call, deps: MeteringDeps, admission: Admission, req: ProxyRequest):
+        self.store = deps.store
+        self.prices = deps.prices
+        self.limiter = deps.limiter
+        self.tz = deps.tz
+        self.observers = deps.observers
+        self.call = call
+        tenant = call.tenant
+        self.always_record = call.record
+        self.limits = tenant.limits
+        self.billing_multiplier = tenant.config.billing_multiplier
         # cutStreams: live spend is next checked when the deltas carried this many characters
-        self._check_at = CUT_CHECK_EVERY_CHARS if limits.cut_streams else math.inf
-        self.prices = prices
-        self.limiter = limiter
+        self._check_at = CUT_CHECK_EVERY_CHARS if tenant.limits.cut_streams else math.inf
         self.admission = admission
-        self.tz = ZoneInfo(timezone_name)
-        self.request_id = request_id
-        self.tenant_id = tenant_id
-        self.model = model
-        self.requested_model = requested_model
-        self.api = api
-        self.stream = stream
-        self.session = session
-        self.user_agent = user_agent
-        self.client_ip = client_ip
-        self.observers = observers
-        self.started = time.time()
+        self.tenant_id = tenant.id
+        self.model = req.model
+        self.stream = req.stream
+        self.session = req.session
+        self.started = call.started
         self._provisional_at = _monotonic() + PROVISIONAL_EVERY_S  # the next provisional record
         self._revision = 0
         self.outcome = None
@@ -102,9 +105,9 @@ class Meter:
         self._done = False
         self.record: UsageRecord | None = None
 
-    def begin(self, outcome, content_type: str) -> None:
+    def begin(self, outcome: Outcome, answer: Answer) -> None:
         self.outcome = outcome
-        if content_type.startswith("text/event-stream"):
+        if answer.sse:
             self._sse = StreamUsage()
 
     def feed(self, chunk: bytes) -> bool:
@@ -141,16 +144,11 @@ class Meter:
             error = self._sse.error_type or ("api_error" if outcome.upstream_error else None)
             return self._sse.usage, error
         body = b"".join(self._body)
-        if body.lstrip()[:6].startswith((b"event:", b"data:")):
-            # A stream without its text/event-stream content type is still a stream.
-            self._sse = StreamUsage()
-            self._sse.feed(body)
-            return self._usage_and_error(outcome)
         if outcome.status >= 400:
             return Usage(), (parse_anthropic_error(body).type
                              or ANTHROPIC_TYPE_BY_STATUS.get(outcome.status, "api_error"))
         if self._body_size >= MAX_METERED_BODY:
-            log.warning("request %s: response over %d bytes, usage not read", self.request_id,
+            log.warning("request %s: response over %d bytes, usage not read", self.call.request_id,
                         MAX_METERED_BODY)
         return usage_from_body(body), "api_error" if outcome.upstream_error else None
 
@@ -164,7 +162,7 @@ class Meter:
             record.interrupted, record.provisional = None, self._revision
             self.store.append(record.to_dict(), self._day())
         except Exception:
-            log.exception("request %s: provisional usage could not be recorded", self.request_id)
+            log.exception("request %s: provisional usage could not be recorded", self.call.request_id)
 
     def _day(self):
         return local_day(self.started, self.tz)
@@ -182,7 +180,7 @@ class Meter:
                 for observe in self.observers:
                     observe(self.record)
         except Exception:
-            log.exception("request %s: usage could not be recorded", self.request_id)
+            log.exception("request %s: usage could not be recorded", self.call.request_id)
 
     def finish(self, outcome) -> None:
         """The relay ended: the record (unless ``settle`` wrote it), then the limits' release."""
@@ -210,29 +208,31 @@ class Meter:
 
     def _record(self, outcome, usage: Usage, error_type: str | None,
                 whole: bool = False) -> UsageRecord:
-        model = self.model or usage.model or "unknown"
+        model, requested = self.model or usage.model or "unknown", self.call.requested_model
         if (outcome.status >= 400 or error_type) and not self.prices.is_priced(model):
             model = OTHER_MODEL
         record = UsageRecord(
-            requestId=self.request_id, tenantId=self.tenant_id, timestamp=iso_utc(self.started),
+            requestId=self.call.request_id, tenantId=self.tenant_id,
+            timestamp=iso_utc(self.started),
             model=model, inputTokens=usage.input_tokens, outputTokens=usage.output_tokens,
             cacheCreationTokens=usage.cache_creation_tokens,
             cacheReadTokens=usage.cache_read_tokens, totalTokens=usage.total_tokens,
             duration=round((time.time() - self.started) * 1000), statusCode=outcome.status,
-            errorType=error_type, upstream=outcome.upstream, api=self.api, stream=self.stream,
-            requestedModel=(self.requested_model[:MAX_MODEL_NAME]
-                            if isinstance(self.requested_model, str) else self.requested_model),
+            errorType=error_type, upstream=outcome.upstream, api=self.call.surface,
+            stream=self.stream, requestedModel=(requested[:MAX_MODEL_NAME]
+                                                if isinstance(requested, str) else requested),
             ttfbMs=round(outcome.ttfb_ms, 1) if outcome.ttfb_ms is not None else None,
-            sessionId=self.session, userAgent=self.user_agent, clientIP=self.client_ip,
+            sessionId=self.session, userAgent=self.call.user_agent, clientIP=self.call.client_ip,
             cacheCreation1hTokens=usage.cache_creation_1h_tokens,
             attempts=outcome.attempts or None)
         if usage.total_tokens:
             self._price(record, model, usage, outcome)
-        # A stream whose final message_delta (stop reason, final usage) arrived is complete, even
-        # if the client hung up before message_stop (litellm does).
-        finished = self._sse is not None and self._sse.stop_reason is not None
+        # A stream is whole by ``stream_complete`` alone (the OpenAI client is told the same),
+        # however its connection ended; any other body when its last byte came.
+        whole = (stream_complete(self._sse.stop_reason) if self._sse is not None
+                 else whole or outcome.completed)
         if outcome.cut:
             record.interrupted = "limit"
-        elif not (whole or outcome.completed) and outcome.status < 400 and not finished:
+        elif not whole and outcome.status < 400:
             record.interrupted = "client" if outcome.client_gone else "upstream"
         return record

@@ -194,3 +194,35 @@ def test_upstream_error_mid_stream_becomes_error_chunk(ogw, upstream):
     assert json.loads(data[-1])["error"]["type"] == "overloaded_error"
     assert "[DONE]" not in data
     assert all(json.loads(d)["choices"][0]["finish_reason"] is None for d in data[:-1])
+
+
+def _records(gw) -> list[dict]:
+    return [json.loads(line) for f in (Path(gw.gateway.data_dir) / "usage").rglob("*.json")
+            for line in f.read_text().splitlines()]
+
+
+@pytest.mark.parametrize("cut_after", ["message_delta", "content_block_stop"])
+def test_record_and_openai_client_agree_on_a_stream_cut_short(ogw, upstream, cut_after):
+    """One rule for "complete" (issue 30): an upstream that drops the connection after the final
+    message_delta delivered a whole message (the record is complete, the OpenAI client gets its
+    finish_reason and [DONE]); one that drops it before did not (the record says interrupted,
+    the client gets an error chunk and no [DONE])."""
+    from tests.mock_upstream import message, message_events
+    events = message_events(message("claude-sonnet-4-20250514", [{"type": "text", "text": "Hi!"}]))
+    last = max(i for i, ev in enumerate(events) if ev.startswith(f"event: {cut_after}".encode()))
+    upstream.handler = lambda req: upstream.stream(events[:last + 1])
+    whole = cut_after == "message_delta"
+    raw = requests.post(ogw.url + "/openai/v1/chat/completions",
+                        headers={"authorization": f"Bearer {TENANT_KEY}"},
+                        json={"model": "gpt-4o", "messages": HI, "stream": True,
+                              "stream_options": {"include_usage": True}}).text
+    assert raw.endswith("data: [DONE]\n\n") == whole
+    assert ('"finish_reason":"stop"' in raw) == whole and ('"error"' in raw) != whole
+    r = requests.post(ogw.url + "/anthropic/v1/messages", headers={"x-api-key": TENANT_KEY},
+                      json={"model": "claude-sonnet-4-20250514", "max_tokens": 5, "stream": True,
+                            "messages": HI})
+    assert r.status_code == 200
+    records = _records(ogw)
+    assert [r.get("interrupted") for r in records] == ([None, None] if whole
+                                                       else ["upstream", "upstream"])
+    assert {r["api"] for r in records} == {"anthropic", "openai"}
