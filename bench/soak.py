@@ -35,7 +35,8 @@ import requests  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from tests.helpers import free_port, upstream_entry, wait_up, write_config  # noqa: E402
+from tests.e2e.servers import free_port, wait_up  # noqa: E402
+from tests.helpers import upstream_entry, write_config  # noqa: E402
 from tests.mock_upstream import MockResponse, MockUpstream, error_body, message, message_events  # noqa: E402
 
 KEYS = {"mum": "sk-ccg-soak-mum-00000000000", "dad": "sk-ccg-soak-dad-00000000000",

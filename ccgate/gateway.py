@@ -8,7 +8,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 from typing import Iterator
 
-import gevent
 
 from .ops import metrics
 from .config.load import Config
@@ -31,7 +30,6 @@ from .usage.pricing import PriceBook
 from .alerts.watchdog import Watchdog
 
 log = logging.getLogger("ccgate")
-SPOOL_RETRY_S = 2.0
 SPEND_LIMITS = frozenset({"window5h", "daily", "weekly", "monthly"})
 
 
@@ -65,7 +63,6 @@ class Gateway:
         self.watchdog = Watchdog(self, config.alerts)
         self.health: HealthChecker | None = None
         self.running = False
-        self._spool_retry: gevent.Greenlet | None = None
         self.apply(config)
         self.watcher = ConfigWatcher(config.config_dir, self.apply)
 
@@ -152,33 +149,22 @@ class Gateway:
 
     def storage_warning(self) -> str | None:
         """Something the operator should fix that is not failing yet (Redis without persistence)."""
-        link = getattr(self.store, "link", None)
-        return link.persistence_warning() if link is not None else None
-
-    def _retry_spooled(self) -> None:
-        """Owner of the spool retries: write records the data disk refused, once it has room."""
-        while self.running:
-            gevent.sleep(SPOOL_RETRY_S)
-            try:
-                if self.store.spool.pending:
-                    self.store.retry_spooled()
-            except Exception:
-                log.exception("retrying spooled usage records failed; retrying later")
+        return self.store.warning()
 
     def start(self) -> None:
-        """Start the background greenlets (config watcher, health checks, spool retries, watchdog)."""
+        """Start the background loops, each a ``Periodic`` its owner stops in ``close``: the
+        config watcher, health checks, the store's spool retries, Redis lease upkeep, the
+        watchdog (budgets, alerts, the daily summary)."""
         self.running = True
         self.watcher.start()
-        if getattr(self.store, "spool", None) is not None:
-            self._spool_retry = gevent.spawn(self._retry_spooled)
+        self.store.start()
+        self.shared.start()
         if self.health is not None:
             self.health.start()
         self.watchdog.start()
 
     def close(self) -> None:
         self.running = False
-        if self._spool_retry is not None:
-            self._spool_retry.kill()
         self.watcher.stop()
         self.watchdog.stop()
         if self.health is not None:

@@ -1,50 +1,7 @@
-"""What the test modules share: keys, config files, a running gateway, loopback ports, waiting.
-
-Importing this module opens no socket; the fixtures that start servers are in the conftests.
-"""
+"""What every test module may share: keys, paths, config files. Imports nothing that opens a socket
+(the running servers are in ``tests/e2e/servers.py``)."""
 import json
-import shutil
-import socket
-import subprocess
-import time
 from pathlib import Path
-
-import gevent
-import requests
-
-from ccgate.http.server import make_server
-from tests.mock_upstream import MockUpstream
-
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_up(url: str, timeout: float = 20) -> None:
-    """Wait until ``url`` answers at all (a gateway process finished starting)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            requests.get(url, timeout=2)
-            return
-        except requests.RequestException:
-            assert time.monotonic() < deadline, f"{url} did not come up"
-            gevent.sleep(0.1)
-
-
-def wait_until(predicate, timeout: float = 8.0) -> None:
-    """Wait (yielding to the servers' greenlets) until ``predicate()`` is true."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        gevent.sleep(0.05)
-
 
 TENANT_KEY = "sk-ccg-test-tenant-key-0123456789"
 OTHER_KEY = "sk-ccg-test-other-key-9876543210"
@@ -75,61 +32,8 @@ def write_config(config_dir: Path, upstreams: list[dict], *, tenants: list[dict]
     return config_dir
 
 
-def upstream_entry(mock: MockUpstream, uid: str | None = None, **extra) -> dict:
+def upstream_entry(mock, uid: str | None = None, **extra) -> dict:
+    """The upstreams.json entry for a running mock upstream (its ``name`` and ``url``)."""
     return {"id": uid or mock.name, "name": mock.name, "url": mock.url, "key": UPSTREAM_KEY, **extra}
 
 
-class RunningGateway:
-    """A gateway app served by gevent on a free loopback port."""
-
-    def __init__(self, app):
-        self.app = app
-        self.server = make_server(app, "127.0.0.1", 0, log=None, error_log=None,
-                                  max_connections=app.extensions["ccgate"].config.max_connections)
-        self.server.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_port}"
-
-    @property
-    def gateway(self):
-        return self.app.extensions["ccgate"]
-
-    def stop(self) -> None:
-        self.server.stop(timeout=1)
-        self.gateway.close()
-
-
-REDIS = shutil.which("redis-server")
-
-
-class RedisServer:
-    """A private redis-server on a free loopback port, without persistence."""
-
-    def __init__(self, workdir: Path):
-        self.port = free_port()
-        self.workdir = workdir
-        self.proc = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> "RedisServer":
-        self.proc = subprocess.Popen([REDIS, "--port", str(self.port), "--bind", "127.0.0.1",
-                                      "--save", "", "--appendonly", "no", "--dir", str(self.workdir)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return self
-            except OSError:
-                assert time.monotonic() < deadline, "redis-server did not start"
-                gevent.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)

@@ -11,7 +11,6 @@ import time
 from datetime import datetime, timedelta
 from typing import Callable, Protocol
 
-import gevent
 
 from . import events
 from .sender import AlertSender
@@ -19,6 +18,7 @@ from ..config.settings import AlertsConfig
 from ..upstreams.budget import (UpstreamSpend, balance_left, balance_low, budget_verdict,
                                spend_from_store)
 from ..config.load import Config
+from ..core.periodic import Periodic
 from ..shared.local import SharedState
 from ..tenants import TenantRegistry
 from ..upstreams.pool import Pool
@@ -54,12 +54,12 @@ class Watchdog:
         self._dirty: set[str] = set()  # tenants to check against their limits
         self._refreshed = 0.0
         self._summary_day = None
-        self._greenlet: gevent.Greenlet | None = None
+        self._loop = Periodic("watchdog", TICK_S, self.tick)
 
     def configure(self, alerts: AlertsConfig) -> None:
         """A new config: new alert settings, and budgets judged again (balances may have changed)."""
         self.alerts.configure(alerts)
-        if self._greenlet is not None:
+        if self._loop.alive:
             self.refresh()
 
     # -- budgets ------------------------------------------------------------------------------
@@ -173,21 +173,11 @@ class Watchdog:
         self.check_tenants()
         self.summary_due()
 
-    def _run(self) -> None:
-        while True:
-            gevent.sleep(TICK_S)
-            try:
-                self.tick()
-            except Exception:
-                log.exception("watchdog tick failed; next tick in %.0f s", TICK_S)
-
     def start(self) -> None:
         self.refresh()
         self.alerts.start()
-        self._greenlet = gevent.spawn(self._run)
+        self._loop.start()
 
     def stop(self) -> None:
-        if self._greenlet is not None:
-            self._greenlet.kill(block=False)
+        self._loop.stop()
         self.alerts.stop()
-

@@ -6,8 +6,7 @@ import os
 from pathlib import Path
 from typing import Callable
 
-import gevent
-
+from ..core.periodic import Periodic
 from .load import PRICING_FILE, REQUIRED_FILES, Config, ConfigError, load_config
 
 log = logging.getLogger("ccgate.reload")
@@ -23,7 +22,7 @@ class ConfigWatcher:
         self.apply = apply
         self.interval_s = interval_s
         self._stamp = self._stamps()
-        self._greenlet: gevent.Greenlet | None = None
+        self._loop = Periodic("config watcher", interval_s, self.check)
 
     def _stamps(self) -> tuple:
         out = []
@@ -55,17 +54,8 @@ class ConfigWatcher:
                  len(config.tenants))
         return True
 
-    def _run(self) -> None:
-        while True:
-            gevent.sleep(self.interval_s)
-            try:
-                self.check()
-            except Exception:  # never let the watcher die: log and keep watching
-                log.exception("config watcher failed")
-
     def start(self) -> None:
-        self._greenlet = gevent.spawn(self._run)
+        self._loop.start()
 
     def stop(self) -> None:
-        if self._greenlet is not None:
-            self._greenlet.kill(block=False)
+        self._loop.stop()

@@ -48,6 +48,9 @@ class SharedState(Protocol):
 
     def probe(self, upstream_id: str, ok: bool, reason: str | None, valid_s: float) -> None: ...
 
+    def start(self) -> None:
+        """Start the upkeep of shared leases (Redis); the gateway's start calls it."""
+
     def close(self) -> None: ...
 
 
@@ -116,6 +119,9 @@ class LocalState:
         pass
 
     def probe(self, upstream_id: str, ok: bool, reason: str | None, valid_s: float) -> None:
+        pass
+
+    def start(self) -> None:
         pass
 
     def close(self) -> None:

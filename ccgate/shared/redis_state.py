@@ -11,9 +11,9 @@ import os
 import time
 from typing import Callable, Sequence
 
-import gevent
 import redis
 
+from ..core.periodic import Periodic
 from .link import RedisLink
 from .redis_scripts import ACQUIRE, PICK, RESERVE, RPM, UNRESERVE
 
@@ -50,7 +50,8 @@ class RedisState:
         # for releases that failed (retried by the upkeep greenlet)
         self._leases: dict[str, tuple[str, str]] = {}
         self._unreleased: dict[str, tuple[str, str]] = {}
-        self._upkeep = gevent.spawn(self._upkeep_loop)
+        self._last_renew = time.monotonic()
+        self._upkeep = Periodic("redis lease upkeep", UPKEEP_S, self._upkeep_tick)
 
     @property
     def healthy(self) -> bool:
@@ -173,17 +174,16 @@ class RedisState:
         for lease in unreleased:
             self._unreleased.pop(lease, None)
 
-    def _upkeep_loop(self) -> None:
-        last_renew = time.monotonic()
-        while True:
-            gevent.sleep(UPKEEP_S)
-            renew = time.monotonic() - last_renew >= LEASE_RENEW_S
-            try:
-                self.upkeep(time.time(), renew)
-            except Exception:
-                log.exception("lease upkeep failed; retrying")
+    def _upkeep_tick(self) -> None:
+        renew = time.monotonic() - self._last_renew >= LEASE_RENEW_S
+        try:
+            self.upkeep(time.time(), renew)
+        finally:
             if renew:
-                last_renew = time.monotonic()
+                self._last_renew = time.monotonic()
+
+    def start(self) -> None:
+        self._upkeep.start()
 
     # -- balancing (the Pool's ``shared``) ----------------------------------------------------------
     def pick(self, strategy: str, candidates: Sequence, session: str | None,
@@ -217,5 +217,5 @@ class RedisState:
                                                                 px=int(valid_s * 1000)))
 
     def close(self) -> None:
-        self._upkeep.kill(block=False)
+        self._upkeep.stop()
         self.link.close()

@@ -9,9 +9,11 @@ import logging
 import time
 
 import gevent
+import gevent.pool
 import requests
 
 from ..core.errors import ANTHROPIC_VERSION
+from ..core.periodic import Periodic
 from ..config.settings import CONNECT_TIMEOUT_S, LoadBalancerConfig
 from .pool import Pool, UpstreamState
 
@@ -37,7 +39,10 @@ class HealthChecker:
         self.lb = lb
         self.session = requests.Session()
         self.session.trust_env = False
-        self._greenlet: gevent.Greenlet | None = None
+        self._due: dict[str, float] = {}  # upstream -> when its next probe is due
+        self._running: dict[str, gevent.Greenlet] = {}  # upstream -> its probe in flight
+        self._probes = gevent.pool.Group()  # probes run in parallel; owned here, killed on stop
+        self._loop = Periodic("health checks", 0.05, self.due_probes)
 
     def settings(self, s: UpstreamState) -> tuple[bool, str, float, float]:
         """enabled, path, interval (s), timeout (s) for one upstream."""
@@ -63,25 +68,24 @@ class HealthChecker:
                     "up" if ok else f"down: {reason}")
         self.pool.probe_result(s, ok, reason, valid_s=3 * interval)
 
-    def run(self) -> None:
-        due = {s.id: 0.0 for s in self.pool.states}
-        running: dict[str, gevent.Greenlet] = {}
-        while True:
-            now = time.monotonic()
-            for s in self.pool.states:
-                enabled, _, interval, _ = self.settings(s)
-                if not enabled or not s.config.enabled or due[s.id] > now:
-                    continue
-                due[s.id] = now + interval
-                if s.id not in running or running[s.id].dead:  # a slow probe is not doubled up
-                    running[s.id] = gevent.spawn(self.probe, s)
-            waits = [due[s.id] for s in self.pool.states if self.settings(s)[0] and s.config.enabled]
-            gevent.sleep(max(0.05, min(waits) - time.monotonic()) if waits else 60)
+    def due_probes(self) -> float:
+        """Start the probes that are due (a slow one is not doubled up); seconds to the next."""
+        now = time.monotonic()
+        for s in self.pool.states:
+            enabled, _, interval, _ = self.settings(s)
+            if not enabled or not s.config.enabled or self._due.get(s.id, 0.0) > now:
+                continue
+            self._due[s.id] = now + interval
+            if s.id not in self._running or self._running[s.id].dead:
+                self._running[s.id] = self._probes.spawn(self.probe, s)
+        waits = [self._due.get(s.id, 0.0) for s in self.pool.states
+                 if self.settings(s)[0] and s.config.enabled]
+        return max(0.05, min(waits) - time.monotonic()) if waits else 60.0
 
     def start(self) -> None:
-        self._greenlet = gevent.spawn(self.run)
+        self._loop.start()
 
     def stop(self) -> None:
-        if self._greenlet is not None:
-            self._greenlet.kill(block=False)
+        self._loop.stop()
+        self._probes.kill(block=False)
         self.session.close()

@@ -201,5 +201,14 @@ class UsageStore(Protocol):
     def recording_ok(self) -> bool:
         """False while records could be kept only in memory (spend-limited tenants are refused)."""
 
+    def problem(self) -> str | None:
+        """What is wrong with recording usage right now, for /health."""
+
+    def warning(self) -> str | None:
+        """Something the operator should fix that is not failing yet (Redis without persistence)."""
+
+    def start(self) -> None:
+        """Start the store's own upkeep (retrying what it spooled); the gateway's start calls it."""
+
     def close(self) -> None:
-        """Release files and connections."""
+        """Stop the upkeep; release files and connections."""

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..core.json_line import json_line
+from ..core.periodic import Periodic
 from .dayfile import SAFE_ID, DayFile, day_path
 from .spool import MAX_PENDING, FallbackSpool
 from .store import DayTotals, latest
@@ -36,7 +37,8 @@ log = logging.getLogger("ccgate.usage")
 
 PAST_DAY_RECHECK_S = 60.0
 
-RETRY_EVERY_S = 1.0
+RETRY_EVERY_S = 1.0  # a record that could not be written is tried again at most this often
+SPOOL_RETRY_S = 2.0  # ... and by the retry loop (when no request comes to do it)
 
 
 class FileStore:
@@ -53,6 +55,7 @@ class FileStore:
         self._spooled: dict[tuple[str, date], DayTotals] = {}  # totals of pending records
         self.write_error: str | None = None  # why the last write to the day files failed
         self._last_retry = 0.0
+        self._retrier = Periodic("usage spool retry", SPOOL_RETRY_S, self._retry_if_pending)
         if self.spool is not None:
             for record, day in self.spool.leftovers():
                 self._replay_leftover(record, day)
@@ -185,6 +188,17 @@ class FileStore:
             return True
         return self.spool.disk_error is None and len(self.spool.pending) < MAX_PENDING
 
+    def _retry_if_pending(self) -> None:
+        if self.spool is not None and self.spool.pending:
+            self.retry_spooled()
+
+    def start(self) -> None:
+        if self.spool is not None:
+            self._retrier.start()
+
+    def warning(self) -> str | None:
+        return None
+
     def problem(self) -> str | None:
         """What is wrong with recording usage, for /health."""
         if self.write_error is None:
@@ -259,6 +273,7 @@ class FileStore:
             return []
 
     def close(self) -> None:
+        self._retrier.stop()
         for _, fd in self._writers.values():
             os.close(fd)
         self._writers.clear()

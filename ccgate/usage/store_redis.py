@@ -19,10 +19,10 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Iterable
 
-import gevent
 import redis
 
 from ..core.json_line import json_line
+from ..core.periodic import Periodic
 from ..shared.link import RedisLink
 from .spool import MAX_PENDING, append_private, read_private, spooled_records
 from .store import COUNTER_FIELDS, MONEY_FIELDS, Counters, DayTotals, StoreUnavailable, latest, minute_of
@@ -116,7 +116,7 @@ class RedisStore:
         self.spool_error: str | None = None if self.spool_dir is not None else (
             "no private directory for the spool (error.log says why)")
         self._memory: deque[tuple[dict, date]] = deque()
-        self._replayer = gevent.spawn(self._replay_loop)
+        self._replayer = Periodic("usage spool replay", REPLAY_INTERVAL_S, self._replay_pending)
 
     # -- keys -------------------------------------------------------------------------------------
     def _day_key(self, tenant_id: str, day: date, kind: str) -> str:
@@ -222,20 +222,22 @@ class RedisStore:
             claimed.unlink()
         return done
 
-    def _replay_loop(self) -> None:
-        while True:
-            gevent.sleep(REPLAY_INTERVAL_S)
-            if not self._memory and (self.spool_dir is None
-                                     or not any(self.spool_dir.glob("redis-usage-*.jsonl"))):
-                continue
-            try:
-                count = self._replay_memory() + self.replay()
-                if count:
-                    log.warning("replayed %d spooled usage records into redis", count)
-            except redis.RedisError:
-                pass  # still down: the link logged it
-            except Exception:
-                log.exception("usage spool replay failed")
+    def _replay_pending(self) -> None:
+        if not self._memory and (self.spool_dir is None
+                                 or not any(self.spool_dir.glob("redis-usage-*.jsonl"))):
+            return
+        try:
+            count = self._replay_memory() + self.replay()
+            if count:
+                log.warning("replayed %d spooled usage records into redis", count)
+        except redis.RedisError:
+            pass  # still down: the link logged it
+
+    def start(self) -> None:
+        self._replayer.start()
+
+    def warning(self) -> str | None:
+        return self.link.persistence_warning()
 
     # -- reading ----------------------------------------------------------------------------------
     def _read(self, fn):
@@ -286,5 +288,5 @@ class RedisStore:
         return sorted(t.decode() for t in self._read(lambda: self.redis.smembers(f"{self.prefix}tenants")))
 
     def close(self) -> None:
-        self._replayer.kill(block=False)
+        self._replayer.stop()
         self.link.close()

@@ -1,5 +1,22 @@
 """Fixtures (flaskr style ``app``, ``client``, ``runner``): mock upstreams and real gateways, both
-gevent servers on loopback, and a scan that fails the run if a secret leaks anywhere."""
+gevent servers on loopback, and a scan that fails the run if a secret leaks anywhere.
+
+The e2e process runs monkey-patched, like ``python app.py``: the SDK clients' blocking sockets
+yield to the servers' greenlets.
+"""
+# The SDKs' HTTP stack may import trio lazily, and trio needs select.epoll, which gevent's patching
+# removes: import them first. Their sockets are looked up at call time, so they are still patched.
+import anthropic  # noqa: F401
+import openai  # noqa: F401
+
+try:
+    import trio  # noqa: F401
+except ImportError:
+    pass
+from gevent import monkey
+
+monkey.patch_all()
+
 import shutil
 from pathlib import Path
 
@@ -7,8 +24,8 @@ import flask
 import pytest
 
 from ccgate import create_app
-from tests.helpers import (DISABLED_KEY, FIXTURES, OTHER_KEY, REDIS, TENANT_KEY, UPSTREAM_KEY,
-                           RedisServer, RunningGateway, upstream_entry, write_config)
+from tests.helpers import DISABLED_KEY, FIXTURES, OTHER_KEY, TENANT_KEY, UPSTREAM_KEY, upstream_entry, write_config
+from tests.e2e.servers import REDIS, RedisServer, RunningGateway
 from tests.mock_upstream import MockUpstream
 
 

@@ -9,7 +9,8 @@ import openai
 import pytest
 import requests
 
-from tests.helpers import TENANT_KEY, UPSTREAM_KEY, upstream_entry, wait_until
+from tests.helpers import TENANT_KEY, UPSTREAM_KEY, upstream_entry
+from tests.e2e.servers import wait_until
 from tests.mock_upstream import MockResponse, message, message_events, sse
 
 MODEL = "claude-sonnet-4-20250514"

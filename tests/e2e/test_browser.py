@@ -35,7 +35,8 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def seen(tmp_path_factory):
     """Run the browser once against a gateway that served real requests; the tests read the result."""
-    from tests.helpers import RunningGateway, write_config
+    from tests.e2e.servers import RunningGateway
+    from tests.helpers import write_config
     from tests.mock_upstream import MockResponse, MockUpstream, error_body
     from ccgate import create_app
 

@@ -8,7 +8,8 @@ import pytest
 import requests
 
 from ccgate.config.load import ConfigError, load_config
-from tests.helpers import TENANT_KEY, upstream_entry, wait_until, write_config
+from tests.helpers import TENANT_KEY, upstream_entry, write_config
+from tests.e2e.servers import wait_until
 
 SONNET = "claude-sonnet-4-20250514"
 ASK = {"model": SONNET, "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}

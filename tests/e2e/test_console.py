@@ -7,7 +7,8 @@ import anthropic
 import pytest
 import requests
 
-from tests.helpers import OTHER_KEY, TENANT_KEY, UPSTREAM_KEY, upstream_entry, wait_until
+from tests.helpers import OTHER_KEY, TENANT_KEY, UPSTREAM_KEY, upstream_entry
+from tests.e2e.servers import wait_until
 from tests.mock_upstream import MockResponse, error_body
 
 ADMIN = {"enabled": True, "path": "/admin", "username": "boss", "password": "s3cret-Passw0rd"}

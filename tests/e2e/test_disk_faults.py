@@ -15,8 +15,8 @@ import requests
 from ccgate import create_app
 from ccgate.usage.spool import FallbackSpool
 from ccgate.usage.store_file import FileStore
-from tests.helpers import (OTHER_KEY, TENANT_KEY, RunningGateway, upstream_entry, wait_until,
-                           write_config)
+from tests.helpers import OTHER_KEY, TENANT_KEY, upstream_entry, write_config
+from tests.e2e.servers import RunningGateway, wait_until
 from tests.mock_upstream import MockResponse, message
 
 MODEL = "claude-sonnet-4-20250514"

@@ -11,7 +11,8 @@ import openai
 import pytest
 import requests
 
-from tests.helpers import OTHER_KEY, TENANT_KEY, upstream_entry, wait_until
+from tests.helpers import OTHER_KEY, TENANT_KEY, upstream_entry
+from tests.e2e.servers import wait_until
 from tests.mock_upstream import MockResponse, error_body
 
 MODEL = "claude-sonnet-4-20250514"

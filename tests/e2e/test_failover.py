@@ -8,7 +8,8 @@ import gevent
 import pytest
 import requests
 
-from tests.helpers import TENANT_KEY, free_port, upstream_entry
+from tests.helpers import TENANT_KEY, upstream_entry
+from tests.e2e.servers import free_port
 from tests.mock_upstream import MockResponse, error_body, message, message_events, sse
 
 MODEL = "claude-sonnet-4-20250514"

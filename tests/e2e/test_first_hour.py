@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 from ccgate.cli import cli
 from ccgate.config.load import ConfigError, load_config
-from tests.helpers import (OTHER_KEY, ROOT, TENANT_KEY, free_port, upstream_entry, wait_until,
-                           wait_up, write_config)
+from tests.helpers import OTHER_KEY, ROOT, TENANT_KEY, upstream_entry, write_config
+from tests.e2e.servers import free_port, wait_until, wait_up
 from tests.mock_upstream import MockResponse, message, message_events
 
 MODEL = "claude-sonnet-4-20250514"

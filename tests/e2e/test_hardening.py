@@ -12,7 +12,8 @@ import gevent.pool
 import pytest
 import requests
 
-from tests.helpers import OTHER_KEY, TENANT_KEY, upstream_entry, wait_until
+from tests.helpers import OTHER_KEY, TENANT_KEY, upstream_entry
+from tests.e2e.servers import wait_until
 from tests.mock_upstream import message, message_events
 
 ADMIN = {"enabled": True, "path": "/admin", "username": "boss", "password": "s3cret-Passw0rd"}

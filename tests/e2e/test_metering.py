@@ -15,8 +15,8 @@ import gevent.pool
 import pytest
 import requests
 
-from tests.helpers import (FIXTURES, OTHER_KEY, TENANT_KEY, free_port, upstream_entry, wait_until,
-                           wait_up, write_config)
+from tests.helpers import FIXTURES, OTHER_KEY, TENANT_KEY, upstream_entry, write_config
+from tests.e2e.servers import free_port, wait_until, wait_up
 from tests.mock_upstream import MockResponse, error_body, message, message_events
 
 MODEL = "claude-sonnet-4-20250514"
@@ -188,7 +188,7 @@ def test_rpm_and_concurrency_limits(make_gateway, upstream):
 
 def test_node_ccgate_data_dir_through_usage(make_mock, tmp_path):
     from ccgate import create_app
-    from tests.helpers import RunningGateway
+    from tests.e2e.servers import RunningGateway
     shutil.copytree(FIXTURES / "ccgate-node" / "data", tmp_path / "data")
     mock = make_mock("m")
     config = write_config(tmp_path / "cfg", [upstream_entry(mock)],

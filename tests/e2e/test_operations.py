@@ -16,7 +16,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ccgate.cli import cli
 from ccgate.config.load import load_config
-from tests.helpers import TENANT_KEY, UPSTREAM_KEY, free_port, upstream_entry, wait_up, write_config
+from tests.helpers import TENANT_KEY, UPSTREAM_KEY, upstream_entry, write_config
+from tests.e2e.servers import free_port, wait_up
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "claude-sonnet-4-20250514"

@@ -14,8 +14,8 @@ import pytest
 import requests
 
 from ccgate.usage.store_file import FileStore
-from tests.helpers import (REDIS, TENANT_KEY, RedisServer, free_port, upstream_entry,
-                           wait_until, wait_up, write_config)
+from tests.helpers import TENANT_KEY, upstream_entry, write_config
+from tests.e2e.servers import REDIS, RedisServer, free_port, wait_until, wait_up
 from tests.mock_upstream import MockResponse, error_body
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -276,7 +276,7 @@ def test_reservations_of_a_crashed_instance_lapse(redis_server):
         lease, refused = crashed.reserve("alice", 1.0, lambda: 1.5, now)
         assert lease and refused is None
         assert alive.reserve("alice", 0.1, lambda: 1.0, now) == (None, pytest.approx(1.0))
-        crashed._upkeep.kill()  # it dies holding the lease: nobody renews or releases it
+        crashed._upkeep.stop()  # it dies holding the lease: nobody renews or releases it
         lease, refused = alive.reserve("alice", 0.1, lambda: 1.0, now + LEASE_TTL_S + 1)
         assert lease and refused is None
         alive.unreserve("alice", lease, 0.0, now)

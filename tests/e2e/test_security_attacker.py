@@ -15,7 +15,8 @@ import gevent
 import pytest
 import requests
 
-from tests.helpers import OTHER_KEY, TENANT_KEY, free_port, upstream_entry, wait_up, write_config
+from tests.helpers import OTHER_KEY, TENANT_KEY, upstream_entry, write_config
+from tests.e2e.servers import free_port, wait_up
 from tests.mock_upstream import MockResponse, message, message_events
 
 OPUS = "claude-opus-4-1-20250805"

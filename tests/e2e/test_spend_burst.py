@@ -14,7 +14,8 @@ import gevent.pool
 import pytest
 import requests
 
-from tests.helpers import ROOT, TENANT_KEY, free_port, upstream_entry, wait_up, write_config
+from tests.helpers import ROOT, TENANT_KEY, upstream_entry, write_config
+from tests.e2e.servers import free_port, wait_up
 from tests.mock_upstream import message, message_events
 
 MODEL = "claude-sonnet-4-5-20250929"  # $3 / $15 per million

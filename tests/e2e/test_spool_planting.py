@@ -13,7 +13,8 @@ import pytest
 import requests
 
 from ccgate import create_app
-from tests.helpers import TENANT_KEY, RunningGateway, upstream_entry, write_config
+from tests.helpers import TENANT_KEY, upstream_entry, write_config
+from tests.e2e.servers import RunningGateway
 
 ASK = {"model": "claude-sonnet-4-20250514", "max_tokens": 5,
        "messages": [{"role": "user", "content": "hi"}]}

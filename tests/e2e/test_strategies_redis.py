@@ -8,7 +8,7 @@ import pytest
 from ccgate.shared.redis_state import RedisState
 from ccgate.upstreams.strategies import (LeastConnections, RoundRobin, SmoothWeightedRoundRobin,
                                          WeightedRandom)
-from tests.helpers import REDIS, RedisServer
+from tests.e2e.servers import REDIS, RedisServer
 from tests.unit.test_strategies import C, seq
 
 pytestmark = pytest.mark.skipif(not REDIS, reason="!!! REDIS TESTS SKIPPED: no redis-server !!!")

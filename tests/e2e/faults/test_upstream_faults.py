@@ -18,7 +18,8 @@ import requests
 
 from ccgate.proxy import attempt
 from ccgate.proxy.attempt import iter_raw, make_adapter, prepare
-from tests.helpers import TENANT_KEY, free_port, wait_up, write_config
+from tests.helpers import TENANT_KEY, write_config
+from tests.e2e.servers import free_port, wait_up
 from tests.e2e.faults.raw_upstream import (RawUpstream, chunk, good_json, gzip_json, read_request, response, sse_head,
                                        stream_events, trickle)
 
