@@ -6,6 +6,7 @@ sockets. The I/O of one try (``send``, ``iter_raw``) is below them.
 """
 from __future__ import annotations
 
+import socket
 from typing import Iterator
 
 import requests
@@ -23,7 +24,7 @@ from ..upstreams.pool import UpstreamState
 from .chunked import Dechunker
 from .headers import to_upstream
 from .types import ProxyRequest
-from .watch import ClientWatch
+from .watch import ClientWatch, shut_down
 
 RETRYABLE_STATUS = frozenset({401, 403, 429, 500, 502, 503, 504, 529})
 COMMIT_BYTES = 2048
@@ -184,9 +185,38 @@ def send(adapter: HTTPAdapter, up: UpstreamState, req: ProxyRequest) -> requests
 
 
 def send_watched(adapter: HTTPAdapter, up: UpstreamState, req: ProxyRequest,
-                 watch: ClientWatch | None) -> requests.Response:
+                 watch: ClientWatch | None) -> "WireExchange":
     """``send``, given up (``ClientGone``) the moment the client hangs up: the watch interrupts
     the wait inside urllib3, which then drops that connection."""
-    if watch is None:
-        return send(adapter, up, req)
-    return watch.interruptible(send, adapter, up, req)
+    resp = send(adapter, up, req) if watch is None else watch.interruptible(send, adapter, up,
+                                                                            req)
+    return WireExchange(resp)
+
+
+class WireExchange:
+    """An upstream answer over requests and urllib3 (``proxy.types.Exchange``)."""
+
+    __slots__ = ("resp", "status", "headers")
+
+    def __init__(self, resp: requests.Response):
+        self.resp = resp
+        self.status = resp.status_code
+        self.headers = resp.headers
+
+    def chunks(self, decoded: bool) -> Iterator[bytes]:
+        return iter_raw(self.resp, decoded)
+
+    def interrupt(self) -> None:
+        shut_down(upstream_socket(self.resp))
+
+    def end(self, completed: bool) -> None:
+        if completed:
+            self.resp.raw.release_conn()  # the connection goes back to the keep-alive pool
+        else:
+            self.resp.close()
+
+
+def upstream_socket(resp: requests.Response) -> socket.socket | None:
+    """The socket under a streamed response, while it has one."""
+    conn = getattr(resp.raw, "connection", None)
+    return conn.sock if conn is not None else None

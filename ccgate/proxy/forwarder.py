@@ -12,11 +12,11 @@ from requests.adapters import HTTPAdapter
 from ..core.errors import anthropic_error_body, upstream_failure_answer
 from ..core.redact import StreamRedactor, replace_secrets
 from ..upstreams.pool import Pool, UpstreamState
-from .attempt import CommitGate, Failed, iter_raw, make_adapter, send_watched
+from .attempt import CommitGate, Failed, make_adapter, send_watched
 from .headers import secrets_of, to_client
-from .relay import RelayBody, UpstreamUse, upstream_socket
-from .types import GATEWAY_JSON, Answer, Observer, Outcome, ProxyRequest, Relay
-from .watch import ClientGone, ClientWatch, shut_down
+from .relay import RelayBody, UpstreamUse
+from .types import GATEWAY_JSON, Answer, Exchange, Observer, Outcome, ProxyRequest, Relay
+from .watch import ClientGone, ClientWatch
 
 log = logging.getLogger("ccgate.proxy")
 OUT_OF_BUDGET = ("this gateway is out of upstream budget: every upstream that could answer has "
@@ -39,19 +39,30 @@ def tried_once(upstream_id: str, seconds: float, status: int | None = None,
     return entry
 
 
+Send = Callable[[UpstreamState, ProxyRequest, "ClientWatch | None"], Exchange]  # the wire
+
+
 class Forwarder:
     """Sends requests to the pool's upstreams, with failover, and builds the relay.
 
-    One ``HTTPAdapter`` per upstream keeps its keep-alive connection pool.
+    The wire is one function, ``send(up, req, watch) -> Exchange`` (raising ``Failed`` or
+    ``ClientGone``): by default over one ``HTTPAdapter`` per upstream (its keep-alive pool); the
+    tests script upstream answers through it, without sockets.
     """
 
     def __init__(self, pool: Pool, *, failover: bool = True, max_attempts: int = 3,
-                 pool_size: int = 512, clock: Callable[[], float] = time.monotonic):
+                 pool_size: int = 512, clock: Callable[[], float] = time.monotonic,
+                 send: Send | None = None):
         self.pool = pool
         self.pool_size = pool_size
         self.clock = clock
+        self.send = send or self._send_wire
         self._adapters: dict[str, HTTPAdapter] = {}
         self.configure(failover=failover, max_attempts=max_attempts)
+
+    def _send_wire(self, up: UpstreamState, req: ProxyRequest,
+                   watch: ClientWatch | None) -> Exchange:
+        return send_watched(self._adapters[up.id], up, req, watch)
 
     def configure(self, *, failover: bool, max_attempts: int) -> None:
         """Follow the pool's upstream list: keep-alive sessions stay for the upstreams that stay."""
@@ -138,32 +149,32 @@ class Forwarder:
         """One attempt: send, hold a stream until it commits (when another attempt is left),
         and wrap the accepted answer in a relay. Raises Failed or ClientGone."""
         attempt_started = self.clock()
-        resp = send_watched(self._adapters[up.id], up, req, watch)
+        exchange = self.send(up, req, watch)
         if watch is not None:
-            watch.on_gone(lambda: shut_down(upstream_socket(resp)))
+            watch.on_gone(exchange.interrupt)
         now = self.clock()
-        headers = resp.headers
+        status, headers = exchange.status, exchange.headers
         decoded = headers.get("content-encoding", "").lower() not in ("", "identity")
-        answer = Answer.of(resp.status_code, headers.get("content-type", ""), req.stream,
+        answer = Answer.of(status, headers.get("content-type", ""), req.stream,
                            headers.get("content-length", ""), decoded)
-        chunks = iter_raw(resp, decoded)
-        if answer.sse and gate and resp.status_code == 200:
-            chunks = chain(self._hold(resp, chunks, watch), chunks)
-        if resp.status_code < 400:
+        chunks = exchange.chunks(decoded)
+        if answer.sse and gate and status == 200:
+            chunks = chain(self._hold(exchange, chunks, watch), chunks)
+        if status < 400:
             self.pool.succeeded(up, (now - attempt_started) * 1000)
         else:
             self.pool.abandoned(up)
         if failed_over:
             self.pool.repin(req.session, up)
-        attempts.append(tried_once(up.id, now - attempt_started, resp.status_code))
-        outcome = Outcome(status=resp.status_code, upstream=up.id, ttfb_ms=(now - started) * 1000,
+        attempts.append(tried_once(up.id, now - attempt_started, status))
+        outcome = Outcome(status=status, upstream=up.id, ttfb_ms=(now - started) * 1000,
                           attempts=attempts, price_multiplier=up.config.price_multiplier)
-        secrets = secrets_of(up.config, error=resp.status_code >= 400)
-        body = RelayBody(UpstreamUse(self.pool, up, resp), answer, chunks, watch, observer,
+        secrets = secrets_of(up.config, error=status >= 400)
+        body = RelayBody(UpstreamUse(self.pool, up, exchange), answer, chunks, watch, observer,
                          outcome, StreamRedactor(secrets))
-        return Relay(resp.status_code, to_client(headers, decoded, secrets), body, answer)
+        return Relay(status, to_client(headers, decoded, secrets), body, answer)
 
-    def _hold(self, resp, chunks, watch: ClientWatch | None) -> list[bytes]:
+    def _hold(self, exchange: Exchange, chunks, watch: ClientWatch | None) -> list[bytes]:
         """A stream's first bytes, held by the commit gate; Failed (or ClientGone) when bad."""
         gate = CommitGate(self.clock())
         try:
@@ -171,10 +182,10 @@ class Forwarder:
                 if gate.feed(chunk, self.clock()):
                     break
         except Failed:
-            resp.close()
+            exchange.end(False)
             raise
         except Exception as e:  # connection reset or timeout before the commit point
-            resp.close()
+            exchange.end(False)
             if watch is not None and watch.gone:
                 raise ClientGone() from None
             raise Failed(f"stream broke before the first content block "

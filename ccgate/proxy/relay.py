@@ -2,17 +2,15 @@
 from __future__ import annotations
 
 import logging
-import socket
 from typing import Callable, Iterable, Iterator, NamedTuple, Protocol
 
-import requests
 
 from ..core.errors import anthropic_error_event
 from ..core.redact import StreamRedactor
 from ..core.sse import EventTooLarge
 from ..upstreams.pool import Pool, UpstreamState
-from .types import Answer, Observer, Outcome, StreamCut
-from .watch import ClientWatch, shut_down
+from .types import Answer, Exchange, Observer, Outcome, StreamCut
+from .watch import ClientWatch
 
 log = logging.getLogger("ccgate.proxy")
 
@@ -31,13 +29,10 @@ class UpstreamUse(NamedTuple):
     """The upstream side of a relayed answer: what its end gives back."""
     pool: Pool
     up: UpstreamState
-    resp: requests.Response
+    exchange: Exchange
 
     def end(self, completed: bool) -> None:
-        if completed:
-            self.resp.raw.release_conn()  # the connection goes back to the keep-alive pool
-        else:
-            self.resp.close()
+        self.exchange.end(completed)
         self.pool.release(self.up)
 
 
@@ -85,7 +80,7 @@ class RelayBody:
         # inside a read on it, which then returns at once; the relay's finally does the rest.
         self.outcome.client_gone = True
         if self.use is not None:
-            shut_down(upstream_socket(self.use.resp))
+            self.use.exchange.interrupt()
 
     def __iter__(self) -> Iterator[bytes]:
         self._gen = self._generate()
@@ -180,8 +175,3 @@ class RelayBody:
         # freed the moment the server drops the body, not by the cyclic garbage collector.
         self._watch = self._gen = None
 
-
-def upstream_socket(resp: requests.Response) -> socket.socket | None:
-    """The socket under a streamed response, while it has one."""
-    conn = getattr(resp.raw, "connection", None)
-    return conn.sock if conn is not None else None

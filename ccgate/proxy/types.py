@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import socket
 from dataclasses import dataclass, field
-from typing import Iterable, Protocol
+from typing import Iterable, Iterator, Mapping, Protocol
 
 
 @dataclass
@@ -59,6 +59,22 @@ class Outcome:
     price_multiplier: float = 1.0  # the answering upstream's priceMultiplier (upstreamCost)
     # one per upstream tried, in order: {"upstream", "status" or "error", "ms"}
     attempts: list = field(default_factory=list)
+
+
+class Exchange(Protocol):
+    """One upstream answer as the forwarder and the relay see it: the wire is behind this
+    (``attempt.WireExchange`` over requests; scripted answers in the tests)."""
+    status: int
+    headers: Mapping[str, str]  # case-insensitive
+
+    def chunks(self, decoded: bool) -> Iterator[bytes]:
+        """The body as it arrives (``decoded``: a content-encoding undone)."""
+
+    def interrupt(self) -> None:
+        """The client left: a read waiting on the upstream returns at once."""
+
+    def end(self, completed: bool) -> None:
+        """Give the connection back (``completed``: for reuse) or drop it."""
 
 
 class StreamCut(Exception):

@@ -6,7 +6,7 @@ import pytest
 from ccgate.openai.request import TranslationError, resolve_model, to_anthropic
 from ccgate.openai.response import error_from_anthropic, to_chat_completion
 from ccgate.openai.stream import StreamTranslator
-from tests.mock_upstream import message, message_events, sse
+from tests.mock_wire import message, message_events, sse
 from tests.helpers import FIXTURES
 
 M = "claude-sonnet-4-20250514"

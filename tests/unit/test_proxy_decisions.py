@@ -11,7 +11,7 @@ from ccgate.core.redact import StreamRedactor, cover, replace_secrets
 from ccgate.config.settings import UpstreamConfig
 from ccgate.core.sse import MAX_EVENT_BYTES, EventTooLarge, SSEParser
 from tests.helpers import UPSTREAM_KEY
-from tests.mock_upstream import message, message_events, sse
+from tests.mock_wire import message, message_events, sse
 
 UP = UpstreamConfig(id="m", name="m", url="https://mirror.example/api", key=UPSTREAM_KEY,
                     weight=1, enabled=True, auth="auto", read_timeout_s=600)

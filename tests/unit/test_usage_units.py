@@ -12,7 +12,7 @@ from ccgate.usage.limits import LimitExceeded, Limiter
 from ccgate.usage.pricing import PriceBook, cost_of, family_price
 from ccgate.usage.dayfile import day_path
 from ccgate.usage.store_file import FileStore
-from tests.mock_upstream import message, message_events, sse
+from tests.mock_wire import message, message_events, sse
 from tests.helpers import FIXTURES
 
 SSE_DIR = FIXTURES / "anthropic-sse"
