@@ -1,6 +1,7 @@
 """CCGate: a self-hosted gateway that shares Claude API access among tenants."""
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -8,6 +9,7 @@ from pathlib import Path
 from flask import Flask
 
 from .config.load import ConfigError, load_config
+from .config.settings import SPEND_WINDOWS
 from .core.version import VERSION
 from .gateway import Gateway
 from .ops.logs import setup_logging
@@ -40,6 +42,7 @@ def create_app(config_dir: str | os.PathLike | None = None,
     app = Flask(__name__, template_folder="../templates", static_folder="../static")
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
     app.url_map.merge_slashes = False  # "//" in a path is refused, not redirected
+    app.jinja_env.globals["spend_windows"] = json.dumps(SPEND_WINDOWS)
     setup_logging(config.logging, data_dir)
     gateway = Gateway(config, data_dir)
     app.extensions["ccgate"] = gateway

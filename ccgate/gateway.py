@@ -11,6 +11,7 @@ from typing import Iterator
 
 from .ops import metrics
 from .config.load import Config
+from .config.settings import SPEND_WINDOWS
 from .core.errors import GatewayError
 from .ops.logs import stop_logging
 from .proxy import Forwarder, ProxyRequest, Relay
@@ -30,7 +31,7 @@ from .usage.pricing import PriceBook
 from .alerts.watchdog import Watchdog
 
 log = logging.getLogger("ccgate")
-SPEND_LIMITS = frozenset({"window5h", "daily", "weekly", "monthly"})
+SPEND_LIMITS = frozenset(SPEND_WINDOWS)
 
 
 class Gateway:

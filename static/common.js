@@ -56,6 +56,11 @@
     return box;
   }
 
+  // The spend windows, named once on the server (config/settings.py SPEND_WINDOWS).
+  var spendWindows = JSON.parse(document.body.dataset.spendWindows || "[]");
+
   window.CCGateUI = {num: num, pct: pct, setRows: setRows, setList: setList, bar: bar,
-                     money: window.CCGateChart.money};
+                     money: window.CCGateChart.money, spendWindows: spendWindows,
+                     // every window but the day, which the pages show on its own
+                     otherWindows: spendWindows.filter(function (n) { return n !== "daily"; })};
 })();

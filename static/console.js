@@ -4,7 +4,7 @@
 (function () {
   var i18n = window.CCGateI18n, ui = window.CCGateUI;
   var api = document.body.getAttribute("data-api");
-  var LIMITS = ["window5h", "daily", "weekly", "monthly"];
+  var LIMITS = ui.spendWindows;
   var configured = {tenants: [], upstreams: []};
   var editing = null;  // the id being edited, or null when adding
 

@@ -34,7 +34,7 @@
     function limitsCell(t) {  // the daily bar, then every other configured window as used/limit
       var cell = document.createElement("span"), parts = [];
       if (t.dailyLimitUsed !== null) { cell.appendChild(ui.bar(t.dailyLimitUsed)); }
-      ["window5h", "weekly", "monthly"].forEach(function (name) {
+      ui.otherWindows.forEach(function (name) {
         var w = t.windows && t.windows[name];
         if (w) { parts.push(i18n.t("me." + name) + " " + ui.money(w.usedUSD) + "/" + ui.money(w.maxUSD)); }
       });

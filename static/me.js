@@ -29,7 +29,7 @@
       pairs.push(["me.limit", i18n.t("noLimit")]);
     }
     // Every other configured window: used / limit, and when it resets.
-    ["window5h", "weekly", "monthly"].forEach(function (name) {
+    ui.otherWindows.forEach(function (name) {
       var w = u.limits[name];
       if (w) {
         pairs.push(["me." + name, ui.money(w.usedUSD) + " / " + ui.money(w.maxUSD) + " · " +

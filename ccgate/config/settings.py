@@ -132,6 +132,11 @@ class AlertsConfig:
                    gateway_name=doc.get("gatewayName", cls.gateway_name))
 
 
+# The spend windows, in the order they are shown: the limits, /usage, the dashboard and the
+# console (served to the pages as the body's data-spend-windows) all take their names from here.
+SPEND_WINDOWS = ("window5h", "daily", "weekly", "monthly")
+
+
 @dataclass(frozen=True)
 class TenantLimits:
     """A tenant's ``limits``; 0 means no limit."""

@@ -8,17 +8,23 @@ model's and the client's own JSON: a ``file_id`` key there names nothing upstrea
 """
 from __future__ import annotations
 
+import re
 from typing import Iterator
 
-# Bytes that show a body may name an object (a key can also hide behind a \\u escape).
-_HINTS = (b"file_id", b"skill_id", b"container", b"\\u")
+# Bytes that show a body may name an object: the keys, quoted as keys are (the same words inside
+# a string have their quotes escaped), or any escaped printable ASCII character, which is how a
+# key could hide ("file\\u005fid"). Encoders escape control and non-ASCII characters, so the
+# bodies of real clients rarely have one, and most bodies are never walked.
+_KEYS = (b'"file_id"', b'"skill_id"', b'"container"')
+_ESCAPED_ASCII = re.compile(rb"\\u00[2-7][0-9a-fA-F]")
 _FILE_HOLDERS = frozenset({"file", "container_upload"})
 _TOOL_USES = frozenset({"tool_use", "server_tool_use", "mcp_tool_use"})
 
 
 def may_name_objects(body: bytes) -> bool:
     """False when ``body`` cannot name a file, skill or container (most requests)."""
-    return any(body.find(hint) >= 0 for hint in _HINTS)
+    return any(body.find(key) >= 0 for key in _KEYS) or (
+        body.find(b"\\u") >= 0 and _ESCAPED_ASCII.search(body) is not None)
 
 
 def named_objects(doc: object) -> Iterator[tuple[str, str]]:

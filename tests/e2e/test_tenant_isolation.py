@@ -178,3 +178,13 @@ def test_reusing_a_container_by_id_is_refused(shared, upstream):
     assert upstream.requests == []
     assert alice.beta.messages.create(model=MODEL, max_tokens=10, messages=[
         {"role": "user", "content": "my Docker container will not start"}]).content
+
+
+def test_an_escaped_key_cannot_smuggle_someone_elses_file(shared, upstream):
+    mine = sdk(shared, TENANT_KEY).beta.files.upload(file=("a.txt", b"a", "text/plain"))
+    body = ('{"model": "%s", "max_tokens": 5, "messages": [{"role": "user", "content": [{"type": '
+            '"document", "source": {"type": "file", "file\\u005fid": "%s"}}]}]}' % (MODEL, mine.id))
+    sent = len(upstream.requests)
+    r = requests.post(shared.url + "/anthropic/v1/messages", data=body,
+                      headers={"x-api-key": OTHER_KEY, "content-type": "application/json"})
+    assert r.status_code == 404 and len(upstream.requests) == sent

@@ -53,7 +53,11 @@ def test_named_objects():
     assert reused_containers({"container": "container_1"}) == ["container_1"]
     assert reused_containers({"requests": [{"params": {"container": {"id": "c2"}}}]}) == ["c2"]
     assert may_name_objects(b'{"file\\u005fid": "x"}')  # an escaped key is still looked at
+    assert may_name_objects(b'{"source": {"type": "file", "file_id": "x"}}')
     assert not may_name_objects(b'{"model": "claude", "messages": []}')
+    # what Claude Code bodies hold (ANSI escapes, non-ASCII, the words in prose): never walked
+    assert not may_name_objects('{"content": "\\u001b[31mthe \\"container\\" and file_id '
+                                '\\u00e9"}'.encode())
 
 
 def owned(n):

@@ -327,9 +327,13 @@ def test_no_descriptor_or_greenlet_leaks_over_500_faulty_requests(fgw, raw):
 
     # Warm up at the same concurrency: keep-alive pools fill up to their steady size.
     before = batch(100)
-    after = batch(500)
+    batch(500)
     session.close()
-    assert after - before <= 3, "; ".join(describe_fds())
+    # A leak stays; sockets other tests of this process are still closing go within seconds.
+    deadline = time.monotonic() + 10
+    while open_fds() - before > 3 and time.monotonic() < deadline:
+        gevent.sleep(0.5)
+    assert open_fds() - before <= 3, "; ".join(describe_fds())
     assert fgw.gateway.in_flight == 0 and fgw.gateway.pool.states[0].in_flight == 0
     assert len(wait_records(fgw, 600)) == 600
     import gc
