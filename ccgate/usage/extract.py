@@ -27,6 +27,8 @@ class Usage:
     cache_creation_tokens: int = 0
     cache_read_tokens: int = 0
     cache_creation_1h_tokens: int = 0  # the part of cache_creation written with a 1-hour TTL
+    web_search_requests: int = 0  # server-side web searches (billed per search, not per token)
+    inference_geo: str | None = None  # where the answer says it ran ("us" costs more)
     # Whether a ``usage`` object was reported at all (a message was generated), and the model the
     # response names: what the response says about itself, not token counts.
     seen: bool = field(default=False, compare=False)
@@ -52,6 +54,14 @@ class Usage:
             one_hour = split.get("ephemeral_1h_input_tokens")
             if type(one_hour) is int and one_hour >= 0:
                 self.cache_creation_1h_tokens = one_hour
+        server = usage.get("server_tool_use")
+        if isinstance(server, dict):
+            searches = server.get("web_search_requests")
+            if type(searches) is int and searches >= 0:
+                self.web_search_requests = searches
+        geo = usage.get("inference_geo")
+        if isinstance(geo, str) and geo:
+            self.inference_geo = geo[:32]
 
 
 def usage_from_body(body: bytes) -> Usage:

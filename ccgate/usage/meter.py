@@ -201,6 +201,7 @@ class Meter:
         record.inputCost, record.outputCost = round(cost.input * bill, 10), round(cost.output * bill, 10)
         record.cacheCreationCost = round(cost.cache_creation * bill, 10)
         record.cacheReadCost = round(cost.cache_read * bill, 10)
+        record.webSearchCost = round(cost.web_search * bill, 10)
         record.totalCost = round(cost.total * bill, 10)
         if bill != 1:
             record.listCost = round(cost.total, 10)
@@ -224,8 +225,9 @@ class Meter:
             ttfbMs=round(outcome.ttfb_ms, 1) if outcome.ttfb_ms is not None else None,
             sessionId=self.session, userAgent=self.call.user_agent, clientIP=self.call.client_ip,
             cacheCreation1hTokens=usage.cache_creation_1h_tokens,
-            attempts=outcome.attempts or None)
-        if usage.total_tokens:
+            attempts=outcome.attempts or None, webSearchRequests=usage.web_search_requests,
+            inferenceGeo=usage.inference_geo)
+        if usage.total_tokens or usage.web_search_requests:
             self._price(record, model, usage, outcome)
         # A stream is whole by ``stream_complete`` alone (the OpenAI client is told the same),
         # however its connection ended; any other body when its last byte came.

@@ -35,6 +35,16 @@ _RATE_FIELDS = ("input_mtok", "output_mtok", "cache_write_mtok", "cache_write_1h
 Rate = float | tuple[tuple[int, float], ...]
 
 
+# USD per server-side web search: $10 per 1,000 on every Claude model (Anthropic's pricing page,
+# "Web search tool", 2026-12; genai-prices carries it as web_searches_kcount). A search that
+# errors is not billed, and the usage then does not count it.
+WEB_SEARCH_USD = 10 / 1000
+# Data residency: inference pinned to a region costs this multiple of every token category on
+# the models that offer it (Opus 4.6+, Sonnet 4.6+; Anthropic's pricing page, "Data residency",
+# 2026-12). The answer's usage.inference_geo says where it ran; "global" costs list price.
+GEO_MULTIPLIERS = {"us": 1.1}
+
+
 @dataclass(frozen=True)
 class Prices:
     """Per-million-token rates for one model, and where they came from."""
@@ -44,6 +54,7 @@ class Prices:
     cache_write_1h: Rate
     cache_read: Rate
     source: str
+    web_search: float = WEB_SEARCH_USD  # USD per search
 
     @staticmethod
     def rate(rate: Rate, prompt_tokens: int) -> float:
@@ -63,24 +74,30 @@ class Cost:
     output: float
     cache_creation: float
     cache_read: float
+    web_search: float = 0.0
 
     @property
     def total(self) -> float:
-        return self.input + self.output + self.cache_creation + self.cache_read
+        return self.input + self.output + self.cache_creation + self.cache_read + self.web_search
 
 
-def cost_of(usage: Usage, prices: Prices) -> Cost:
-    """What ``usage`` costs at ``prices`` (tiers chosen by the whole prompt, cache included)."""
+def cost_of(usage: Usage, prices: Prices, geo_multipliers: dict | None = None) -> Cost:
+    """What ``usage`` costs at ``prices``: tokens at the tier the whole prompt (cache included)
+    reaches, times the residency multiplier of where it ran, plus its web searches."""
     prompt = usage.input_tokens + usage.cache_creation_tokens + usage.cache_read_tokens
     r = Prices.rate
     one_hour = min(usage.cache_creation_1h_tokens, usage.cache_creation_tokens)
     five_min = usage.cache_creation_tokens - one_hour
+    geo = (geo_multipliers or GEO_MULTIPLIERS).get(usage.inference_geo, 1.0) \
+        if usage.inference_geo else 1.0
+    per_token = geo / 1e6
     return Cost(
-        input=usage.input_tokens * r(prices.input, prompt) / 1e6,
-        output=usage.output_tokens * r(prices.output, prompt) / 1e6,
+        input=usage.input_tokens * r(prices.input, prompt) * per_token,
+        output=usage.output_tokens * r(prices.output, prompt) * per_token,
         cache_creation=(five_min * r(prices.cache_write, prompt)
-                        + one_hour * r(prices.cache_write_1h, prompt)) / 1e6,
-        cache_read=usage.cache_read_tokens * r(prices.cache_read, prompt) / 1e6,
+                        + one_hour * r(prices.cache_write_1h, prompt)) * per_token,
+        cache_read=usage.cache_read_tokens * r(prices.cache_read, prompt) * per_token,
+        web_search=usage.web_search_requests * prices.web_search,
     )
 
 
@@ -95,9 +112,11 @@ def _from_model_price(mp, source: str) -> Prices:
     input_rate = rates["input_mtok"]
     # Anthropic's 1-hour cache writes cost 2x input; 5-minute writes 1.25x.
     write_1h = rates["cache_write_1h_mtok"] or _scale(input_rate, 2.0)
+    searches = getattr(mp, "web_searches_kcount", None)
     return Prices(input=input_rate, output=rates["output_mtok"],
                   cache_write=rates["cache_write_mtok"] or _scale(input_rate, 1.25),
-                  cache_write_1h=write_1h, cache_read=rates["cache_read_mtok"], source=source)
+                  cache_write_1h=write_1h, cache_read=rates["cache_read_mtok"], source=source,
+                  web_search=float(searches) / 1000 if searches is not None else WEB_SEARCH_USD)
 
 
 def _scale(rate: Rate, factor: float) -> Rate:
@@ -116,7 +135,8 @@ def _from_node_entry(entry: dict, per: float, source: str) -> Prices:
         cache_write_1h=float(entry["cacheCreation1h"]) * scale if "cacheCreation1h" in entry
         else inp * 2.0,
         cache_read=float(entry["cacheRead"]) * scale if "cacheRead" in entry else inp * 0.1,
-        source=source)
+        source=source,
+        web_search=float(entry["webSearch"]) / 1000 if "webSearch" in entry else WEB_SEARCH_USD)
 
 
 def _version(model_id: str) -> tuple[int, ...]:
@@ -167,6 +187,7 @@ class PriceBook:
         self._overrides = doc.get("modelPricing") or {}
         self._patterns = PatternSet(list(self._overrides))
         self._default = doc.get("default")
+        self.geo_multipliers = {**GEO_MULTIPLIERS, **(doc.get("inferenceGeo") or {})}
         self.prices = lru_cache(maxsize=1024)(self._resolve)
         self.is_priced = lru_cache(maxsize=1024)(self._is_priced)
 
@@ -201,7 +222,7 @@ class PriceBook:
         return cost_of(usage, self.prices(model)).total
 
     def cost(self, model: str, usage: Usage) -> Cost:
-        return cost_of(usage, self.prices(model))
+        return cost_of(usage, self.prices(model), self.geo_multipliers)
 
     def describe(self, model: str) -> dict:
         """``model``'s rates per million tokens and where they come from, for the prices page."""
@@ -211,6 +232,7 @@ class PriceBook:
         out = {"model": model, "source": p.source, "kind": kind,
                "warning": None if kind != "fallback" else (
                    f"no price of its own: charged as {p.source}; add a pricing.json entry")}
+        out["webSearchPer1K"] = round(p.web_search * 1000, 6)
         for name, rate in (("input", p.input), ("output", p.output),
                            ("cacheWrite5m", p.cache_write), ("cacheWrite1h", p.cache_write_1h),
                            ("cacheRead", p.cache_read)):

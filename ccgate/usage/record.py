@@ -34,7 +34,7 @@ def utc_second(ts: float) -> str:
 
 
 OPTIONAL = ("cacheCreation1hTokens", "interrupted", "provisional", "attempts", "listCost",
-            "clientIP")
+            "clientIP", "webSearchRequests", "webSearchCost", "inferenceGeo")
 
 
 @dataclass
@@ -70,6 +70,9 @@ class UsageRecord:
     provisional: int = 0  # a long stream recorded as it goes: the revision, replaced later
     listCost: float | None = None  # the list-price cost, when the tenant's billing differs
     attempts: list | None = None  # the routing log: {"upstream", "status" or "error", "ms"} each
+    webSearchRequests: int = 0  # server-side web searches, billed per search
+    webSearchCost: float = 0.0  # their cost (in totalCost, not in the token costs)
+    inferenceGeo: str | None = None  # where the answer says it ran, when it says so
 
     def to_dict(self) -> dict:
         # Not dataclasses.asdict: it deep-copies every value, the costliest step of metering.
@@ -87,7 +90,8 @@ class UsageRecord:
 
 NUMBERS = ("inputTokens", "outputTokens", "cacheCreationTokens", "cacheReadTokens", "totalTokens",
            "inputCost", "outputCost", "cacheCreationCost", "cacheReadCost", "totalCost",
-           "upstreamCost", "cacheCreation1hTokens", "listCost", "duration")
+           "upstreamCost", "cacheCreation1hTokens", "listCost", "duration", "webSearchRequests",
+           "webSearchCost")
 
 
 def record_problem(doc: object, tenants: frozenset[str] | None) -> str | None:

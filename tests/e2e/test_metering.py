@@ -251,3 +251,35 @@ def test_two_gateway_processes_share_one_data_dir(make_mock, tmp_path):
         for proc in procs:
             proc.terminate()
             proc.wait(10)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_web_searches_are_billed_per_search(make_gateway, upstream, stream):
+    """Issue 31 (in part): an upstream reporting 50 web searches adds exactly $0.50 to the record
+    and to the tenant's day, streamed or not."""
+    from tests.mock_upstream import MockResponse, message, message_events
+    msg = message("claude-sonnet-4-5-20250929", [{"type": "text", "text": "Found it."}],
+                  input_tokens=1000, output_tokens=1000)
+    msg["usage"]["server_tool_use"] = {"web_search_requests": 50}
+    events = message_events(msg)
+    if stream:  # the final count comes in message_delta, as Anthropic sends it
+        last = [i for i, e in enumerate(events) if e.startswith(b"event: message_delta")][0]
+        events[last] = events[last].replace(
+            b'"usage": {"output_tokens": 1000}',
+            b'"usage": {"output_tokens": 1000, "server_tool_use": {"web_search_requests": 50}}')
+    upstream.handler = lambda req: (upstream.stream(events) if stream
+                                    else MockResponse(body=json.dumps(msg).encode()))
+    gw = make_gateway([upstream_entry(upstream)])
+    r = requests.post(gw.url + "/anthropic/v1/messages", headers={"x-api-key": TENANT_KEY},
+                      json={"model": "claude-sonnet-4-5-20250929", "max_tokens": 1000,
+                            "stream": stream, "messages": [{"role": "user", "content": "look"}]})
+    assert r.status_code == 200
+    tokens = 1000 * 3 / 1e6 + 1000 * 15 / 1e6
+    wait_until(lambda: requests.get(gw.url + "/usage", headers={"x-api-key": TENANT_KEY})
+               .json()["today"]["requests"] == 1)
+    rec = [json.loads(line) for f in (Path(gw.gateway.data_dir) / "usage").rglob("*.json")
+           for line in f.read_text().splitlines()][0]
+    assert rec["webSearchRequests"] == 50 and rec["webSearchCost"] == pytest.approx(0.50)
+    assert rec["totalCost"] == pytest.approx(tokens + 0.50)
+    day = requests.get(gw.url + "/usage", headers={"x-api-key": TENANT_KEY}).json()["today"]
+    assert day["costUSD"] == pytest.approx(tokens + 0.50)

@@ -1,0 +1,47 @@
+"""What Anthropic bills beyond tokens, priced as its pricing page says (issue 31, in part).
+Source: Anthropic's pricing page (platform.claude.com/docs/en/about-claude/pricing), read
+2026-12-06: web search $10 per 1,000 searches on every model; data residency (inference_geo
+"us") 1.1x on every token category on Opus 4.6+ and Sonnet 4.6+. Each figure below is worked out
+by hand from those prices."""
+import pytest
+
+from ccgate.usage.extract import Usage, usage_from_body
+from ccgate.usage.pricing import PriceBook
+
+SONNET_45, OPUS_46 = "claude-sonnet-4-5-20250929", "claude-opus-4-6"
+
+
+def test_fifty_web_searches_are_fifty_cents():
+    cost = PriceBook(None).cost(SONNET_45, Usage(input_tokens=1000, output_tokens=1000,
+                                                 web_search_requests=50))
+    assert cost.web_search == pytest.approx(0.50)  # 50 x $10 / 1000
+    assert cost.total == pytest.approx(1000 * 3 / 1e6 + 1000 * 15 / 1e6 + 0.50)
+
+
+def test_us_residency_is_ten_percent_on_every_token_category():
+    prices = PriceBook(None)
+    usage = dict(input_tokens=1000, output_tokens=1000, cache_creation_tokens=1000,
+                 cache_read_tokens=1000)
+    plain = prices.cost(OPUS_46, Usage(**usage))
+    us = prices.cost(OPUS_46, Usage(**usage, inference_geo="us"))
+    # Opus 4.6: $5 in, $25 out, $6.25 cache write (5 min), $0.50 cache read, per million
+    assert plain.total == pytest.approx((5 + 25 + 6.25 + 0.5) * 1000 / 1e6)
+    assert us.total == pytest.approx(plain.total * 1.1)
+    assert us.cache_read == pytest.approx(plain.cache_read * 1.1)
+    assert prices.cost(OPUS_46, Usage(**usage, inference_geo="global")).total == plain.total
+
+
+def test_pricing_json_sets_the_search_price_and_the_residency_multiplier():
+    book = PriceBook({"unit": "1M", "modelPricing": {"*sonnet*": {
+        "input": 3, "output": 15, "webSearch": 20}}, "inferenceGeo": {"us": 1.2}})
+    cost = book.cost(SONNET_45, Usage(input_tokens=1_000_000, web_search_requests=10,
+                                      inference_geo="us"))
+    assert cost.web_search == pytest.approx(0.20) and cost.input == pytest.approx(3.6)
+    assert book.describe(SONNET_45)["webSearchPer1K"] == 20
+
+
+def test_searches_and_geo_are_read_from_the_usage():
+    usage = usage_from_body(b'{"usage": {"input_tokens": 5, "output_tokens": 7, '
+                            b'"server_tool_use": {"web_search_requests": 3}, '
+                            b'"inference_geo": "us"}}')
+    assert (usage.web_search_requests, usage.inference_geo) == (3, "us")
