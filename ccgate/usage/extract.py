@@ -29,6 +29,7 @@ class Usage:
     cache_creation_1h_tokens: int = 0  # the part of cache_creation written with a 1-hour TTL
     web_search_requests: int = 0  # server-side web searches (billed per search, not per token)
     inference_geo: str | None = None  # where the answer says it ran ("us" costs more)
+    speed: str | None = None  # "fast": fast mode, billed at a multiple of the token prices
     # Whether a ``usage`` object was reported at all (a message was generated), and the model the
     # response names: what the response says about itself, not token counts.
     seen: bool = field(default=False, compare=False)
@@ -59,9 +60,11 @@ class Usage:
             searches = server.get("web_search_requests")
             if type(searches) is int and searches >= 0:
                 self.web_search_requests = searches
-        geo = usage.get("inference_geo")
+        geo, speed = usage.get("inference_geo"), usage.get("speed")
         if isinstance(geo, str) and geo:
             self.inference_geo = geo[:32]
+        if isinstance(speed, str) and speed:
+            self.speed = speed[:16]
 
 
 def usage_from_body(body: bytes) -> Usage:

@@ -226,7 +226,8 @@ class Meter:
             sessionId=self.session, userAgent=self.call.user_agent, clientIP=self.call.client_ip,
             cacheCreation1hTokens=usage.cache_creation_1h_tokens,
             attempts=outcome.attempts or None, webSearchRequests=usage.web_search_requests,
-            inferenceGeo=usage.inference_geo)
+            inferenceGeo=usage.inference_geo,
+            speed=usage.speed if usage.speed != "standard" else None)
         if usage.total_tokens or usage.web_search_requests:
             self._price(record, model, usage, outcome)
         # A stream is whole by ``stream_complete`` alone (the OpenAI client is told the same),

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from genai_prices import Usage as PriceUsage
@@ -43,6 +43,18 @@ WEB_SEARCH_USD = 10 / 1000
 # the models that offer it (Opus 4.6+, Sonnet 4.6+; Anthropic's pricing page, "Data residency",
 # 2026-12). The answer's usage.inference_geo says where it ran; "global" costs list price.
 GEO_MULTIPLIERS = {"us": 1.1}
+# Fast mode (usage.speed "fast"): every token category at this multiple of the model's price.
+# Opus 4.6: $30 / $150 per million, 6x (Anthropic's pricing page, "Fast mode", 2026-12). A model
+# with no fast price of its own is charged the highest known multiple (never less than it may
+# cost); pricing.json "fastMode" sets one per model pattern.
+FAST_MULTIPLIERS = {"claude-opus-4-6": 6.0}
+# Long context (a prompt of more than 200,000 tokens, cache included) where the snapshot has no
+# tiers: Sonnet 4 with the 1M-context beta bills the whole request at $6 input / $22.50 output
+# per million, cache at the same 2x (Anthropic's pricing page, "Long context pricing", 2026-12).
+LONG_CONTEXT = {"claude-sonnet-4-0": {"input_mtok": 6.0, "output_mtok": 22.5,
+                                      "cache_write_mtok": 7.5, "cache_write_1h_mtok": 12.0,
+                                      "cache_read_mtok": 0.6}}
+LONG_CONTEXT_FROM = 200_000
 
 
 @dataclass(frozen=True)
@@ -55,6 +67,7 @@ class Prices:
     cache_read: Rate
     source: str
     web_search: float = WEB_SEARCH_USD  # USD per search
+    fast: float = max(FAST_MULTIPLIERS.values())  # fast mode's multiple of the token prices
 
     @staticmethod
     def rate(rate: Rate, prompt_tokens: int) -> float:
@@ -90,7 +103,7 @@ def cost_of(usage: Usage, prices: Prices, geo_multipliers: dict | None = None) -
     five_min = usage.cache_creation_tokens - one_hour
     geo = (geo_multipliers or GEO_MULTIPLIERS).get(usage.inference_geo, 1.0) \
         if usage.inference_geo else 1.0
-    per_token = geo / 1e6
+    per_token = geo * (prices.fast if usage.speed == "fast" else 1.0) / 1e6
     return Cost(
         input=usage.input_tokens * r(prices.input, prompt) * per_token,
         output=usage.output_tokens * r(prices.output, prompt) * per_token,
@@ -107,8 +120,11 @@ def _rate(value) -> Rate:
     return float(value or 0)
 
 
-def _from_model_price(mp, source: str) -> Prices:
+def _from_model_price(mp, source: str, model_id: str) -> Prices:
     rates = {f: _rate(getattr(mp, f, None)) for f in _RATE_FIELDS}
+    for field, high in LONG_CONTEXT.get(model_id, {}).items():
+        if isinstance(rates[field], float):  # the snapshot's own tiers win when it has them
+            rates[field] = ((0, rates[field]), (LONG_CONTEXT_FROM, high))
     input_rate = rates["input_mtok"]
     # Anthropic's 1-hour cache writes cost 2x input; 5-minute writes 1.25x.
     write_1h = rates["cache_write_1h_mtok"] or _scale(input_rate, 2.0)
@@ -116,7 +132,8 @@ def _from_model_price(mp, source: str) -> Prices:
     return Prices(input=input_rate, output=rates["output_mtok"],
                   cache_write=rates["cache_write_mtok"] or _scale(input_rate, 1.25),
                   cache_write_1h=write_1h, cache_read=rates["cache_read_mtok"], source=source,
-                  web_search=float(searches) / 1000 if searches is not None else WEB_SEARCH_USD)
+                  web_search=float(searches) / 1000 if searches is not None else WEB_SEARCH_USD,
+                  fast=FAST_MULTIPLIERS.get(model_id, max(FAST_MULTIPLIERS.values())))
 
 
 def _scale(rate: Rate, factor: float) -> Rate:
@@ -149,7 +166,7 @@ def _snapshot_price(model: str) -> Prices | None:
                           provider_id="anthropic")
     except LookupError:
         return None
-    return _from_model_price(calc.model_price, f"genai-prices:{calc.model.id}")
+    return _from_model_price(calc.model_price, f"genai-prices:{calc.model.id}", calc.model.id)
 
 
 @lru_cache(maxsize=1)
@@ -188,8 +205,14 @@ class PriceBook:
         self._patterns = PatternSet(list(self._overrides))
         self._default = doc.get("default")
         self.geo_multipliers = {**GEO_MULTIPLIERS, **(doc.get("inferenceGeo") or {})}
-        self.prices = lru_cache(maxsize=1024)(self._resolve)
+        self._fast = doc.get("fastMode") or {}  # model pattern -> multiple of the token prices
+        self._fast_patterns = PatternSet(list(self._fast))
+        self.prices = lru_cache(maxsize=1024)(self._with_fast_mode)
         self.is_priced = lru_cache(maxsize=1024)(self._is_priced)
+
+    def _with_fast_mode(self, model: str) -> Prices:
+        prices, pattern = self._resolve(model), self._fast_patterns.first(model)
+        return replace(prices, fast=float(self._fast[pattern])) if pattern is not None else prices
 
     def _resolve(self, model: str) -> Prices:
         pattern = self._patterns.first(model)
@@ -233,6 +256,7 @@ class PriceBook:
                "warning": None if kind != "fallback" else (
                    f"no price of its own: charged as {p.source}; add a pricing.json entry")}
         out["webSearchPer1K"] = round(p.web_search * 1000, 6)
+        out["fastModeMultiplier"] = p.fast
         for name, rate in (("input", p.input), ("output", p.output),
                            ("cacheWrite5m", p.cache_write), ("cacheWrite1h", p.cache_write_1h),
                            ("cacheRead", p.cache_read)):

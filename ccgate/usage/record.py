@@ -34,7 +34,7 @@ def utc_second(ts: float) -> str:
 
 
 OPTIONAL = ("cacheCreation1hTokens", "interrupted", "provisional", "attempts", "listCost",
-            "clientIP", "webSearchRequests", "webSearchCost", "inferenceGeo")
+            "clientIP", "webSearchRequests", "webSearchCost", "inferenceGeo", "speed")
 
 
 @dataclass
@@ -73,6 +73,7 @@ class UsageRecord:
     webSearchRequests: int = 0  # server-side web searches, billed per search
     webSearchCost: float = 0.0  # their cost (in totalCost, not in the token costs)
     inferenceGeo: str | None = None  # where the answer says it ran, when it says so
+    speed: str | None = None  # "fast" for fast mode (billed at a multiple), else absent
 
     def to_dict(self) -> dict:
         # Not dataclasses.asdict: it deep-copies every value, the costliest step of metering.

@@ -45,3 +45,24 @@ def test_searches_and_geo_are_read_from_the_usage():
                             b'"server_tool_use": {"web_search_requests": 3}, '
                             b'"inference_geo": "us"}}')
     assert (usage.web_search_requests, usage.inference_geo) == (3, "us")
+
+
+def test_fast_mode_on_opus_46_is_six_times():
+    prices = PriceBook(None)
+    usage = dict(input_tokens=10_000, output_tokens=2_000)
+    plain = prices.cost(OPUS_46, Usage(**usage)).total
+    fast = prices.cost(OPUS_46, Usage(**usage, speed="fast")).total
+    assert fast == pytest.approx((10_000 * 30 + 2_000 * 150) / 1e6)  # $30 / $150 per million
+    assert fast == pytest.approx(6 * plain)
+    assert prices.cost(OPUS_46, Usage(**usage, speed="standard")).total == plain
+    book = PriceBook({"fastMode": {"claude-opus-4-6*": 2}})
+    assert book.cost(OPUS_46, Usage(**usage, speed="fast")).total == pytest.approx(2 * plain)
+
+
+def test_sonnet_4_over_200k_prompt_tokens_bills_the_whole_request_at_the_long_context_rate():
+    prices = PriceBook(None)
+    long = prices.cost("claude-sonnet-4-20250514", Usage(input_tokens=300_000, output_tokens=1000))
+    assert long.input == pytest.approx(300_000 * 6 / 1e6)  # $1.80, was billed $0.90
+    assert long.output == pytest.approx(1000 * 22.5 / 1e6)
+    short = prices.cost("claude-sonnet-4-20250514", Usage(input_tokens=100_000, output_tokens=1000))
+    assert short.input == pytest.approx(0.30) and short.output == pytest.approx(0.015)

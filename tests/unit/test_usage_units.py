@@ -142,21 +142,22 @@ def test_non_streaming_body():
 # -- pricing ----------------------------------------------------------------------------------
 def test_sonnet_4_hand_computed():
     book = PriceBook(None)
-    u = Usage(input_tokens=1_000_000, output_tokens=200_000, cache_creation_tokens=400_000,
-              cache_read_tokens=2_000_000)
+    # a 170,000-token prompt: under the 200,000 where long-context prices start
+    u = Usage(input_tokens=50_000, output_tokens=10_000, cache_creation_tokens=20_000,
+              cache_read_tokens=100_000)
     c = book.cost("claude-sonnet-4-20250514", u)
-    assert c.input == pytest.approx(3.00)
-    assert c.output == pytest.approx(3.00)  # 0.2 M x $15
-    assert c.cache_creation == pytest.approx(1.50)  # 0.4 M x $3.75
-    assert c.cache_read == pytest.approx(0.60)  # 2 M x $0.30
-    assert c.total == pytest.approx(8.10)
+    assert c.input == pytest.approx(0.15)  # 0.05 M x $3
+    assert c.output == pytest.approx(0.15)  # 0.01 M x $15
+    assert c.cache_creation == pytest.approx(0.075)  # 0.02 M x $3.75
+    assert c.cache_read == pytest.approx(0.03)  # 0.1 M x $0.30
+    assert c.total == pytest.approx(0.405)
 
 
 def test_one_hour_cache_writes_cost_more():
     book = PriceBook(None)
-    u = Usage(cache_creation_tokens=1_000_000, cache_creation_1h_tokens=400_000)
-    # 0.6 M at $3.75 + 0.4 M at $6 (2x input)
-    assert book.cost("claude-sonnet-4-20250514", u).cache_creation == pytest.approx(2.25 + 2.40)
+    u = Usage(cache_creation_tokens=100_000, cache_creation_1h_tokens=40_000)
+    # 0.06 M at $3.75 + 0.04 M at $6 (2x input)
+    assert book.cost("claude-sonnet-4-20250514", u).cache_creation == pytest.approx(0.225 + 0.24)
 
 
 def test_node_pricing_json_per_1k_and_unit_1m():
