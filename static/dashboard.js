@@ -71,8 +71,8 @@
     ui.setRows(document.getElementById("prices-table"), data.prices.map(function (p) {
       function per(v) { return "$" + (+v.toFixed(4)); }
       return [p.model, per(p.inputPerMTok), per(p.outputPerMTok), per(p.cacheWrite5mPerMTok),
-              per(p.cacheWrite1hPerMTok), per(p.cacheReadPerMTok),
-              p.source + (p.warning ? " ⚠ " + p.warning : "")];
+              per(p.cacheWrite1hPerMTok), per(p.cacheReadPerMTok), per(p.webSearchPer1K),
+              "×" + p.fastModeMultiplier, p.source + (p.warning ? " ⚠ " + p.warning : "")];
     }), empty);
     ui.setRows(document.getElementById("requests-table"), data.requests.map(function (r) {
       return [new Date(r.timestamp).toLocaleTimeString(), r.tenantId, r.requestedModel || r.model,
