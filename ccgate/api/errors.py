@@ -19,6 +19,10 @@ OPENAI_TYPES = {"request_too_large": "invalid_request_error", "billing_error": "
 def error_response(e: GatewayError) -> Response:
     """The error in the shape of the API the request was made to."""
     headers = {"content-type": "application/json", **e.headers}
+    if e.status in (401, 403):
+        # A wrong or refused key does not get better by itself: the official SDKs and Claude
+        # Code honour this and stop at once (Claude Code retried 10 times over 3 minutes).
+        headers.setdefault("x-should-retry", "false")
     if request.path.startswith("/anthropic"):
         body = anthropic_error_body(e.error_type, e.message)
     elif request.path.startswith("/openai"):

@@ -100,7 +100,9 @@ def start() -> Response | None:
 def finish(response: Response) -> Response:
     """Every response: ``x-request-id``, and its access-log line once its body has gone out."""
     req, ctx = request._get_current_object(), g._get_current_object()
-    response.headers["x-request-id"] = request_id = ctx.request_id
+    headers = response.headers
+    headers["x-request-id"] = request_id = ctx.request_id
+    headers["x-content-type-options"] = "nosniff"  # no browser reads a JSON answer as a page
     gw, started = ctx.gateway, ctx.started
     call, meter = getattr(ctx, "call", None), getattr(ctx, "meter", None)
     tenant = call.tenant if call is not None else None

@@ -2,10 +2,19 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 
 REOPEN_AFTER_S = 1.0
+
+
+def open_private(path: Path):
+    """A log file for appending, readable by this user only (0600, also when it existed before):
+    the logs hold tenant ids, paths and client addresses."""
+    stream = open(path, "a", encoding="utf-8", opener=lambda p, flags: os.open(p, flags, 0o600))
+    os.fchmod(stream.fileno(), 0o600)
+    return stream
 
 
 class RotatingFile(logging.Handler):
@@ -22,7 +31,7 @@ class RotatingFile(logging.Handler):
         self.backups = backups
         self.lost = 0  # lines that could not be written
         self._broken_at = 0.0
-        self.stream = open(self.path, "a", encoding="utf-8")
+        self.stream = open_private(self.path)
         self.size = self.stream.tell()
 
     def _usable(self) -> bool:
@@ -31,7 +40,7 @@ class RotatingFile(logging.Handler):
         if time.monotonic() - self._broken_at < REOPEN_AFTER_S:
             return False
         try:
-            self.stream = open(self.path, "a", encoding="utf-8")
+            self.stream = open_private(self.path)
             self.size = self.stream.tell()
             return True
         except OSError:
@@ -75,7 +84,7 @@ class RotatingFile(logging.Handler):
             self.path.replace(self.path.with_name(f"{self.path.name}.1"))
         else:
             self.path.unlink(missing_ok=True)
-        self.stream = open(self.path, "a", encoding="utf-8")
+        self.stream = open_private(self.path)
         self.size = 0
 
     def flush(self) -> None:

@@ -1,0 +1,47 @@
+"""Issue 32, in part: refusals that tell clients not to retry, answers browsers do not sniff, log
+files other users cannot read."""
+import json
+import os
+
+import anthropic
+import openai
+import pytest
+import requests
+
+from tests.e2e.servers import wait_until
+from tests.helpers import DISABLED_KEY, TENANT_KEY
+
+ASK = {"model": "claude-sonnet-4-20250514", "max_tokens": 5,
+       "messages": [{"role": "user", "content": "hi"}]}
+
+
+def access(gw) -> list[dict]:
+    path = gw.gateway.data_dir / "logs" / "access.log"
+    return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+
+
+@pytest.mark.parametrize("key,status", [("sk-ccg-wrong-key-000000000000", 401),
+                                        (DISABLED_KEY, 403)])
+def test_a_wrong_or_disabled_key_is_not_retried_by_the_sdks(gw, key, status):
+    with pytest.raises(anthropic.APIStatusError) as e:
+        anthropic.Anthropic(base_url=gw.url + "/anthropic", api_key=key).messages.create(**ASK)
+    assert e.value.status_code == status
+    assert e.value.response.headers["x-should-retry"] == "false"
+    with pytest.raises(openai.APIStatusError):
+        openai.OpenAI(base_url=gw.url + "/openai/v1", api_key=key).chat.completions.create(
+            model="claude-sonnet-4-20250514", messages=ASK["messages"])
+    wait_until(lambda: len(access(gw)) >= 2)
+    assert [line["status"] for line in access(gw)] == [status, status]  # one try each
+
+
+def test_answers_carry_nosniff_and_log_files_are_private(gw):
+    for r in (requests.get(gw.url + "/health"),
+              requests.post(gw.url + "/anthropic/v1/messages", headers={"x-api-key": TENANT_KEY},
+                            json=ASK),
+              requests.get(gw.url + "/anthropic/v1/nothing", headers={"x-api-key": TENANT_KEY})):
+        assert r.headers["x-content-type-options"] == "nosniff"
+    logs = gw.gateway.data_dir / "logs"
+    wait_until(lambda: (logs / "access.log").exists())
+    for name in ("access.log", "combined.log", "error.log"):
+        if (logs / name).exists():
+            assert os.stat(logs / name).st_mode & 0o077 == 0, name
