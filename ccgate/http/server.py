@@ -112,7 +112,14 @@ class RequestHead:
         raise KeyError(name)
 
 
-def read_head(rfile) -> RequestHead:
+def check_host(headers: list[tuple[bytes, bytes]], http11: bool) -> None:
+    """RFC 9112 §3.2: an HTTP/1.1 request has exactly one Host; HTTP/1.0 at most one."""
+    hosts = sum(1 for n, _ in headers if n.lower() == b"host")
+    if hosts > 1 or (http11 and hosts == 0):
+        raise BadFraming("no Host header" if hosts == 0 else "more than one Host header")
+
+
+def read_head(rfile, http11: bool = True) -> RequestHead:
     """The header lines of a request (up to and including the blank line), checked."""
     lines: list[bytes] = []
     headers: list[tuple[bytes, bytes]] = []
@@ -130,6 +137,7 @@ def read_head(rfile) -> RequestHead:
         if len(lines) > MAX_HEADERS:
             raise BadFraming("too many header lines")
     check_framing(headers)
+    check_host(headers, http11)
     return RequestHead(lines, headers)
 
 
@@ -199,7 +207,7 @@ class Handler(WSGIHandler):
             match = _REQUEST_LINE.fullmatch(raw_requestline.encode("latin-1"))
             if match is None:
                 raise BadFraming("malformed request line")
-            head = read_head(self.rfile)
+            head = read_head(self.rfile, http11=match.group(3) == b"1")
         finally:
             self._timer.cancel()
         self._head = head

@@ -15,6 +15,9 @@ DROP_REQUEST_HEADERS = frozenset({
     "accept-encoding", "x-api-key", "authorization", "cookie", "forwarded", "x-real-ip",
     "x-ccgate-session", "via", "cf-connecting-ip", "true-client-ip", "x-client-ip",
     "x-cluster-client-ip", "x-envoy-external-address", "x-original-forwarded-for",
+    # what would make a mirror's own proxy read another method or path than the one checked
+    "x-http-method-override", "x-http-method", "x-method-override", "x-original-url",
+    "x-rewrite-url", "x-original-method",
 })
 # Response headers never passed on: hop-by-hop, cookies, and what fingerprints the mirror.
 DROP_RESPONSE_HEADERS = frozenset({
@@ -25,12 +28,18 @@ DROP_RESPONSE_HEADERS = frozenset({
 
 def to_upstream(client_headers: Iterable[tuple[str, str]], upstream: UpstreamConfig) -> dict:
     """Headers for the upstream: the client's, minus what must not pass, plus the upstream's key."""
-    out = {}
+    out, named = {}, ()
     for name, value in client_headers:
         lower = name.lower()
+        if lower == "connection":
+            # Headers the client names in Connection are hop-by-hop too (RFC 9110 §7.6.1).
+            named = tuple(n.strip().lower() for n in value.split(","))
         if lower in DROP_REQUEST_HEADERS or lower.startswith("x-forwarded-"):
             continue
         out[lower] = value
+    for name in named:
+        if name not in ("anthropic-version", "anthropic-beta", "content-type"):
+            out.pop(name, None)
     out.setdefault("anthropic-version", ANTHROPIC_VERSION)
     out["accept-encoding"] = "identity"
     out.update(upstream.auth_headers)

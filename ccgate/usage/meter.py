@@ -17,7 +17,7 @@ from .extract import CHARS_PER_TOKEN, StreamUsage, Usage, usage_from_body
 from ..tenants import Call
 from .limits import Admission, Limiter
 from .pricing import PriceBook
-from .record import UsageRecord, iso_utc
+from .record import UsageRecord, clip, iso_utc
 from .store import UsageStore
 
 log = logging.getLogger("ccgate.usage")
@@ -209,7 +209,8 @@ class Meter:
 
     def _record(self, outcome, usage: Usage, error_type: str | None,
                 whole: bool = False) -> UsageRecord:
-        model, requested = self.model or usage.model or "unknown", self.call.requested_model
+        model = clip(self.model or usage.model or "unknown", MAX_MODEL_NAME)
+        requested = self.call.requested_model
         if (outcome.status >= 400 or error_type) and not self.prices.is_priced(model):
             model = OTHER_MODEL
         record = UsageRecord(
@@ -219,11 +220,12 @@ class Meter:
             cacheCreationTokens=usage.cache_creation_tokens,
             cacheReadTokens=usage.cache_read_tokens, totalTokens=usage.total_tokens,
             duration=round((time.time() - self.started) * 1000), statusCode=outcome.status,
-            errorType=error_type, upstream=outcome.upstream, api=self.call.surface,
+            errorType=clip(error_type, 64), upstream=outcome.upstream, api=self.call.surface,
             stream=self.stream, requestedModel=(requested[:MAX_MODEL_NAME]
                                                 if isinstance(requested, str) else requested),
             ttfbMs=round(outcome.ttfb_ms, 1) if outcome.ttfb_ms is not None else None,
-            sessionId=self.session, userAgent=self.call.user_agent, clientIP=self.call.client_ip,
+            sessionId=clip(self.session), userAgent=clip(self.call.user_agent),
+            clientIP=self.call.client_ip,
             cacheCreation1hTokens=usage.cache_creation_1h_tokens,
             attempts=outcome.attempts or None, webSearchRequests=usage.web_search_requests,
             inferenceGeo=usage.inference_geo,

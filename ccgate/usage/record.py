@@ -33,6 +33,17 @@ def utc_second(ts: float) -> str:
     return _second_text(int(ts)) + "Z"
 
 
+CLIPPED = "…[cut]"
+
+
+def clip(text: str | None, most: int = 256) -> str | None:
+    """A client- or upstream-supplied string as a record keeps it: at most ``most`` characters,
+    marked when cut, so a record line stays small whatever the headers (a 30 KB user agent)."""
+    if text is None or len(text) <= most:
+        return text
+    return text[:most - len(CLIPPED)] + CLIPPED
+
+
 OPTIONAL = ("cacheCreation1hTokens", "interrupted", "provisional", "attempts", "listCost",
             "clientIP", "webSearchRequests", "webSearchCost", "inferenceGeo", "speed")
 

@@ -45,3 +45,45 @@ def test_answers_carry_nosniff_and_log_files_are_private(gw):
     for name in ("access.log", "combined.log", "error.log"):
         if (logs / name).exists():
             assert os.stat(logs / name).st_mode & 0o077 == 0, name
+
+
+@pytest.mark.parametrize("head,status", [
+    (b"GET /health HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+    (b"GET /health HTTP/1.1\r\n\r\n", 400),
+    (b"GET /health HTTP/1.0\r\n\r\n", 200),  # HTTP/1.0 needs none
+    (b"GET /health HTTP/1.1\r\nHost: a\r\n\r\n", 200),
+])
+def test_host_must_be_one_on_http_1_1(gw, head, status):
+    import socket
+    s = socket.create_connection(("127.0.0.1", gw.server.server_port))
+    s.settimeout(3)
+    s.sendall(head + b"GET /health HTTP/1.1\r\nHost: a\r\n\r\n")  # a pipelined second request
+    data = b""
+    try:
+        while chunk := s.recv(65536):
+            data += chunk
+            if status == 200:
+                break
+    except socket.timeout:
+        pass
+    s.close()
+    assert data.startswith(b"HTTP/1.1 %d" % status) or data.startswith(b"HTTP/1.0 %d" % status)
+    if status == 400:
+        assert data.count(b"HTTP/1.") == 1  # nothing behind the refused head is answered
+
+
+def test_a_record_stays_small_whatever_the_headers(gw, upstream):
+    """Issue 32: a long user agent and session id made a record of 30 KB per refused request."""
+    from pathlib import Path
+    huge = "x" * 8000  # each header line may hold up to 8 KB
+    for status in (200, 529):
+        if status == 529:
+            from tests.mock_upstream import MockResponse, error_body
+            upstream.handler = lambda req: MockResponse(529, body=error_body("overloaded_error", "busy"))
+        requests.post(gw.url + "/anthropic/v1/messages",
+                      headers={"x-api-key": TENANT_KEY, "user-agent": huge,
+                               "x-claude-code-session-id": huge}, json=ASK)
+    lines = [line for f in (Path(gw.gateway.data_dir) / "usage").rglob("*.json")
+             for line in f.read_bytes().splitlines()]
+    assert len(lines) == 2 and all(len(line) < 4096 for line in lines)
+    assert json.loads(lines[0])["userAgent"].endswith("…[cut]")

@@ -102,3 +102,19 @@ def test_sse_parser_caps_one_event_and_recovers():
         for _ in range(MAX_EVENT_BYTES // len(piece) + 2):
             p.feed(b"data: " + piece + b"\n")  # many data lines, never a blank one
     assert [e.event for e in p.feed(b"event: a\ndata: 1\n\n")] == ["a"]
+
+
+def test_connection_named_and_override_headers_are_not_forwarded():
+    """Issue 32: headers the client names in Connection are hop-by-hop; method and URL
+    overrides would make a mirror's proxy read another request than the one checked."""
+    from ccgate.config.settings import UpstreamConfig
+    from ccgate.proxy.headers import to_upstream
+    up = UpstreamConfig(id="u", name="u", url="https://m.example", key="sk-ant-key-0000000001",
+                        weight=1, enabled=True, auth="x-api-key", read_timeout_s=600)
+    sent = to_upstream([("connection", "keep-alive, X-Secret-Hop, anthropic-beta"),
+                        ("x-secret-hop", "1"), ("anthropic-beta", "files-api-2025-04-14"),
+                        ("x-http-method-override", "DELETE"), ("x-original-url", "/v1/x"),
+                        ("user-agent", "claude-cli")], up)
+    assert "x-secret-hop" not in sent and "x-http-method-override" not in sent
+    assert "x-original-url" not in sent and "connection" not in sent
+    assert sent["anthropic-beta"] == "files-api-2025-04-14" and sent["user-agent"] == "claude-cli"
