@@ -20,6 +20,7 @@ import jsonschema
 from ..core.client_ip import parse_networks
 from .env import expand_env, holds_env_value, json_path
 from .items import hash_key, tenants_of, upstreams_of
+from .problems import short_keys, upstream_problems
 from .settings import (BODY_TIMEOUT_MS, REDIS_URL_ENV, AdminConfig, AlertsConfig, LoadBalancerConfig, LoggingConfig,
                        MetricsConfig, OpenAIConfig, StorageConfig, TenantConfig,
                        UpstreamConfig, ms)
@@ -31,6 +32,7 @@ SERVER_FILE, UPSTREAMS_FILE, TENANTS_FILE, PRICING_FILE = (
     "server.json", "upstreams.json", "tenants.json", "pricing.json")
 REQUIRED_FILES = (SERVER_FILE, UPSTREAMS_FILE, TENANTS_FILE)
 KNOWN_DEFAULT_PASSWORDS = ("changeme", "your-secure-password", "admin", "password")
+SECRET_FIELDS = frozenset({"key", "keyHash", "password", "token", "secret", "botToken"})
 
 
 class ConfigError(Exception):
@@ -118,6 +120,8 @@ def _schema_message(err: jsonschema.ValidationError, variable: str | None) -> st
         return err.message
     rule = (f"{err.validator} {err.validator_value!r}"
             if not isinstance(err.validator_value, (list, dict)) else str(err.validator))
+    if variable == "a secret":
+        return f"not valid here ({rule}); the value is not shown"
     return f"not valid here ({rule}); it holds the value of ${{{variable}}}, not shown"
 
 
@@ -130,6 +134,8 @@ def validate_document(name: str, doc: Any, errors: list[str], warnings: list[str
     for err in problems:
         where = json_path(list(err.absolute_path))
         variable = holds_env_value(where, expanded or {})
+        if variable is None and where.rsplit(".", 1)[-1] in SECRET_FIELDS:
+            variable = "a secret"  # a key or password is never shown, not even a wrong one
         errors.append(f"{name}: {where}: {_schema_message(err, variable)}")
     if not problems:
         warnings += [f"{name}: {p}: unknown key, ignored" for p in _unknown_keys(doc, validator.schema, [])]
@@ -282,18 +288,6 @@ def load_config(config_dir: str | os.PathLike, overrides: dict[str, Any] | None 
         tenants=tenants,
         pricing=docs[PRICING_FILE],
         warnings=tuple(warnings),
-        problems=tuple(upstream_problems(upstreams, expanded.get(UPSTREAMS_FILE, {}))),
+        problems=tuple(upstream_problems(upstreams, expanded.get(UPSTREAMS_FILE, {}))
+                       + short_keys(tenants)),
     )
-
-
-def upstream_problems(upstreams: tuple[UpstreamConfig, ...],
-                      expanded: dict[str, str] | None = None) -> list[str]:
-    """Upstream URLs and keys that are almost certainly wrong (placeholders, a pasted /v1); a
-    URL from the environment is not shown."""
-    problems = []
-    for i, u in enumerate(upstreams):
-        show = f"upstreams[{i}].url" not in (expanded or {})
-        for field_name, problem in (("url", u.url_problem(show)), ("key", u.key_problem())):
-            if problem:
-                problems.append(f"{UPSTREAMS_FILE}: upstreams[{i}].{field_name}: {problem}")
-    return problems

@@ -69,3 +69,15 @@ def test_the_console_may_send_back_a_reference_the_file_holds():
     doc = {"upstreams": [{"id": "u", "key": "${UP_KEY}", "weight": 1}]}
     _, changed = patch_upstream(doc, "u", {"key": "${UP_KEY}", "weight": 2}, "t")
     assert changed == ["weight"] and doc["upstreams"][0]["key"] == "${UP_KEY}"
+
+
+def test_short_keys_are_a_problem_and_no_key_is_ever_echoed(tmp_path):
+    """Issue 32: validation errors printed the key; keys of 8 characters were accepted."""
+    from ccgate.config.load import load_config
+    config = load_config(write_config(tmp_path / "a", UP, tenants=[
+        {"id": "t", "key": "sk-short-1234"}]))
+    assert any("tenants[0].key: shorter than 16" in p for p in config.problems)
+    assert "sk-short-1234" not in "\n".join(config.problems)
+    found = lines(tmp_path / "b", upstreams=UP, tenants=[{"id": "t", "key": "tiny1"}])
+    assert found[0].startswith("tenants.json: tenants[0].key: not valid here (minLength 8)")
+    assert "tiny1" not in "\n".join(found)
