@@ -62,10 +62,12 @@ class StorageConfig:
 class MetricsConfig:
     enabled: bool = True
     token: str | None = field(default=None, repr=False)
+    public: bool = False  # True: anyone who reaches the gateway reads every tenant's spend
 
     @classmethod
     def from_doc(cls, doc: dict) -> "MetricsConfig":
-        return cls(enabled=doc.get("enabled", cls.enabled), token=doc.get("token"))
+        return cls(enabled=doc.get("enabled", cls.enabled), token=doc.get("token"),
+                   public=doc.get("public", False) is True)
 
 
 @dataclass(frozen=True)

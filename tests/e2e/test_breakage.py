@@ -187,7 +187,7 @@ def test_invented_model_names_do_not_grow_metrics_or_reports(make_gateway, upstr
                           json={**ASK, "model": name})
         assert r.status_code == 404
     assert post(gw).status_code == 200
-    metrics = requests.get(gw.url + "/metrics").text
+    metrics = requests.get(gw.url + "/metrics", auth=("admin", "admin-pw-123")).text
     overview = requests.get(gw.url + "/admin/api/overview", auth=("admin", "admin-pw-123")).text
     for text in (metrics, overview):
         assert "made-up-" not in text

@@ -189,6 +189,21 @@ def test_metrics_show_the_requests_just_made(make_gateway, upstream):
     assert requests.get(gw.url + "/metrics").status_code == 401
 
 
+def test_metrics_are_private_by_default(make_gateway, upstream):
+    """Issue 32: anyone on the network read every tenant's cost and tokens."""
+    admin = {"username": "boss", "password": "s3cret-Passw0rd"}
+    gw = make_gateway([upstream_entry(upstream)], server={"admin": admin})
+    requests.post(gw.url + "/anthropic/v1/messages", headers={"x-api-key": TENANT_KEY}, json=ASK)
+    anonymous = requests.get(gw.url + "/metrics")
+    assert anonymous.status_code == 401 and "alice" not in anonymous.text
+    assert "metrics.token" in anonymous.json()["error"]["message"]
+    scraped = requests.get(gw.url + "/metrics", auth=("boss", "s3cret-Passw0rd"))
+    assert scraped.status_code == 200 and 'tenant="alice"' in scraped.text
+    assert requests.get(gw.url + "/metrics", auth=("boss", "wrong")).status_code == 401
+    public = make_gateway([upstream_entry(upstream)], server={"metrics": {"public": True}})
+    assert requests.get(public.url + "/metrics").status_code == 200
+
+
 # -- hot reload -----------------------------------------------------------------------------------
 def test_hot_reload_picks_up_a_tenant_and_rejects_a_bad_edit(gw, upstream):
     new_key = "sk-ccg-added-while-running-123"
@@ -246,7 +261,8 @@ def test_sigterm_lets_a_slow_stream_finish_then_exits_0(make_mock, tmp_path):
 
 def test_gunicorn_two_workers_exact_usage(make_mock, tmp_path):
     mock = make_mock("m")
-    config = write_config(tmp_path / "c", [upstream_entry(mock)])
+    config = write_config(tmp_path / "c", [upstream_entry(mock)],
+                          server={"metrics": {"token": "scrape-token-1"}})
     port = free_port()
     env = {**os.environ, "CCGATE_CONFIG_DIR": str(config), "CCGATE_DATA_DIR": str(tmp_path / "data"),
            "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prom")}
@@ -270,7 +286,8 @@ def test_gunicorn_two_workers_exact_usage(make_mock, tmp_path):
         for _ in range(4):  # whichever worker answers sees the same totals
             today = requests.get(f"http://127.0.0.1:{port}/usage", headers={"x-api-key": TENANT_KEY}).json()["today"]
             assert today["requests"] == 100 and today["inputTokens"] == 2500
-        metrics = requests.get(f"http://127.0.0.1:{port}/metrics").text
+        metrics = requests.get(f"http://127.0.0.1:{port}/metrics",
+                               headers={"authorization": "Bearer scrape-token-1"}).text
         total = sum(s.value for f in text_string_to_metric_families(metrics) for s in f.samples
                     if s.name == "ccgate_requests_total" and s.labels.get("tenant") == "alice")
         assert total == 100  # summed over both workers
