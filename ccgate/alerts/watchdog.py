@@ -7,8 +7,10 @@ the upstreams' spend is summed again from the store, so several instances agree.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Callable, Protocol
 
 
@@ -42,6 +44,7 @@ class Watched(Protocol):
     store: UsageStore
     tenants: TenantRegistry
     clock: Callable[[], float]
+    data_dir: Path
 
 
 class Watchdog:
@@ -147,8 +150,33 @@ class Watchdog:
         if "daily_summary" not in self.gw.config.alerts.events or not self.gw.config.alerts.targets:
             return
         day = local.date() - timedelta(days=1)
-        if self.gw.shared.claim(f"daily_summary:{day}", SUMMARY_CLAIM_S):
-            self.alerts.emit(self._summary(day))
+        if self._summarized(day) or not self.gw.shared.claim(f"daily_summary:{day}",
+                                                              SUMMARY_CLAIM_S):
+            return
+        self.alerts.emit(self._summary(day))
+        self._remember_summary(day)
+
+    def _marker(self) -> Path:
+        return Path(self.gw.data_dir) / "state" / "daily-summary"
+
+    def _summarized(self, day) -> bool:
+        """Whether ``day``'s summary went out already (by this or an earlier run)."""
+        try:
+            return self._marker().read_text().strip() >= day.isoformat()
+        except OSError:
+            return False
+
+    def _remember_summary(self, day) -> None:
+        """A restart must not send the same summary again: the day is written down."""
+        marker = self._marker()
+        try:
+            marker.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            tmp = marker.with_name(f".{marker.name}.{os.getpid()}")
+            tmp.write_text(day.isoformat() + "\n")
+            os.replace(tmp, marker)
+        except OSError as e:
+            log.warning("the daily summary of %s was sent, but %s cannot be written (%s): a "
+                        "restart today may send it again", day, marker, e.strerror or e)
 
     def _summary(self, day) -> events.Alert:
         tenants, upstreams, requests, errors, failovers = {}, {}, 0, 0, 0

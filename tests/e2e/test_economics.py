@@ -243,3 +243,18 @@ def test_alert_test_endpoint_reports_each_target(make_gateway, upstream, hooks):
         ("webhook 127.0.0.1", True), ("telegram chat -100", True)]
     assert "telegram-token" not in r.text
     assert events(hook)[0]["event"] == "test" and "测试" in events(hook)[0]["message"]
+
+
+def test_the_daily_summary_goes_out_once_across_restarts(make_gateway, make_mock, hooks):
+    """Issue 32: the previous day's summary was sent again at every restart."""
+    hook, telegram = hooks
+    up = make_mock("mirror")
+    server = {"admin": ADMIN, "alerts": alerts_config(hook, telegram, dailySummaryAt="00:00",
+                                                      events=["daily_summary"])}
+    first = make_gateway([upstream_entry(up)], server=server)
+    summaries = lambda: [e for e in events(hook) if e["event"] == "daily_summary"]
+    wait_until(lambda: len(summaries()) == 1, timeout=5)
+    first.stop()
+    make_gateway([upstream_entry(up)], server=server)  # the same data dir: a restart
+    gevent.sleep(2.5)  # two ticks of its watchdog
+    assert len(summaries()) == 1
