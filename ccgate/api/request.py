@@ -95,16 +95,16 @@ class _BodyStalled(Exception):
     pass
 
 
-def request_body(gw: Gateway) -> bytes:
-    """The whole request body; 413 over ``server.maxBodyMB`` (Content-Length or chunked), 408
-    when it stops arriving for ``server.bodyTimeout``.
+def request_body(gw: Gateway, most: int | None = None) -> bytes:
+    """The whole request body; 413 over ``server.maxBodyMB`` (or ``most`` bytes; Content-Length
+    or chunked), 408 when it stops arriving for ``server.bodyTimeout``.
 
     The body is read here rather than through werkzeug, which cuts a chunked body at the limit
     silently and waits forever on a trickle; a refused body is not read further and the
     connection is closed.
     """
     req = request._get_current_object()
-    limit, timeout = gw.config.max_body_bytes, gw.config.body_timeout_s
+    limit, timeout = most or gw.config.max_body_bytes, gw.config.body_timeout_s
     stream, length = req.environ["wsgi.input"], req.content_length  # length: None when chunked
     if (length or 0) > limit:
         raise _abandon(stream, _too_large())

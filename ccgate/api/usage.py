@@ -9,7 +9,8 @@ from ..core.errors import GatewayError
 from ..tenants import presented_key
 from ..usage.limits import usd
 from ..usage.store import Counters
-from .request import current_gateway
+from ..core.json_object import parse_json_object
+from .request import current_gateway, request_body
 from .auth import call_of, tenant_for_key
 
 bp = Blueprint("usage", __name__)
@@ -17,15 +18,20 @@ bp = Blueprint("usage", __name__)
 MAX_DAYS = 366
 
 
+KEY_BODY_MAX = 4096  # the Node body holds a key and a word: a keyless client gets no more
+
+
 def _key_from_request() -> str | None:
-    """The tenant key from the headers, or the Node body ``{"type":"tenant","apiKey":"…"}``."""
+    """The tenant key from the headers (the body is then never read), or the Node body
+    ``{"type":"tenant","apiKey":"…"}``, read as any body is (``server.bodyTimeout``) and small."""
     key = presented_key(request.headers)
-    if key:
+    if key or request.method != "POST":
         return key
-    body = request.get_json(silent=True) if request.method == "POST" else None
-    if isinstance(body, dict) and isinstance(body.get("apiKey"), str):
-        return body["apiKey"]
-    return None
+    try:
+        body = parse_json_object(request_body(current_gateway(), most=KEY_BODY_MAX))
+    except ValueError:
+        return None
+    return body["apiKey"] if isinstance(body.get("apiKey"), str) else None
 
 
 def _days() -> int:

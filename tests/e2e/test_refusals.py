@@ -87,3 +87,28 @@ def test_a_record_stays_small_whatever_the_headers(gw, upstream):
              for line in f.read_bytes().splitlines()]
     assert len(lines) == 2 and all(len(line) < 4096 for line in lines)
     assert json.loads(lines[0])["userAgent"].endswith("…[cut]")
+
+
+def test_keyless_usage_posts_that_stall_their_body_are_closed_at_the_body_timeout(make_gateway,
+                                                                                 upstream):
+    """Issue 32: POST /usage read its body through werkzeug, without the body timeout: a
+    connection sending a length and one byte was still open at 50 s."""
+    import socket
+    import time
+    from tests.helpers import upstream_entry
+    gw = make_gateway([upstream_entry(upstream)], server={"server": {"bodyTimeout": 1000}})
+    socks = []
+    for _ in range(10):
+        s = socket.create_connection(("127.0.0.1", gw.server.server_port))
+        s.sendall(b"POST /usage HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
+                  b"content-length: 100\r\n\r\n{")
+        s.settimeout(5)
+        socks.append(s)
+    started = time.monotonic()
+    for s in socks:
+        answer = s.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 408") and s.recv(65536) == b""  # closed
+        s.close()
+    assert time.monotonic() - started < 4
+    ok = requests.post(gw.url + "/usage", json={"type": "tenant", "apiKey": TENANT_KEY})
+    assert ok.status_code == 200 and ok.json()["tenant"]["id"] == "alice"
