@@ -57,8 +57,9 @@ class FileStore:
         self._last_retry = 0.0
         self._retrier = Periodic("usage spool retry", SPOOL_RETRY_S, self._retry_if_pending)
         if self.spool is not None:
+            written: dict[tuple[str, date], set] = {}  # request ids each day file has
             for record, day in self.spool.leftovers():
-                self._replay_leftover(record, day)
+                self._replay_leftover(record, day, written)
 
     # -- writing ----------------------------------------------------------------------------------
     def _writer(self, tenant_id: str, day: date) -> int:
@@ -169,13 +170,19 @@ class FileStore:
                         len(self.spool.pending))
         return done
 
-    def _replay_leftover(self, record: dict, day: date) -> None:
-        """A record a dead process spooled: written unless its day file already has it."""
+    def _replay_leftover(self, record: dict, day: date, written: dict) -> None:
+        """A record a dead process spooled: written unless its day file already has it. Each
+        day file is read once for the whole replay (``written``): linear, not one read per
+        record."""
         tenant = record.get("tenantId")
         if not isinstance(tenant, str) or not SAFE_ID.fullmatch(tenant):
             return
-        if any(r.get("requestId") == record.get("requestId") for r in self.records(tenant, day)):
+        ids = written.get((tenant, day))
+        if ids is None:
+            ids = written[(tenant, day)] = {r.get("requestId") for r in self.records(tenant, day)}
+        if record.get("requestId") in ids:
             return
+        ids.add(record.get("requestId"))
         try:
             self._write(record, day)
         except OSError as e:

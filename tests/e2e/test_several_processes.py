@@ -50,3 +50,20 @@ def test_file_ledger_is_shared_between_processes_and_forgets_dead_ones(tmp_path)
     ledger.unreserve("t", mine, 0.5, 1000.0)
     assert ledger.reserve("t", 0.6, lambda: 1.0, 1000.0)[0] is not None  # 0.4 + 0.6 fits
     assert (tmp_path / "res" / "t.json").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_large_spool_left_behind_is_replayed_in_linear_time(tmp_path):
+    """Issue 32: the start-up replay read the whole day file again for every record."""
+    import time
+    from ccgate.shared.private_dir import ensure_private
+    from ccgate.usage.spool import FallbackSpool
+    spool_dir = ensure_private(tmp_path / "spool")
+    rec = {"tenantId": "t", "timestamp": "2026-11-26T01:00:00.000Z", "model": "m",
+           "totalCost": 0.001, "statusCode": 200}
+    lines = "".join(json.dumps({"day": "2026-11-26", "record": {**rec, "requestId": f"r{i}"}})
+                    + "\n" for i in range(20_000))
+    (spool_dir / "usage-999999911.jsonl").write_text(lines + lines[:2000])  # and a duplicate
+    started = time.monotonic()
+    store = FileStore(tmp_path / "data", spool=FallbackSpool(spool_dir, frozenset({"t"})))
+    assert time.monotonic() - started < 20  # 0.4 s here; the quadratic replay took over 100 s
+    assert store.day_totals("t", DAY).requests == 20_000
