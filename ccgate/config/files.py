@@ -115,8 +115,11 @@ class ConfigFiles:
                     config = load_config(self.config_dir, overrides={name: doc})
                 except ConfigError as e:
                     raise EditInvalid(e.lines) from None
-                if _stamp(path) != stamp:
-                    continue  # edited by hand meanwhile: apply the change to that version
+                if _stamp(path) != stamp or self._read(path)[0] != old_text:
+                    # Edited by hand meanwhile: apply the change to that version. The content is
+                    # compared too: an edit of the same size within the file system's time
+                    # granularity leaves the stamp as it was.
+                    continue
                 write_atomically(path.with_name(path.name + ".bak"), old_text)
                 write_atomically(path, to_text(doc))
                 return result, config

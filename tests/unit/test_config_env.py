@@ -81,3 +81,29 @@ def test_short_keys_are_a_problem_and_no_key_is_ever_echoed(tmp_path):
     found = lines(tmp_path / "b", upstreams=UP, tenants=[{"id": "t", "key": "tiny1"}])
     assert found[0].startswith("tenants.json: tenants[0].key: not valid here (minLength 8)")
     assert "tiny1" not in "\n".join(found)
+
+
+def test_a_hand_edit_that_keeps_size_and_time_is_not_overwritten(tmp_path, monkeypatch):
+    """Issue 32: a hand edit made while a console write was being saved was lost when it left
+    the file's size and modification time as they were."""
+    import os
+    import ccgate.config.files as files
+    from ccgate.config.edits import patch_tenant
+    from ccgate.config.files import ConfigFiles
+    d = write_config(tmp_path, UP, tenants=[{"id": "t", "key": "sk-ccg-0123456789abcdef",
+                                             "name": "Aaaa"}])
+    path = d / "tenants.json"
+    real_load, edited = files.load_config, []
+
+    def load_while_someone_edits(*args, **kwargs):
+        if not edited:  # the owner renames Aaaa to Bbbb by hand: same size, same mtime
+            st = os.stat(path)
+            path.write_text(path.read_text().replace("Aaaa", "Bbbb"))
+            os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+            edited.append(True)
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(files, "load_config", load_while_someone_edits)
+    ConfigFiles(d).edit("tenants.json", lambda doc: patch_tenant(doc, "t", {"enabled": False}, "now"))
+    tenant = __import__("json").loads(path.read_text())["tenants"][0]
+    assert tenant["name"] == "Bbbb" and tenant["enabled"] is False  # both edits kept
