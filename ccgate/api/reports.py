@@ -14,7 +14,7 @@ from ..upstreams.budget import balance_left
 from ..usage.store import Counters, DayTotals, UsageStore
 
 
-class Gateway(Protocol):
+class Reported(Protocol):
     """What the dashboard's numbers read of the running gateway."""
     config: Config
     limiter: Limiter
@@ -26,7 +26,7 @@ class Gateway(Protocol):
     clock: Callable[[], float]
 
 
-def _tenant_ids(gw: Gateway) -> list[str]:
+def _tenant_ids(gw: Reported) -> list[str]:
     """Configured tenants first, then any tenant that only has records (removed, or Node data)."""
     ids = [t.id for t in gw.tenants.tenants]
     return ids + [t for t in gw.store.tenants() if t not in ids]
@@ -39,15 +39,15 @@ def _with_rate(counters: Counters) -> dict:
     return out
 
 
-def _today(gw: Gateway) -> date:
+def _today(gw: Reported) -> date:
     return gw.limiter.local_now(gw.clock()).date()
 
 
-def tenant_days(gw: Gateway, tenant_id: str, first: date, last: date) -> list[tuple[date, DayTotals]]:
+def tenant_days(gw: Reported, tenant_id: str, first: date, last: date) -> list[tuple[date, DayTotals]]:
     return gw.store.range_totals(tenant_id, first, last)
 
 
-def overview(gw: Gateway, days: int = 30) -> dict:
+def overview(gw: Reported, days: int = 30) -> dict:
     """Today and this month over all tenants, cost per day per tenant, per-model split."""
     today = _today(gw)
     first = min(today - timedelta(days=days - 1), today.replace(day=1))
@@ -76,7 +76,7 @@ def overview(gw: Gateway, days: int = 30) -> dict:
     }
 
 
-def tenants(gw: Gateway) -> list[dict]:
+def tenants(gw: Reported) -> list[dict]:
     today = _today(gw)
     month_start = today.replace(day=1)
     out = []
@@ -106,7 +106,7 @@ def tenants(gw: Gateway) -> list[dict]:
     return out
 
 
-def _upstream_usage(gw: Gateway) -> tuple[dict[str, Counters], dict[str, Counters]]:
+def _upstream_usage(gw: Reported) -> tuple[dict[str, Counters], dict[str, Counters]]:
     """Per upstream, today's and this month's counters over every tenant."""
     today = _today(gw)
     day, month = {}, {}
@@ -119,7 +119,7 @@ def _upstream_usage(gw: Gateway) -> tuple[dict[str, Counters], dict[str, Counter
     return day, month
 
 
-def upstreams(gw: Gateway) -> dict:
+def upstreams(gw: Reported) -> dict:
     """The pool's state with each upstream's money: usage today and this month at list price
     and at what it charges, its limits and what is left of its prepaid balance."""
     rows = gw.pool.snapshot()
@@ -141,7 +141,7 @@ def upstreams(gw: Gateway) -> dict:
     return {"strategy": gw.pool.strategy_name, "upstreams": rows}
 
 
-def prices(gw: Gateway, days: int = 30) -> list[dict]:
+def prices(gw: Reported, days: int = 30) -> list[dict]:
     """The price of each model seen in the last ``days`` days, and where it came from."""
     today = _today(gw)
     seen: set[str] = set()
@@ -151,7 +151,7 @@ def prices(gw: Gateway, days: int = 30) -> list[dict]:
     return [gw.prices.describe(model) for model in sorted(seen)]
 
 
-def requests(gw: Gateway, limit: int = 100, tenant_id: str | None = None) -> list[dict]:
+def requests(gw: Reported, limit: int = 100, tenant_id: str | None = None) -> list[dict]:
     keep = ("requestId", "timestamp", "tenantId", "model", "requestedModel", "api", "stream",
             "statusCode", "errorType", "upstream", "inputTokens", "outputTokens",
             "cacheCreationTokens", "cacheReadTokens", "totalTokens", "totalCost", "duration",
@@ -162,7 +162,7 @@ def requests(gw: Gateway, limit: int = 100, tenant_id: str | None = None) -> lis
 DETAIL_DAYS = 7  # how far back a request's detail is looked up
 
 
-def request_detail(gw: Gateway, request_id: str) -> dict | None:
+def request_detail(gw: Reported, request_id: str) -> dict | None:
     """The final usage record of one request (its routing log included), newest days first."""
     today = _today(gw)
     for back in range(DETAIL_DAYS):
@@ -174,7 +174,7 @@ def request_detail(gw: Gateway, request_id: str) -> dict | None:
     return None
 
 
-def usage(gw: Gateway, first: date, last: date, tenant_id: str | None = None) -> dict:
+def usage(gw: Reported, first: date, last: date, tenant_id: str | None = None) -> dict:
     ids = [tenant_id] if tenant_id else _tenant_ids(gw)
     return {"from": first.isoformat(), "to": last.isoformat(), "tenants": {
         t: [{"date": d.isoformat(), **totals.as_dict()} for d, totals in tenant_days(gw, t, first, last)]

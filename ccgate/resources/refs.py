@@ -49,8 +49,8 @@ def named_objects(doc: object) -> Iterator[tuple[str, str]]:
 def reused_containers(doc: dict) -> list[str]:
     """Container ids a request (or each request of a batch) asks to run in again: containers
     are shared by every key of the upstream account and the gateway does not own them."""
-    params = [doc] + [r.get("params") for r in doc.get("requests", []) if isinstance(r, dict)] \
-        if isinstance(doc.get("requests"), list) else [doc]
+    batch = doc.get("requests") if isinstance(doc.get("requests"), list) else []
+    params = [doc] + [r.get("params") for r in batch if isinstance(r, dict)]
     found = []
     for p in params:
         container = p.get("container") if isinstance(p, dict) else None
