@@ -12,11 +12,12 @@ from typing import Iterator
 from .ops import metrics
 from .config.load import Config
 from .config.settings import SPEND_WINDOWS
+from .core.client_ip import in_networks
 from .core.errors import GatewayError
 from .ops.logs import stop_logging
 from .proxy import Forwarder, ProxyRequest, Relay
 from .config.watcher import ConfigWatcher
-from .resources.owners import OwnerFile, OwnerStore
+from .resources.owners import OwnerFile, Owned, OwnerStore
 from .shared.ledger import FileLedger
 from .shared.local import LocalState, SharedState
 from .shared.private_dir import private_dir
@@ -25,13 +26,25 @@ from .core.throttle import FailureThrottle
 from .upstreams.health import HealthChecker
 from .upstreams.pool import Pool
 from .usage import open_store
-from .usage.limits import Admission, LimitExceeded, Limiter, RecordingUnavailable
+from .usage.batch_meter import BatchResultsMeter
+from .usage.limits import Admission, LimitExceeded, Limiter, RecordingUnavailable, usd
 from .usage.meter import Meter, MeteringDeps
 from .usage.pricing import PriceBook
 from .alerts.watchdog import Watchdog
 
 log = logging.getLogger("ccgate")
 SPEND_LIMITS = frozenset(SPEND_WINDOWS)
+RESULTS_KEPT_S = 29 * 86400  # Anthropic keeps a batch's results 29 days after its creation
+
+
+def _refusal(tenant: Tenant, e: LimitExceeded) -> GatewayError:
+    metrics.LIMIT_REJECTIONS.labels(tenant.id, e.limit).inc()
+    if e.limit in SPEND_LIMITS:
+        # Retrying cannot help before the reset: x-should-retry stops the official SDKs'
+        # and Claude Code's automatic retries.
+        return GatewayError(429, e.message, error_type="billing_error", code="insufficient_quota",
+                            headers={"retry-after": str(e.retry_after_s), "x-should-retry": "false"})
+    return GatewayError(429, e.message, headers={"retry-after": str(e.retry_after_s)})
 
 
 class Gateway:
@@ -100,21 +113,37 @@ class Gateway:
             return self.limiter.admit(tenant.id, tenant.limits, self.clock(), spend=spend_limits,
                                       reserve_usd=reserve_usd)
         except LimitExceeded as e:
-            metrics.LIMIT_REJECTIONS.labels(tenant.id, e.limit).inc()
-            if e.limit in SPEND_LIMITS:
-                # Retrying cannot help before the reset: x-should-retry stops the official SDKs'
-                # and Claude Code's automatic retries.
-                raise GatewayError(429, e.message, error_type="billing_error",
-                                   code="insufficient_quota",
-                                   headers={"retry-after": str(e.retry_after_s),
-                                            "x-should-retry": "false"}) from None
-            raise GatewayError(429, e.message,
-                               headers={"retry-after": str(e.retry_after_s)}) from None
+            raise _refusal(tenant, e) from None
         except RecordingUnavailable:
             raise GatewayError(503, "usage cannot be recorded right now, so requests with a "
                                     "spending limit are paused; try again in a minute (the "
                                     "operator sees why on /health)",
                                error_type="overloaded_error", headers={"retry-after": "30"}) from None
+
+    def batch_estimate(self, tenant: Tenant, requests: list, body_bytes: int) -> float:
+        """A new batch's worst case at the batch price (each request's share of the body as
+        input, all of its ``max_tokens`` as output). With a spend limit, it must fit what is
+        left beside the worst cases of the tenant's batches whose results were not yet
+        downloaded (their cost is billed then), or 429: a batch may never run a tenant past its
+        limit by more than what already ran."""
+        share = body_bytes // max(1, len(requests))
+        estimate = sum(self.prices.estimate(r["params"]["model"], share,
+                                            r["params"].get("max_tokens"), r["params"],
+                                            batch=True) for r in requests)
+        estimate *= tenant.config.billing_multiplier
+        if tenant.limits.has_spend_limit:
+            now = self.clock()
+            pending = sum(float(o.notes.get("estimateUSD", 0))
+                          for o in self.owners.owned_by("batches", tenant.id)
+                          if not o.notes.get("resultsDone") and now - o.created < RESULTS_KEPT_S)
+            what = (f"this batch ({len(requests)} requests)" if not pending else
+                    f"this batch ({len(requests)} requests) with the batches whose results were "
+                    f"not downloaded yet ({usd(pending)})")
+            try:
+                self.limiter.check_fits(tenant.id, tenant.limits, now, pending + estimate, what)
+            except LimitExceeded as e:
+                raise _refusal(tenant, e) from None
+        return estimate
 
     @contextmanager
     def admitted(self, tenant: Tenant) -> Iterator[Admission]:
@@ -125,23 +154,40 @@ class Gateway:
         finally:
             self.limiter.release(admission)
 
-    def forward(self, call: Call, req: ProxyRequest) -> tuple[Relay, Meter]:
+    def forward(self, call: Call, req: ProxyRequest, reserve: float = 0.0,
+                batch: Owned | None = None) -> tuple[Relay, Meter | BatchResultsMeter]:
         """Admit the request against the tenant's limits, forward it, meter what comes back.
 
         Every tenant request passes here, whatever its path; nothing is sent upstream when a limit
         refuses it. ``call.spend_limits`` False (free endpoints: ``count_tokens``, model lists)
         checks only rpm and concurrency. ``call.record`` False writes a usage line only if the
         response turns out to be a generated message. The forwarder ends the meter, whatever
-        happens (its ``finish`` runs exactly once).
+        happens (its ``finish`` runs exactly once). ``reserve``: the worst case to hold when the
+        request names no model (a new batch); ``batch``: the batch whose results this is.
         """
         tenant = call.tenant
-        reserve = 0.0
         if call.spend_limits and req.model and tenant.limits.has_spend_limit:
-            reserve = self.prices.estimate(req.model, len(req.body), (req.body_json or {}).get(
-                "max_tokens")) * tenant.config.billing_multiplier
+            doc = req.body_json or {}
+            reserve = self.prices.estimate(req.model, len(req.body), doc.get("max_tokens"),
+                                           doc) * tenant.config.billing_multiplier
         admission = self.admit(tenant, call.spend_limits, reserve)
-        meter = Meter(call, self.metering, admission, req)
+        if batch is None:
+            meter = Meter(call, self.metering, admission, req)
+        else:
+            def progress(lines: int, whole: bool) -> None:
+                self.owners.note("batches", batch.id, {"resultsBilled": lines, "resultsDone":
+                                                       whole or batch.notes.get("resultsDone", False)})
+            meter = BatchResultsMeter(call, self.metering, admission, batch.id,
+                                      int(batch.notes.get("resultsBilled", 0)), progress)
         return self.forwarder.forward(req, meter), meter
+
+    def address_cap(self, address: str) -> int:
+        """``server.maxConnectionsPerIP`` for a client address; none for a trusted proxy (the
+        clients behind it share its address, and are counted there by address)."""
+        config = self.config
+        if in_networks(address, config.trusted_proxies):
+            return 0
+        return config.max_connections_per_ip
 
     # -- state for /health ------------------------------------------------------------------------
     def storage_problem(self) -> str | None:

@@ -275,8 +275,8 @@
   }
 
   // -- request detail -----------------------------------------------------------------------------
-  function showRequest(id) {
-    send("GET", "/requests/" + encodeURIComponent(id)).then(function (r) {
+  function showRequest(id, tenant) {
+    send("GET", "/requests/" + encodeURIComponent(id) + "?tenant=" + encodeURIComponent(tenant)).then(function (r) {
       var dash = "—";
       ui.setList(document.getElementById("request-detail"), [
         ["time", new Date(r.timestamp).toLocaleString()], ["tenant", r.tenantId],
@@ -295,7 +295,7 @@
   }
 
   function requestButton(r) {
-    return button("c.detail", function () { showRequest(r.requestId); });
+    return button("c.detail", function () { showRequest(r.requestId, r.tenantId); });
   }
 
   document.addEventListener("DOMContentLoaded", function () {

@@ -72,7 +72,15 @@
       function per(v) { return "$" + (+v.toFixed(4)); }
       return [p.model, per(p.inputPerMTok), per(p.outputPerMTok), per(p.cacheWrite5mPerMTok),
               per(p.cacheWrite1hPerMTok), per(p.cacheReadPerMTok), per(p.webSearchPer1K),
-              "×" + p.fastModeMultiplier, p.source + (p.warning ? " ⚠ " + p.warning : "")];
+              "×" + p.fastModeMultiplier, "×" + p.batchMultiplier,
+              p.source + (p.warning ? " ⚠ " + p.warning : "")];
+    }), empty);
+    ui.setRows(document.getElementById("batches-table"), data.batches.map(function (b) {
+      var counts = b.requestCounts || {}, total = 0;
+      Object.keys(counts).forEach(function (k) { total += counts[k] || 0; });
+      return [b.id, b.tenant, b.status || "—", ui.num(total),
+              b.estimateUSD === null || b.estimateUSD === undefined ? "—" : ui.money(b.estimateUSD),
+              ui.num(b.resultsBilled || 0)];
     }), empty);
     ui.setRows(document.getElementById("requests-table"), data.requests.map(function (r) {
       return [new Date(r.timestamp).toLocaleTimeString(), r.tenantId, r.requestedModel || r.model,
@@ -100,10 +108,10 @@
     var status = document.getElementById("status");
     return Promise.all([get("/overview"), get("/tenants"), get("/upstreams"),
                         get("/requests?limit=100" + (tenant ? "&tenant=" + encodeURIComponent(tenant) : "")),
-                        get("/prices")])
+                        get("/prices"), get("/batches")])
       .then(function (res) {
         data = {overview: res[0], tenants: res[1].tenants, upstreams: res[2], requests: res[3].requests,
-                prices: res[4].prices};
+                prices: res[4].prices, batches: res[5].unmetered};
         fillFilter();
         render();
         status.className = "status";

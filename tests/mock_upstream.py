@@ -160,6 +160,8 @@ class ResourceAPI:
         self.objects: dict[str, dict] = {}  # id -> object
         self.contents: dict[str, bytes] = {}
         self.serial = 0
+        self.batch_requests: dict[str, list] = {}  # batch id -> its requests
+        self.result_usage = {"input_tokens": 25, "output_tokens": 12}  # of every result
 
     def _new(self, prefix: str, doc: dict) -> dict:
         self.serial += 1
@@ -235,6 +237,15 @@ class ResourceAPI:
                                          "version": "1"}], "has_more": False, "next_page": None})
         return self._json(obj)
 
+    def _result(self, request: dict) -> dict:
+        """One line of a batch's results: a request whose custom_id starts with "fail" errored."""
+        if request["custom_id"].startswith("fail"):
+            return {"custom_id": request["custom_id"], "result": {"type": "errored", "error": {
+                "type": "error", "error": {"type": "invalid_request_error", "message": "bad"}}}}
+        return {"custom_id": request["custom_id"], "result": {"type": "succeeded", "message":
+                message(request["params"]["model"], [{"type": "text", "text": "done"}],
+                        **self.result_usage)}}
+
     def _batches(self, req: MockRequest, rest: list[str]) -> MockResponse:
         if not rest:
             if req.method == "POST":
@@ -246,6 +257,7 @@ class ResourceAPI:
                     "created_at": "2026-12-06T00:00:00Z", "expires_at": "2026-12-07T00:00:00Z",
                     "ended_at": None, "cancel_initiated_at": None, "archived_at": None}))
                 made = json.loads(batch.body)  # results at once: the mock works fast
+                self.batch_requests[made["id"]] = req.json["requests"]
                 self.objects[made["id"]]["results_url"] = \
                     f"{self.mock.url}/v1/messages/batches/{made['id']}/results"
                 return self._json(self.objects[made["id"]])
@@ -254,10 +266,9 @@ class ResourceAPI:
         if obj is None:
             return self._missing(rest[0])
         if rest[1:] == ["results"]:
-            line = {"custom_id": "one", "result": {"type": "succeeded", "message": message(
-                "claude-sonnet-4-5", [{"type": "text", "text": "done"}])}}
             return MockResponse(headers=[("content-type", "application/x-jsonl")],
-                                body=(json.dumps(line) + "\n").encode())
+                                body=b"".join(json.dumps(self._result(r)).encode() + b"\n"
+                                              for r in self.batch_requests.get(rest[0], [])))
         if rest[1:] == ["cancel"]:
             obj["processing_status"] = "canceling"
         elif req.method == "DELETE":

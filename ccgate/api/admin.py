@@ -87,6 +87,12 @@ def prices():
     return jsonify({"prices": reports.prices(current_gateway())})
 
 
+@bp.get("/api/batches")
+def batches():
+    """Message batches whose results were not downloaded through the gateway (not billed)."""
+    return jsonify({"unmetered": reports.unmetered_batches(current_gateway())})
+
+
 @bp.get("/api/requests")
 def recent_requests():
     limit = limit_arg()

@@ -14,6 +14,7 @@ import time
 
 import gevent
 from gevent.lock import BoundedSemaphore
+from ..http.server import AUTHENTICATED_KEY
 from flask import request
 from flask_httpauth import HTTPBasicAuth
 from werkzeug.security import check_password_hash
@@ -70,6 +71,7 @@ def verify(username: str, password: str):
         return None  # the browser's first request, before it asks for credentials
     admin = current_gateway().config.admin
     if _login_ok(admin.password or "", username, password, admin.username):
+        request.environ[AUTHENTICATED_KEY] = True
         return username
     throttle().failed(address)
     return None

@@ -125,11 +125,17 @@ def forward(path: str):
         upstream=resources.holder(gw.owners, tenant, endpoint, doc, body),
         **client_side(req.environ),
     )
-    relay, ctx.meter = gw.forward(call, proxy_request)
+    reserve, notes, batch = 0.0, None, None
+    if endpoint.resource == "batches" and endpoint.kind == "create" and doc is not None:
+        reserve = gw.batch_estimate(tenant, doc.get("requests") or [], len(body))
+        notes = {"estimateUSD": round(reserve, 6)}
+    elif endpoint.route.results:
+        batch = resources.owned(gw.owners, tenant, "batches", endpoint.object_id)
+    relay, ctx.meter = gw.forward(call, proxy_request, reserve, batch)
     if endpoint.route is MODELS and endpoint.object_id is None and relay.status == 200:
         return _allowed_models_only(tenant, relay)
     settled = resources.settle(gw.owners, tenant, endpoint, relay, ctx.meter.outcome.upstream
-                               if ctx.meter.outcome is not None else None)
+                               if ctx.meter.outcome is not None else None, notes)
     return settled if settled is not None else relay_response(relay, ctx.meter)
 
 

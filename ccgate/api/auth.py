@@ -8,6 +8,7 @@ from flask import g, request
 
 from ..core.errors import GatewayError
 from ..gateway import Gateway
+from ..http.server import AUTHENTICATED_KEY
 from ..tenants import Call, Tenant, presented_key
 from .request import current_gateway
 
@@ -15,19 +16,27 @@ from .request import current_gateway
 def tenant_for_key(key: str | None, gw: Gateway | None = None) -> Tenant:
     """The tenant owning ``key``; else 401, or 429 for an address that sent many bad keys.
 
-    A valid key is never refused because of its address (family members share one NAT); an
-    address that sent 30 bad keys within a minute gets 429 for its bad keys for a minute.
+    An address that sent 30 bad keys within a minute is blocked for a minute, and each bad key
+    it sends meanwhile extends the block. While blocked, a valid key is served only if it was
+    served from that address before the block (family members behind one NAT keep working); a
+    key guessed right during the block gets the same 429 as a wrong one, so guessing learns
+    nothing there.
     """
     gw = gw or current_gateway()
     tenant = gw.tenants.authenticate(key)
-    if tenant is not None:
-        return tenant
     address = request.remote_addr or "?"
-    wait = gw.key_throttle.blocked_for(address)
+    throttle = gw.key_throttle
+    wait = throttle.blocked_for(address)
+    if tenant is not None and (not wait or throttle.vouched(address, tenant.id)):
+        if not wait:
+            throttle.vouch(address, tenant.id)
+        return tenant
     if wait:
+        if tenant is None:
+            throttle.failed(address)
         raise GatewayError(429, "too many invalid API keys from this address; try again later",
                            headers={"retry-after": str(int(wait) + 1)})
-    gw.key_throttle.failed(address)
+    throttle.failed(address)
     raise GatewayError(401, "invalid or missing API key: send your CCGate tenant key in "
                             "x-api-key or Authorization: Bearer")
 
@@ -46,6 +55,7 @@ def authenticate(gw: Gateway, headers) -> Tenant:
 def call_of(tenant: Tenant) -> Call:
     """The ``Call`` of this request by ``tenant`` (``g.call``)."""
     ctx, req = g._get_current_object(), request._get_current_object()
+    req.environ[AUTHENTICATED_KEY] = True  # the connection may stay idle the usual time
     ctx.call = Call(tenant, req.blueprint or "", ctx.request_id,
                     req.environ.get("HTTP_USER_AGENT"), req.remote_addr, time.time())
     return ctx.call

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
+import gevent
 from flask import Blueprint, Response, jsonify, request
 
 from . import reports
@@ -204,7 +205,8 @@ def audit_log():
 
 @bp.get("/api/requests/<request_id>")
 def request_detail(request_id: str):
-    record = reports.request_detail(current_gateway(), request_id)
+    tenant = request.args.get("tenant") or None
+    record = reports.request_detail(current_gateway(), request_id, lambda: gevent.sleep(0), tenant)
     if record is None:
         raise GatewayError(404, f"no usage record for request {request_id!r} in the last "
                                 f"{reports.DETAIL_DAYS} days")

@@ -56,5 +56,21 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(e: Exception):
+        if malformed_chunks(request.environ):
+            return error_response(bad_chunks())
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(GatewayError(500, "internal gateway error"))
+
+
+def malformed_chunks(environ: dict) -> bool:
+    """Whether reading the request's chunked body failed on its framing (a chunk size that is
+    not hexadecimal, a chunk without its CRLF, an early end): gevent's input marks it."""
+    return bool(getattr(environ.get("wsgi.input"), "_chunked_input_error", False))
+
+
+def bad_chunks() -> GatewayError:
+    """400 for a malformed chunked body; the connection is closed, so bytes after the bad
+    framing are never read as another request (the server closes it too: ``http.server``)."""
+    return GatewayError(400, "the request body's chunked framing is malformed (a chunk size that "
+                             "is not hexadecimal, or a chunk without its CRLF); fix the client or "
+                             "the proxy in front", headers={"connection": "close"})

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from dataclasses import replace
 import time
 
@@ -9,6 +10,7 @@ from flask import Blueprint, Response, g, jsonify, request
 
 from ..core.errors import ANTHROPIC_VERSION, GatewayError
 from ..openai.models import model_list
+from ..usage.catalogue import current_models
 from ..openai.request import TranslationError, Translated, resolve_model, to_anthropic
 from ..openai.response import error_from_anthropic, openai_error, to_chat_completion
 from ..openai.stream import StreamTranslator, sse_data
@@ -109,7 +111,9 @@ def _chat_response(relay: Relay, out_headers: dict, requested, translated: Trans
 
 def _models_for(tenant) -> list[dict]:
     settings = current_gateway().config.openai
-    return model_list(settings.models, settings.default_model, tenant.allowed)
+    today = datetime.now(timezone.utc).date()
+    return model_list(settings.models, settings.default_model, tenant.allowed,
+                      current_models(today))
 
 
 @bp.get("/models")

@@ -9,6 +9,10 @@ from ..config.load import Config
 from ..tenants import TenantRegistry, mask
 from ..upstreams.pool import Pool
 from ..usage.limits import Limiter
+from ..config.problems import configured_models
+from ..resources.owners import OwnerStore
+from ..usage.catalogue import retired_since
+from ..usage.find import id_second
 from ..usage.pricing import PriceBook
 from ..upstreams.budget import balance_left
 from ..usage.store import Counters, DayTotals, UsageStore
@@ -22,6 +26,7 @@ class Reported(Protocol):
     prices: PriceBook
     store: UsageStore
     tenants: TenantRegistry
+    owners: OwnerStore
     watchdog: Watchdog
     clock: Callable[[], float]
 
@@ -142,13 +147,20 @@ def upstreams(gw: Reported) -> dict:
 
 
 def prices(gw: Reported, days: int = 30) -> list[dict]:
-    """The price of each model seen in the last ``days`` days, and where it came from."""
+    """The price of each model seen in the last ``days`` days or named by the config, where it
+    came from, and the config's warnings about it (retired, no price of its own)."""
     today = _today(gw)
-    seen: set[str] = set()
+    seen = {model for _, model in configured_models(gw.config.openai, gw.config.tenants)}
     for tenant_id in _tenant_ids(gw):
         for _, totals in tenant_days(gw, tenant_id, today - timedelta(days=days - 1), today):
             seen.update(totals.by_model)
-    return [gw.prices.describe(model) for model in sorted(seen)]
+    rows = []
+    for model in sorted(seen):
+        row, retired = gw.prices.describe(model), retired_since(model, today)
+        if retired:
+            row["warning"] = f"retired on {retired}: requests for it fail"
+        rows.append(row)
+    return rows
 
 
 def requests(gw: Reported, limit: int = 100, tenant_id: str | None = None) -> list[dict]:
@@ -162,15 +174,22 @@ def requests(gw: Reported, limit: int = 100, tenant_id: str | None = None) -> li
 DETAIL_DAYS = 7  # how far back a request's detail is looked up
 
 
-def request_detail(gw: Reported, request_id: str) -> dict | None:
-    """The final usage record of one request (its routing log included), newest days first."""
-    today = _today(gw)
-    for back in range(DETAIL_DAYS):
-        day = today - timedelta(days=back)
-        for tenant_id in _tenant_ids(gw):
-            found = [r for r in gw.store.records(tenant_id, day) if r.get("requestId") == request_id]
-            if found:
-                return found[-1]
+def request_detail(gw: Reported, request_id: str, pause: Callable[[], None],
+                   tenant_id: str | None = None) -> dict | None:
+    """The final usage record of one request (its routing log included): in the day its id
+    says it arrived (else each of the last ``DETAIL_DAYS``, newest first), of ``tenant_id`` or
+    of each tenant; ``pause`` between reads."""
+    now, second = gw.clock(), id_second(request_id)
+    if second is not None and 0 <= now - second <= DETAIL_DAYS * 86400:
+        days = sorted({gw.limiter.local_now(t).date() for t in (second, second + 2)}, reverse=True)
+    else:
+        second, today = None, _today(gw)
+        days = [today - timedelta(days=back) for back in range(DETAIL_DAYS)]
+    for day in days:
+        for tenant in [tenant_id] if tenant_id else _tenant_ids(gw):
+            found = gw.store.find(request_id, tenant, day, second, pause)
+            if found is not None:
+                return found
     return None
 
 
@@ -179,3 +198,21 @@ def usage(gw: Reported, first: date, last: date, tenant_id: str | None = None) -
     return {"from": first.isoformat(), "to": last.isoformat(), "tenants": {
         t: [{"date": d.isoformat(), **totals.as_dict()} for d, totals in tenant_days(gw, t, first, last)]
         for t in ids}}
+
+
+def unmetered_batches(gw: Reported) -> list[dict]:
+    """Batches whose results never passed the gateway whole: what they ran is not billed yet
+    (Anthropic bills the operator when a batch runs; the gateway bills the tenant when its
+    results are downloaded through it)."""
+    rows = []
+    for tenant in gw.tenants.tenants:
+        for owned in gw.owners.owned_by("batches", tenant.id):
+            if owned.notes.get("resultsDone"):
+                continue
+            obj = owned.object
+            rows.append({"id": owned.id, "tenant": tenant.id, "upstream": owned.upstream,
+                         "created": obj.get("created_at"), "status": obj.get("processing_status"),
+                         "requestCounts": obj.get("request_counts"),
+                         "estimateUSD": owned.notes.get("estimateUSD"),
+                         "resultsBilled": owned.notes.get("resultsBilled", 0)})
+    return rows

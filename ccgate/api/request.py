@@ -10,6 +10,7 @@ import gevent
 from flask import Response, current_app, request
 
 from ..core.errors import GatewayError
+from .errors import bad_chunks, malformed_chunks
 from ..gateway import Gateway
 from ..proxy import Relay
 from ..http.server import CLIENT_SOCKET_KEY
@@ -120,6 +121,10 @@ def request_body(gw: Gateway, most: int | None = None) -> bytes:
                     408, f"the request body stopped arriving (nothing for {timeout:g} s); send "
                          f"it again", error_type="timeout_error",
                     headers={"connection": "close"})) from None
+            except (ValueError, OSError):
+                if malformed_chunks(req.environ):
+                    raise bad_chunks() from None
+                raise
             finally:
                 timer.cancel()
             if not chunk:

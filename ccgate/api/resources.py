@@ -49,7 +49,8 @@ def _not_found(kind: str, object_id: str) -> GatewayError:
     return GatewayError(404, f"{NOUN[kind]} {object_id!r} not found", error_type="not_found_error")
 
 
-def _owned(owners: OwnerStore, tenant: Tenant, kind: str, object_id: str) -> Owned:
+def owned(owners: OwnerStore, tenant: Tenant, kind: str, object_id: str) -> Owned:
+    """The tenant's own object; 404 for anyone else's, 503 when the records cannot be read."""
     try:
         owned = owners.get(kind, object_id)
     except Exception:
@@ -68,7 +69,7 @@ def holder(owners: OwnerStore, tenant: Tenant, endpoint: Endpoint, doc: dict | N
     the body names (each must be the tenant's own). None: any upstream."""
     found: set = set()
     if endpoint.object_id is not None and endpoint.resource:
-        found.add(_owned(owners, tenant, endpoint.resource, endpoint.object_id).upstream)
+        found.add(owned(owners, tenant, endpoint.resource, endpoint.object_id).upstream)
     if doc is not None and may_name_objects(body):
         if reused_containers(doc):
             raise GatewayError(400, "container: reusing a container by its id is not possible "
@@ -77,7 +78,7 @@ def holder(owners: OwnerStore, tenant: Tenant, endpoint: Endpoint, doc: dict | N
         for kind, object_id in named_objects(doc):
             if kind not in tenant.resources:
                 raise _not_found(kind, object_id)
-            found.add(_owned(owners, tenant, kind, object_id).upstream)
+            found.add(owned(owners, tenant, kind, object_id).upstream)
     if len(found) > 1:
         raise GatewayError(400, "this request names files or skills kept on different "
                                 "upstreams of this gateway; upload them again together")
@@ -113,9 +114,10 @@ def _described(kind: str, relay: Relay) -> tuple[bytes, dict | None]:
 
 
 def settle(owners: OwnerStore, tenant: Tenant, endpoint: Endpoint, relay: Relay,
-           upstream: str | None) -> Response | None:
-    """Record what a create, retrieve or delete did upstream; the answer to send when its body
-    had to be read (None: relay it as it comes)."""
+           upstream: str | None, notes: dict | None = None) -> Response | None:
+    """Record what a create, retrieve or delete did upstream (a created object with the
+    gateway's ``notes``); the answer to send when its body had to be read (None: relay it as it
+    comes)."""
     kind, route = endpoint.resource, endpoint.route
     if not kind or relay.status >= 300 or not (route.describes or route.kind == "delete"):
         return None
@@ -124,7 +126,7 @@ def settle(owners: OwnerStore, tenant: Tenant, endpoint: Endpoint, relay: Relay,
         if route.kind == "delete":
             owners.remove(kind, endpoint.object_id)
         elif obj is not None and route.kind == "create":
-            owners.add(Owned(kind, obj["id"], tenant.id, upstream, time.time(), obj))
+            owners.add(Owned(kind, obj["id"], tenant.id, upstream, time.time(), obj, notes or {}))
         elif obj is not None and obj["id"] == endpoint.object_id:
             owners.update(Owned(kind, obj["id"], tenant.id, upstream, 0.0, obj))
     except Exception:

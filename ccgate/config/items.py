@@ -7,7 +7,8 @@ from zoneinfo import ZoneInfo
 
 from .settings import TenantConfig, TenantLimits, UpstreamConfig, ms
 
-UPSTREAMS_FILE, TENANTS_FILE = "upstreams.json", "tenants.json"
+SERVER_FILE, UPSTREAMS_FILE, TENANTS_FILE, PRICING_FILE = (
+    "server.json", "upstreams.json", "tenants.json", "pricing.json")
 # tenants.json setting that lets a tenant use each owned upstream resource
 RESOURCE_SETTINGS = {"files": "allowFiles", "skills": "allowSkills", "batches": "allowBatches"}
 

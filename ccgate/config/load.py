@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from datetime import date
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -19,19 +20,17 @@ import jsonschema
 
 from ..core.client_ip import parse_networks
 from .env import expand_env, holds_env_value, json_path
-from .items import hash_key, tenants_of, upstreams_of
-from .problems import short_keys, upstream_problems
-from .settings import (BODY_TIMEOUT_MS, REDIS_URL_ENV, AdminConfig, AlertsConfig, LoadBalancerConfig, LoggingConfig,
+from .items import (PRICING_FILE, SERVER_FILE, TENANTS_FILE, UPSTREAMS_FILE, hash_key,
+                    tenants_of, upstreams_of)
+from .problems import default_password, model_warnings, short_keys, upstream_problems
+from .settings import (BODY_TIMEOUT_MS, MAX_CONNECTIONS_PER_IP, REDIS_URL_ENV, AdminConfig, AlertsConfig, LoadBalancerConfig, LoggingConfig,
                        MetricsConfig, OpenAIConfig, StorageConfig, TenantConfig,
                        UpstreamConfig, ms)
 
 DEFAULT_READ_TIMEOUT_MS = 600_000
 SHORT_TIMEOUT_WARNING_MS = 120_000
 
-SERVER_FILE, UPSTREAMS_FILE, TENANTS_FILE, PRICING_FILE = (
-    "server.json", "upstreams.json", "tenants.json", "pricing.json")
 REQUIRED_FILES = (SERVER_FILE, UPSTREAMS_FILE, TENANTS_FILE)
-KNOWN_DEFAULT_PASSWORDS = ("changeme", "your-secure-password", "admin", "password")
 SECRET_FIELDS = frozenset({"key", "keyHash", "password", "token", "secret", "botToken"})
 
 
@@ -51,6 +50,7 @@ class Config:
     max_body_bytes: int
     body_timeout_s: float
     max_connections: int  # 0: sized from the descriptor limit at start (app.py)
+    max_connections_per_ip: int  # open connections of one client address (0: no cap)
     trusted_proxies: tuple  # networks whose X-Forwarded-For / Forwarded are believed
     read_timeout_s: float
     usage_timezone: str
@@ -257,14 +257,12 @@ def load_config(config_dir: str | os.PathLike, overrides: dict[str, Any] | None 
     tenants, tenant_errors = tenants_of(docs[TENANTS_FILE]["tenants"], timezone)
     if errors or tenant_errors:
         raise ConfigError(errors + tenant_errors)
+    openai = OpenAIConfig.from_doc(server.get("openai", {}))
     warnings += (_short_timeouts(proxy_timeout_ms, docs[UPSTREAMS_FILE]["upstreams"])
-                 + _readable_by_others(config_dir))
-    storage = _storage(server)
+                 + _readable_by_others(config_dir) + model_warnings(
+                     openai, tenants, docs[PRICING_FILE], date.today()))
     admin = AdminConfig.from_doc(server.get("admin", {}))
-    if admin.enabled and (admin.password or "changeme") in KNOWN_DEFAULT_PASSWORDS:
-        warnings.append("!!! admin.password is a well-known default: anyone can open the "
-                        "dashboard. Set a strong password (python cli.py hash-password) !!!")
-    lb = LoadBalancerConfig.from_doc(docs[UPSTREAMS_FILE].get("loadBalancer", {}))
+    warnings += default_password(admin)
     return Config(
         config_dir=config_dir,
         host=srv.get("host", "0.0.0.0"),
@@ -272,19 +270,20 @@ def load_config(config_dir: str | os.PathLike, overrides: dict[str, Any] | None 
         max_body_bytes=int(srv.get("maxBodyMB", 32) * 1024 * 1024),
         body_timeout_s=ms(srv.get("bodyTimeout", BODY_TIMEOUT_MS)),
         max_connections=srv.get("maxConnections", 0),
+        max_connections_per_ip=srv.get("maxConnectionsPerIP", MAX_CONNECTIONS_PER_IP),
         trusted_proxies=_trusted(srv.get("trustedProxies", [])),
         read_timeout_s=ms(proxy_timeout_ms),
         usage_timezone=timezone,
         cors_origin=server.get("cors", {}).get("allowOrigin", "*"),
-        storage=storage,
+        storage=_storage(server),
         metrics=MetricsConfig.from_doc(server.get("metrics", {})),
         shutdown_grace_s=float(srv.get("shutdownGrace", 30)),
         admin=admin,
-        openai=OpenAIConfig.from_doc(server.get("openai", {})),
+        openai=openai,
         logging=LoggingConfig.from_doc(server.get("logging", {})),
         alerts=AlertsConfig.from_doc(server.get("alerts", {})),
         upstreams=upstreams,
-        load_balancer=lb,
+        load_balancer=LoadBalancerConfig.from_doc(docs[UPSTREAMS_FILE].get("loadBalancer", {})),
         tenants=tenants,
         pricing=docs[PRICING_FILE],
         warnings=tuple(warnings),

@@ -18,6 +18,9 @@ from urllib.parse import urlsplit
 REDIS_URL_ENV = "CCGATE_REDIS_URL"
 CONNECT_TIMEOUT_S = 10.0
 BODY_TIMEOUT_MS = 30_000  # server.bodyTimeout: a request body making no progress this long: 408
+# A family behind one NAT: a dozen devices with Claude Code (a few connections each, parallel
+# subagents) and browsers stay far below this; one address holding every slot does not.
+MAX_CONNECTIONS_PER_IP = 256
 
 
 def ms(value: float) -> float:

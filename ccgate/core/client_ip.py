@@ -30,6 +30,12 @@ def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return None
 
 
+def in_networks(text: str, networks: tuple[Network, ...]) -> bool:
+    """Whether the address ``text`` is in one of ``networks``."""
+    addr = _address(text)
+    return addr is not None and any(addr in net for net in networks)
+
+
 def _forwarded_for(value: str) -> list[str]:
     """The ``for=`` of each element of a ``Forwarded`` header (RFC 7239), in order."""
     out = []

@@ -1,12 +1,11 @@
 """The gevent WSGI server the gateway runs in (``python app.py`` and the tests).
 
-gevent's own parser is lenient in ways that matter behind a front proxy that frames requests
-differently (request smuggling): it accepts ``Transfer-Encoding`` together with
-``Content-Length``, folded header lines, bare CR or LF line ends and signed lengths. The
-``Handler`` here reads the request head itself and refuses each of those with 400 and a closed
-connection (RFC 9112 §2.2, §5.2, §6.3, §11.2) before anything reaches a view; gevent then gets
-the lines it accepted (``RequestHead``) instead of parsing the head again. Nothing a client sent
-is ever echoed into a log line.
+The ``Handler`` reads each request head itself (``head.py``) and refuses what gevent's lenient
+parser would accept with 400 and a closed connection (RFC 9112 §2.2, §3.2, §5.2, §6.3, §11.2)
+before anything reaches a view; gevent then gets the lines it accepted (``RequestHead``) instead
+of parsing the head again. It also bounds connections (in all, per client address), closes an
+idle keyless connection sooner than an authenticated one, and never reads past a broken chunked
+body. Nothing a client sent is ever echoed into a log line.
 """
 from __future__ import annotations
 
@@ -14,11 +13,14 @@ import json
 import logging
 import re
 import socket
+from functools import partial
+from typing import Callable
 
 import gevent
 from gevent.pywsgi import WSGIHandler, WSGIServer
 
 from ..core.errors import anthropic_error_body
+from .head import REQUEST_LINE, BadFraming, RequestHead, read_head
 from ..openai.response import openai_error
 from ..core.redact import mask_secretish
 
@@ -28,117 +30,14 @@ CLIENT_SOCKET_KEY = "ccgate.client_socket"
 HEAD_CHECKED_KEY = "ccgate.head_checked"  # this server refused control characters in the head
 HEAD_TIMEOUT_S = 15.0  # a new connection's request head, to its blank line
 IDLE_KEEPALIVE_S = 75.0  # a kept-alive connection's next request head, waiting included
-MAX_HEADER_LINE = 16 * 1024
-MAX_HEADERS = 100
-
-_TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-_REQUEST_LINE = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+) ([\x21-\x7e]+) HTTP/1\.([01])\r\n")
-# A field value: visible ASCII, obs-text, spaces and tabs; no CR, LF, NUL or other controls.
-_FIELD_VALUE = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
-_DIGITS = re.compile(r"[0-9]{1,18}")
-# A well-formed header line as a whole: token, colon, a value without controls, CRLF.
-_HEADER_LINE = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*([\t\x20-\x7e\x80-\xff]*?)[ \t]*\r\n")
+# ... after a request that held no valid key (a scanner, a prober): slots are for clients
+KEYLESS_IDLE_S = 5.0
+AUTHENTICATED_KEY = "ccgate.authenticated"  # the app sets it when a key or password was valid
 _BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
 
 
 class _SlowClient(BaseException):
     """A client that takes too long to send a request head (slowloris): the connection closes."""
-
-
-class BadFraming(ValueError):
-    """A request head this server refuses (400, connection closed); the text names no input."""
-
-
-def check_head_line(line: bytes) -> tuple[bytes, bytes]:
-    """``(name, value)`` of one raw header line, or BadFraming."""
-    if not line.endswith(b"\r\n") or b"\r" in line[:-2] or b"\n" in line[:-2]:
-        raise BadFraming("header line not ended by CRLF, or a bare CR/LF inside it")
-    if line[:1] in (b" ", b"\t"):
-        raise BadFraming("folded header line (obs-fold)")
-    name, sep, value = line[:-2].partition(b":")
-    if not sep or not _TOKEN.fullmatch(name):
-        raise BadFraming("malformed header name")
-    value = value.strip(b" \t")
-    if not _FIELD_VALUE.fullmatch(value):
-        raise BadFraming("control character in a header value")
-    return name, value
-
-
-def check_framing(headers: list[tuple[bytes, bytes]]) -> None:
-    """RFC 9112 §6.3: one unambiguous body length, or BadFraming."""
-    te = [v for n, v in headers if n.lower() == b"transfer-encoding"]
-    cl = [v for n, v in headers if n.lower() == b"content-length"]
-    if te:
-        if cl:
-            raise BadFraming("both Transfer-Encoding and Content-Length")
-        if len(te) > 1 or te[0].lower() != b"chunked":
-            raise BadFraming("Transfer-Encoding other than a single 'chunked'")
-    if cl:
-        values = {v.strip() for item in cl for v in item.split(b",")}
-        if len(values) != 1 or not _DIGITS.fullmatch(values.pop().decode("latin-1")):
-            raise BadFraming("invalid or conflicting Content-Length")
-
-
-class RequestHead:
-    """A checked request head in the shape gevent's handler reads its ``headers`` (``get``,
-    ``getheader``, ``typeheader``, ``headers``, ``status``), built from the lines the strict
-    reader already split: gevent does not parse the head a second time."""
-
-    status = ""  # gevent refuses a head whose parser left a status
-
-    def __init__(self, lines: list[bytes], fields: list[tuple[bytes, bytes]]):
-        self._lines = lines
-        self._first: dict[str, str] = {}  # lower-case name -> its first value, as email.Message
-        for name, value in fields:
-            self._first.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
-
-    def get(self, name: str, default: str | None = None) -> str | None:
-        return self._first.get(name.lower(), default)
-
-    getheader = get
-
-    @property
-    def typeheader(self) -> str | None:
-        return self._first.get("content-type")
-
-    @property
-    def headers(self) -> list[str]:
-        """Each header line as text, CRLF included (what gevent's environ builder splits)."""
-        return [line.decode("latin-1") for line in self._lines]
-
-    def __delitem__(self, name: str) -> None:
-        # gevent deletes a Content-Length sent beside "Transfer-Encoding: chunked" and ignores
-        # the KeyError when there is none; check_framing refuses that pair, so there never is.
-        raise KeyError(name)
-
-
-def check_host(headers: list[tuple[bytes, bytes]], http11: bool) -> None:
-    """RFC 9112 §3.2: an HTTP/1.1 request has exactly one Host; HTTP/1.0 at most one."""
-    hosts = sum(1 for n, _ in headers if n.lower() == b"host")
-    if hosts > 1 or (http11 and hosts == 0):
-        raise BadFraming("no Host header" if hosts == 0 else "more than one Host header")
-
-
-def read_head(rfile, http11: bool = True) -> RequestHead:
-    """The header lines of a request (up to and including the blank line), checked."""
-    lines: list[bytes] = []
-    headers: list[tuple[bytes, bytes]] = []
-    while True:
-        line = rfile.readline(MAX_HEADER_LINE + 1)
-        if not line:
-            raise BadFraming("connection closed inside the request head")
-        if len(line) > MAX_HEADER_LINE:
-            raise BadFraming("header line too long")
-        if line == b"\r\n":
-            break
-        ok = _HEADER_LINE.fullmatch(line)  # the usual case in one C call; else the exact reason
-        headers.append(ok.group(1, 2) if ok else check_head_line(line))
-        lines.append(line)
-        if len(lines) > MAX_HEADERS:
-            raise BadFraming("too many header lines")
-    check_framing(headers)
-    check_host(headers, http11)
-    return RequestHead(lines, headers)
 
 
 class Handler(WSGIHandler):
@@ -160,24 +59,37 @@ class Handler(WSGIHandler):
         self._head_timer: gevent.Timeout | None = None
         self._idle_timer: gevent.Timeout | None = None
         self._timer: gevent.Timeout | None = None  # the one of the two running for this head
-        self._over_capacity = False
+        self._over_capacity: str | None = None  # why this connection is answered 503
         self._head: RequestHead | None = None
         super().__init__(sock, address, server, rfile)
 
     def handle(self):
-        """One connection. Past ``server.max_connections`` open ones, its request is answered
-        503 at once and the connection closed, rather than the process running out of
-        descriptors (the head is read first, so the client sees the answer, not a reset)."""
+        """One connection. Past ``server.max_connections`` open ones, or past the cap of its
+        client address, its request is answered 503 at once and the connection closed, rather
+        than the process running out of descriptors or one address holding every slot (the
+        head is read first, so the client sees the answer, not a reset)."""
         server = self.server
         counted = isinstance(server, GatewayServer)  # not a plain WSGIServer (test stand-ins)
+        address = self.client_address[0] if isinstance(self.client_address, tuple) else ""
         if counted:
             server.open_connections += 1
-            self._over_capacity = 0 < server.max_connections < server.open_connections
+            here = server.by_address[address] = server.by_address.get(address, 0) + 1
+            if 0 < server.max_connections < server.open_connections:
+                self._over_capacity = ("this gateway has as many connections open as it can "
+                                       "serve; retry in a moment (the operator can raise "
+                                       "server.maxConnections)")
+            elif 0 < server.address_cap(address) < here:
+                self._over_capacity = ("too many connections from your address; close some "
+                                       "and retry (the operator can raise "
+                                       "server.maxConnectionsPerIP)")
         try:
             return super().handle()
         finally:
             if counted:
                 server.open_connections -= 1
+                left = server.by_address[address] = server.by_address[address] - 1
+                if not left:
+                    del server.by_address[address]
             for timer in (self._head_timer, self._idle_timer):
                 if timer is not None:
                     timer.close()
@@ -185,16 +97,28 @@ class Handler(WSGIHandler):
     def handle_one_response(self):
         if self._over_capacity:
             self.close_connection = True
-            self.application = _over_capacity
-        return super().handle_one_response()
+            self.application = partial(_over_capacity, self._over_capacity)
+        try:
+            return super().handle_one_response()
+        finally:
+            # A request body whose chunked framing broke leaves the stream at an unknown place:
+            # whatever follows must never be read as a next request (smuggling), whatever the
+            # application answered.
+            if getattr(self.wsgi_input, "_chunked_input_error", False):
+                self.close_connection = True
 
     def read_requestline(self):
         # A new connection has HEAD_TIMEOUT_S for its whole head; a kept-alive one has
         # IDLE_KEEPALIVE_S for its next whole head, waiting included (one timer, started once).
         if self._requests_seen:
-            if self._idle_timer is None:
-                self._idle_timer = gevent.Timeout(IDLE_KEEPALIVE_S, _SlowClient)
-            self._timer = self._idle_timer
+            if self.environ is not None and self.environ.get(AUTHENTICATED_KEY):
+                if self._idle_timer is None:
+                    self._idle_timer = gevent.Timeout(IDLE_KEEPALIVE_S, _SlowClient)
+                self._timer = self._idle_timer
+            else:  # the last request held no valid key: a short wait for the next one
+                if self._head_timer is not None:
+                    self._head_timer.close()
+                self._timer = self._head_timer = gevent.Timeout(KEYLESS_IDLE_S, _SlowClient)
         else:
             self._timer = self._head_timer = gevent.Timeout(HEAD_TIMEOUT_S, _SlowClient)
         self._requests_seen += 1
@@ -204,7 +128,7 @@ class Handler(WSGIHandler):
 
     def read_request(self, raw_requestline):
         try:
-            match = _REQUEST_LINE.fullmatch(raw_requestline.encode("latin-1"))
+            match = REQUEST_LINE.fullmatch(raw_requestline.encode("latin-1"))
             if match is None:
                 raise BadFraming("malformed request line")
             head = read_head(self.rfile, http11=match.group(3) == b"1")
@@ -241,10 +165,9 @@ class Handler(WSGIHandler):
         return environ
 
 
-def _over_capacity(environ, start_response):
-    """The answer past ``server.maxConnections``, in the shape of the API asked."""
-    message = ("this gateway has as many connections open as it can serve; retry in a moment "
-               "(the operator can raise server.maxConnections)")
+def _over_capacity(message: str, environ, start_response):
+    """The answer past ``server.maxConnections`` or an address's cap, in the shape of the API
+    asked."""
     if environ.get("PATH_INFO", "").startswith("/openai"):
         body = json.dumps(openai_error(503, message, "server_error", None, None)).encode()
     else:
@@ -255,12 +178,16 @@ def _over_capacity(environ, start_response):
 
 
 class GatewayServer(WSGIServer):
-    """gevent's WSGI server, counting open connections for ``max_connections``."""
+    """gevent's WSGI server, counting open connections for ``max_connections`` and per client
+    address for ``address_cap`` (the cap of an address; 0: none)."""
 
-    def __init__(self, *args, max_connections: int = 0, **kwargs):
+    def __init__(self, *args, max_connections: int = 0,
+                 address_cap: Callable[[str], int] = lambda address: 0, **kwargs):
         super().__init__(*args, **kwargs)
         self.max_connections = max_connections
+        self.address_cap = address_cap
         self.open_connections = 0
+        self.by_address: dict[str, int] = {}
 
 
 class ServerErrorLog:
@@ -282,6 +209,9 @@ class ServerErrorLog:
 def make_server(app, host: str, port: int, log=None, error_log=None,
                 max_connections: int = 0) -> GatewayServer:
     """A gevent WSGI server for ``app``; ``log=None`` keeps per-request lines off the console.
-    ``max_connections`` (0: no cap) bounds the open client connections."""
+    ``max_connections`` (0: no cap) bounds the open client connections; a gateway app's
+    ``address_cap`` (``server.maxConnectionsPerIP``) those of one client address."""
+    gateway = app.extensions.get("ccgate") if hasattr(app, "extensions") else None
     return GatewayServer((host, port), app, handler_class=Handler, log=log,
-                         error_log=error_log or ServerErrorLog(), max_connections=max_connections)
+                         error_log=error_log or ServerErrorLog(), max_connections=max_connections,
+                         address_cap=gateway.address_cap if gateway else lambda address: 0)

@@ -70,9 +70,25 @@ def count_waiting() -> None:
         _count(record)
 
 
+# At most this many model labels per process: an upstream that answers any model name, or a
+# pricing.json "*" pattern, cannot grow /metrics (and each scrape) without bound. Later names
+# are counted under "other"; the usage records keep every name.
+MAX_MODEL_LABELS = 200
+_model_labels: set[str] = set()
+
+
+def model_label(model: str) -> str:
+    if model in _model_labels:
+        return model
+    if len(_model_labels) >= MAX_MODEL_LABELS:
+        return "other"
+    _model_labels.add(model)
+    return model
+
+
 def _count(record: UsageRecord) -> None:
-    requests, duration, ttfb, tokens, cost = _children(record.tenantId, record.model, record.api,
-                                                       record.statusCode)
+    requests, duration, ttfb, tokens, cost = _children(record.tenantId, model_label(record.model),
+                                                       record.api, record.statusCode)
     requests.inc()
     duration.observe(record.duration / 1000)
     if record.ttfbMs is not None:

@@ -72,7 +72,7 @@ class RelayBody:
         if observer is not None:
             observer.begin(outcome, answer)
         if watch is not None:
-            watch.responding = True
+            watch.respond()
             watch.on_gone(self._client_left)
 
     def _client_left(self) -> None:

@@ -28,6 +28,7 @@ class Route:
     body: str  # json: a JSON object that may name models; upload: passed as it is; none
     record: bool = False  # always writes a usage record (token-generating endpoints)
     describes: bool = False  # the answer is the object itself: the owner record keeps it
+    results: bool = False  # a batch's results: metered line by line at the batch price
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,8 @@ TABLE: tuple[tuple[str, dict[str, Route]], ...] = (
                                    "DELETE": Route("batches", "delete", "none")}),
     ("/v1/messages/batches/{id}/cancel", {"POST": Route("batches", "item", "none",
                                                         describes=True)}),
-    ("/v1/messages/batches/{id}/results", {"GET": Route("batches", "item", "none")}),
+    ("/v1/messages/batches/{id}/results", {"GET": Route("batches", "item", "none",
+                                                         results=True)}),
     ("/v1/files", {"POST": Route("files", "create", "upload", describes=True),
                    "GET": Route("files", "list", "none")}),
     ("/v1/files/{id}", {"GET": Route("files", "item", "none", describes=True),

@@ -31,16 +31,24 @@ class Owned:
     upstream: str | None
     created: float
     object: dict = field(default_factory=dict)
+    # The gateway's own facts about the object, never shown to the tenant: for a batch its
+    # worst-case cost (``estimateUSD``) and how far its results were billed
+    # (``resultsBilled``: result lines; ``resultsDone``: a whole download passed).
+    notes: dict = field(default_factory=dict)
 
     def line(self, op: str) -> dict:
         return {"op": op, "kind": self.kind, "id": self.id, "tenant": self.tenant,
-                "upstream": self.upstream, "created": self.created, "object": self.object}
+                "upstream": self.upstream, "created": self.created, "object": self.object,
+                "notes": self.notes}
 
     @classmethod
     def from_line(cls, doc: dict) -> "Owned":
         """Raises KeyError, TypeError or ValueError for a line not written by ``line``."""
+        notes = doc.get("notes") or {}
+        if not isinstance(notes, dict):
+            raise TypeError("notes")
         return cls(doc["kind"], doc["id"], doc["tenant"], doc["upstream"], float(doc["created"]),
-                   doc["object"])
+                   doc["object"], notes)
 
 
 class OwnerStore(Protocol):
@@ -51,6 +59,9 @@ class OwnerStore(Protocol):
 
     def update(self, owned: Owned) -> None:
         """The object as the upstream describes it now (a retrieve passed through)."""
+
+    def note(self, kind: str, object_id: str, notes: dict) -> None:
+        """Merge ``notes`` into the object's notes."""
 
     def remove(self, kind: str, object_id: str) -> None: ...
 
@@ -80,6 +91,8 @@ class OwnerFile:
                 self._by_tenant.get((old.kind, old.tenant), {}).pop(old.id, None)
             elif doc["op"] == "set" and old is not None:
                 old.object = doc["object"]
+            elif doc["op"] == "note" and old is not None and isinstance(doc["notes"], dict):
+                old.notes = {**old.notes, **doc["notes"]}
             elif doc["op"] == "add" and old is None:  # an id is owned once, by its creator
                 owned = self._records[key] = Owned.from_line(doc)
                 self._by_tenant.setdefault((owned.kind, owned.tenant), {})[owned.id] = owned
@@ -133,6 +146,9 @@ class OwnerFile:
 
     def update(self, owned: Owned) -> None:
         self._append({"op": "set", "kind": owned.kind, "id": owned.id, "object": owned.object})
+
+    def note(self, kind: str, object_id: str, notes: dict) -> None:
+        self._append({"op": "note", "kind": kind, "id": object_id, "notes": notes})
 
     def remove(self, kind: str, object_id: str) -> None:
         self._append({"op": "del", "kind": kind, "id": object_id})

@@ -38,9 +38,19 @@ class OwnerRedis:
             return None
         return Owned.from_line(json.loads(raw))
 
+    def _change(self, kind: str, object_id: str, change) -> None:
+        """Read the record, ``change`` it, write it back unless it was removed meanwhile."""
+        owned = self.get(kind, object_id)
+        if owned is not None:
+            change(owned)
+            self.link.call("an owner record", lambda: self.redis.set(
+                self._key(kind, object_id), json.dumps(owned.line("add")), xx=True))
+
     def update(self, owned: Owned) -> None:
-        self.link.call("an owner record", lambda: self.redis.set(
-            self._key(owned.kind, owned.id), json.dumps(owned.line("add")), xx=True))
+        self._change(owned.kind, owned.id, lambda old: setattr(old, "object", owned.object))
+
+    def note(self, kind: str, object_id: str, notes: dict) -> None:
+        self._change(kind, object_id, lambda old: setattr(old, "notes", {**old.notes, **notes}))
 
     def remove(self, kind: str, object_id: str) -> None:
         owned = self.get(kind, object_id)

@@ -151,3 +151,35 @@ else
 end
 return epoch
 """
+
+# The usage store's append (``usage/store_redis.py``).
+# KEYS: ids, records, day totals, month totals, tenants, provisional increments of the day,
+# the day's index (request id -> position of its latest record in the records list)
+# ARGV: dedupe id, record JSON, tenant, request id, "1" if provisional, then field/value pairs.
+# A provisional record's increments are kept; the next record of the same request takes them
+# back out before adding its own, so a request is counted once however often it was recorded.
+APPEND = """
+if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[7], ARGV[4], redis.call('RPUSH', KEYS[2], ARGV[2]) - 1)
+redis.call('SADD', KEYS[5], ARGV[3])
+local function add(field, value)
+  redis.call('HINCRBYFLOAT', KEYS[3], field, value)
+  -- per-minute spend ("t|<minute>") serves sliding windows: the day's hash has it, the month's not
+  if string.sub(field, 1, 2) ~= 't|' then redis.call('HINCRBYFLOAT', KEYS[4], field, value) end
+end
+local earlier = redis.call('HGET', KEYS[6], ARGV[4])
+if earlier then
+  for field, value in pairs(cjson.decode(earlier)) do add(field, -value) end
+end
+local now = {}
+for i = 6, #ARGV, 2 do
+  add(ARGV[i], ARGV[i + 1])
+  now[ARGV[i]] = ARGV[i + 1]
+end
+if ARGV[5] == '1' then
+  redis.call('HSET', KEYS[6], ARGV[4], cjson.encode(now))
+elseif earlier then
+  redis.call('HDEL', KEYS[6], ARGV[4])
+end
+return 1
+"""

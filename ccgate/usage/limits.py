@@ -221,6 +221,22 @@ class Limiter:
                                            f"retry in {wait:.0f} s", int(wait + 0.999))
         return admission
 
+    def check_fits(self, tenant_id: str, limits: TenantLimits, now: float, amount: float,
+                   what: str) -> None:
+        """Raise LimitExceeded unless ``amount`` more (``what`` may cost) fits every spend limit
+        now: for what is billed later, where the one-request-past rule cannot hold."""
+        local = self.local_now(now)
+        _, tightest = self._check_spend(tenant_id, limits, local)
+        if tightest is None or amount <= tightest[1] - tightest[2]:
+            return
+        name, limit, spent = tightest
+        reset = dict((p[0], p[3]) for p in self._periods(tenant_id, limits, local))[name](local)
+        raise LimitExceeded(name, f"{what} may cost up to {usd(amount)}, more than the "
+                                  f"{usd(limit - spent)} left of the {name} spending limit of "
+                                  f"{usd(limit)}; send fewer requests or smaller max_tokens, or "
+                                  f"wait for the reset at {_iso(reset)}",
+                            int((reset - local).total_seconds()))
+
     def stream_cost_so_far(self, admission: Admission, live_usd: float) -> None:
         """A running stream's cost so far, counted as live spend for ``limit_passed``."""
         tenant = admission.tenant_id

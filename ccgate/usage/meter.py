@@ -16,7 +16,7 @@ from ..proxy.types import Answer, Outcome, ProxyRequest, StreamCut
 from .extract import CHARS_PER_TOKEN, StreamUsage, Usage, usage_from_body
 from ..tenants import Call
 from .limits import Admission, Limiter
-from .pricing import PriceBook
+from .pricing import Cost, PriceBook
 from .record import UsageRecord, clip, iso_utc
 from .store import UsageStore
 
@@ -53,7 +53,22 @@ def local_day(ts: float, tz: ZoneInfo) -> date:
 
 
 def new_request_id() -> str:
-    return secrets.token_hex(8)
+    """16 hex digits: the second the request arrived, then 32 random bits (``find.id_second``:
+    the admin's request detail goes straight to the right part of the right day)."""
+    return f"{int(time.time()):08x}{secrets.token_hex(4)}"
+
+
+def price_record(record: UsageRecord, cost: Cost, bill: float, price_multiplier: float) -> None:
+    """Costs: the tenant's at list price × its billingMultiplier ``bill`` (``listCost`` keeps the
+    list price when they differ), the operator's at list × the upstream's priceMultiplier."""
+    record.inputCost, record.outputCost = round(cost.input * bill, 10), round(cost.output * bill, 10)
+    record.cacheCreationCost = round(cost.cache_creation * bill, 10)
+    record.cacheReadCost = round(cost.cache_read * bill, 10)
+    record.webSearchCost = round(cost.web_search * bill, 10)
+    record.totalCost = round(cost.total * bill, 10)
+    if bill != 1:
+        record.listCost = round(cost.total, 10)
+    record.upstreamCost = round(cost.total * price_multiplier, 10)
 
 
 @dataclass(frozen=True)
@@ -194,19 +209,6 @@ class Meter:
             self.limiter.release(self.admission,
                                  self.record.totalCost if self.record else 0.0)
 
-    def _price(self, record: UsageRecord, model: str, usage: Usage, outcome) -> None:
-        """Costs: the tenant's at list price × its billingMultiplier (``listCost`` keeps the
-        list price when they differ), the operator's at list × the upstream's priceMultiplier."""
-        cost, bill = self.prices.cost(model, usage), self.billing_multiplier
-        record.inputCost, record.outputCost = round(cost.input * bill, 10), round(cost.output * bill, 10)
-        record.cacheCreationCost = round(cost.cache_creation * bill, 10)
-        record.cacheReadCost = round(cost.cache_read * bill, 10)
-        record.webSearchCost = round(cost.web_search * bill, 10)
-        record.totalCost = round(cost.total * bill, 10)
-        if bill != 1:
-            record.listCost = round(cost.total, 10)
-        record.upstreamCost = round(cost.total * outcome.price_multiplier, 10)
-
     def _record(self, outcome, usage: Usage, error_type: str | None,
                 whole: bool = False) -> UsageRecord:
         model = clip(self.model or usage.model or "unknown", MAX_MODEL_NAME)
@@ -231,7 +233,8 @@ class Meter:
             inferenceGeo=usage.inference_geo,
             speed=usage.speed if usage.speed != "standard" else None)
         if usage.total_tokens or usage.web_search_requests:
-            self._price(record, model, usage, outcome)
+            price_record(record, self.prices.cost(model, usage), self.billing_multiplier,
+                         outcome.price_multiplier)
         # A stream is whole by ``stream_complete`` alone (the OpenAI client is told the same),
         # however its connection ended; any other body when its last byte came.
         whole = (stream_complete(self._sse.stop_reason) if self._sse is not None

@@ -3,27 +3,35 @@
 Where a price comes from, first found wins:
 1. ``pricing.json`` ``modelPricing``: wildcard patterns, first match wins (the Node CCGate format,
    USD per 1K tokens; ``"unit": "1M"`` for per-million prices).
-2. ``genai-prices``' offline snapshot, provider ``anthropic``.
+2. ``genai-prices``' offline snapshot, provider ``anthropic``, with its price variants
+   (``processing: batch``, ``speed: fast``) where it has them.
 3. The model's family (``opus``/``sonnet``/``haiku`` in its name): the newest model of that family
    in the snapshot.
 4. ``pricing.json`` ``default``.
 5. The most expensive Claude price known: an unknown model is never free.
 Cases 3-5 log a warning once per model. Lookups are cached per model name.
+
+Every dimension Anthropic bills is data here, not code per model: token rates (with long-context
+tiers), web searches, the residency multiplier, fast-mode rates, the batch discount. Facts the
+snapshot lacks are carried below with their source; ``pricing.json`` overrides each one.
 """
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from types import SimpleNamespace
 
 from genai_prices import Usage as PriceUsage
 from genai_prices import calc_price
-from genai_prices.data_snapshot import find_provider_by_id, get_snapshot
 from genai_prices.types import TieredPrices
 
 from ..core.wildcard import PatternSet
+from .catalogue import snapshot_models, version
 from .extract import Usage
+from .price_facts import (BATCH_MULTIPLIER, DEFAULT_RESERVE_OUTPUT_TOKENS, FAST_MULTIPLIERS,
+                          GEO_MULTIPLIERS, LONG_CONTEXT, LONG_CONTEXT_FROM,
+                          RESERVE_BYTES_PER_TOKEN, WEB_SEARCH_USD)
 
 log = logging.getLogger("ccgate.pricing")
 
@@ -33,28 +41,6 @@ _RATE_FIELDS = ("input_mtok", "output_mtok", "cache_write_mtok", "cache_write_1h
 
 # One rate: USD per million tokens, either flat or [(from_input_tokens, price), ...] ascending.
 Rate = float | tuple[tuple[int, float], ...]
-
-
-# USD per server-side web search: $10 per 1,000 on every Claude model (Anthropic's pricing page,
-# "Web search tool", 2026-12; genai-prices carries it as web_searches_kcount). A search that
-# errors is not billed, and the usage then does not count it.
-WEB_SEARCH_USD = 10 / 1000
-# Data residency: inference pinned to a region costs this multiple of every token category on
-# the models that offer it (Opus 4.6+, Sonnet 4.6+; Anthropic's pricing page, "Data residency",
-# 2026-12). The answer's usage.inference_geo says where it ran; "global" costs list price.
-GEO_MULTIPLIERS = {"us": 1.1}
-# Fast mode (usage.speed "fast"): every token category at this multiple of the model's price.
-# Opus 4.6: $30 / $150 per million, 6x (Anthropic's pricing page, "Fast mode", 2026-12). A model
-# with no fast price of its own is charged the highest known multiple (never less than it may
-# cost); pricing.json "fastMode" sets one per model pattern.
-FAST_MULTIPLIERS = {"claude-opus-4-6": 6.0}
-# Long context (a prompt of more than 200,000 tokens, cache included) where the snapshot has no
-# tiers: Sonnet 4 with the 1M-context beta bills the whole request at $6 input / $22.50 output
-# per million, cache at the same 2x (Anthropic's pricing page, "Long context pricing", 2026-12).
-LONG_CONTEXT = {"claude-sonnet-4-0": {"input_mtok": 6.0, "output_mtok": 22.5,
-                                      "cache_write_mtok": 7.5, "cache_write_1h_mtok": 12.0,
-                                      "cache_read_mtok": 0.6}}
-LONG_CONTEXT_FROM = 200_000
 
 
 @dataclass(frozen=True)
@@ -68,6 +54,29 @@ class Prices:
     source: str
     web_search: float = WEB_SEARCH_USD  # USD per search
     fast: float = max(FAST_MULTIPLIERS.values())  # fast mode's multiple of the token prices
+    # A variant's own rates where the data has them ("fast", "batch"), replacing the multiple.
+    variants: tuple[tuple[str, "Prices"], ...] = ()
+
+    def variant(self, name: str) -> "Prices | None":
+        return next((p for n, p in self.variants if n == name), None)
+
+    def scaled(self, factor: float) -> "Prices":
+        """Every token rate times ``factor`` (web searches unchanged)."""
+        return replace(self, input=_scale(self.input, factor), output=_scale(self.output, factor),
+                       cache_write=_scale(self.cache_write, factor),
+                       cache_write_1h=_scale(self.cache_write_1h, factor),
+                       cache_read=_scale(self.cache_read, factor), variants=())
+
+    def for_request(self, speed: str | None, batch: bool, batch_multiplier: float) -> "Prices":
+        """The rates a request pays: fast mode's (its own, else ``fast`` times the standard),
+        then the batch price (its own, else ``batch_multiplier`` times)."""
+        prices = self
+        if speed == "fast":
+            prices = self.variant("fast") or self.scaled(self.fast)
+        if batch:
+            own = self.variant("batch") if prices is self else None
+            prices = own or prices.scaled(batch_multiplier)
+        return prices
 
     @staticmethod
     def rate(rate: Rate, prompt_tokens: int) -> float:
@@ -94,16 +103,19 @@ class Cost:
         return self.input + self.output + self.cache_creation + self.cache_read + self.web_search
 
 
-def cost_of(usage: Usage, prices: Prices, geo_multipliers: dict | None = None) -> Cost:
-    """What ``usage`` costs at ``prices``: tokens at the tier the whole prompt (cache included)
-    reaches, times the residency multiplier of where it ran, plus its web searches."""
+def cost_of(usage: Usage, prices: Prices, geo_multipliers: dict | None = None,
+            batch: bool = False, batch_multiplier: float = BATCH_MULTIPLIER) -> Cost:
+    """What ``usage`` costs at ``prices``: tokens at the fast-mode and batch rates that apply, at
+    the tier the whole prompt (cache included) reaches, times the residency multiplier of where
+    it ran, plus its web searches."""
     prompt = usage.input_tokens + usage.cache_creation_tokens + usage.cache_read_tokens
     r = Prices.rate
     one_hour = min(usage.cache_creation_1h_tokens, usage.cache_creation_tokens)
     five_min = usage.cache_creation_tokens - one_hour
     geo = (geo_multipliers or GEO_MULTIPLIERS).get(usage.inference_geo, 1.0) \
         if usage.inference_geo else 1.0
-    per_token = geo * (prices.fast if usage.speed == "fast" else 1.0) / 1e6
+    prices = prices.for_request(usage.speed, batch, batch_multiplier)
+    per_token = geo / 1e6
     return Cost(
         input=usage.input_tokens * r(prices.input, prompt) * per_token,
         output=usage.output_tokens * r(prices.output, prompt) * per_token,
@@ -120,7 +132,7 @@ def _rate(value) -> Rate:
     return float(value or 0)
 
 
-def _from_model_price(mp, source: str, model_id: str) -> Prices:
+def _from_model_price(mp, source: str, model_id: str, variants=()) -> Prices:
     rates = {f: _rate(getattr(mp, f, None)) for f in _RATE_FIELDS}
     for field, high in LONG_CONTEXT.get(model_id, {}).items():
         if isinstance(rates[field], float):  # the snapshot's own tiers win when it has them
@@ -133,7 +145,22 @@ def _from_model_price(mp, source: str, model_id: str) -> Prices:
                   cache_write=rates["cache_write_mtok"] or _scale(input_rate, 1.25),
                   cache_write_1h=write_1h, cache_read=rates["cache_read_mtok"], source=source,
                   web_search=float(searches) / 1000 if searches is not None else WEB_SEARCH_USD,
-                  fast=FAST_MULTIPLIERS.get(model_id, max(FAST_MULTIPLIERS.values())))
+                  fast=FAST_MULTIPLIERS.get(model_id, max(FAST_MULTIPLIERS.values())),
+                  variants=tuple(_variants(mp, variants, source, model_id)))
+
+
+_VARIANTS = {("speed", "fast"): "fast", ("processing", "batch"): "batch"}
+
+
+def _variants(base, variants, source: str, model_id: str):
+    """The snapshot's fast and batch prices; a rate a variant leaves out is the base's."""
+    for variant in variants or ():
+        name = next((n for (k, v), n in _VARIANTS.items() if variant.when == {k: v}), None)
+        if name is not None:
+            merged = {f: getattr(variant.prices, f, None) or getattr(base, f, None)
+                      for f in (*_RATE_FIELDS, "web_searches_kcount")}
+            yield name, _from_model_price(SimpleNamespace(**merged), f"{source} ({name})",
+                                          model_id)
 
 
 def _scale(rate: Rate, factor: float) -> Rate:
@@ -156,43 +183,27 @@ def _from_node_entry(entry: dict, per: float, source: str) -> Prices:
         web_search=float(entry["webSearch"]) / 1000 if "webSearch" in entry else WEB_SEARCH_USD)
 
 
-def _version(model_id: str) -> tuple[int, ...]:
-    return tuple(int(n) for n in re.findall(r"\d+", model_id))
-
-
 def _snapshot_price(model: str) -> Prices | None:
     try:
         calc = calc_price(PriceUsage(input_tokens=1, output_tokens=1), model_ref=model,
                           provider_id="anthropic")
     except LookupError:
         return None
-    return _from_model_price(calc.model_price, f"genai-prices:{calc.model.id}", calc.model.id)
-
-
-@lru_cache(maxsize=1)
-def _snapshot_models() -> tuple[str, ...]:
-    provider = find_provider_by_id(get_snapshot().providers, "anthropic")
-    return tuple(m.id for m in provider.models) if provider else ()
+    return _from_model_price(calc.model_price, f"genai-prices:{calc.model.id}", calc.model.id,
+                             getattr(calc.model, "price_variants", None))
 
 
 def family_price(family: str) -> Prices | None:
     """The price of the newest model of a family in the snapshot."""
-    ids = [m for m in _snapshot_models() if family in m]
+    ids = [m for m in snapshot_models() if family in m]
     if not ids:
         return None
-    return _snapshot_price(max(ids, key=_version))
+    return _snapshot_price(max(ids, key=version))
 
 
 def most_expensive_price() -> Prices | None:
-    prices = [p for p in (_snapshot_price(m) for m in _snapshot_models()) if p is not None]
+    prices = [p for p in (_snapshot_price(m) for m in snapshot_models()) if p is not None]
     return max(prices, key=lambda p: Prices.rate(p.output, 0), default=None)
-
-
-# Reservations assume this output when a request names no usable max_tokens (the API requires it
-# on /v1/messages; a mirror may not): the largest any current Claude model writes in one answer.
-DEFAULT_RESERVE_OUTPUT_TOKENS = 64_000
-# Request bytes per input token, rounded down: JSON text and code run at 3.5-4.5, CJK near 3.
-RESERVE_BYTES_PER_TOKEN = 3
 
 
 class PriceBook:
@@ -207,12 +218,23 @@ class PriceBook:
         self.geo_multipliers = {**GEO_MULTIPLIERS, **(doc.get("inferenceGeo") or {})}
         self._fast = doc.get("fastMode") or {}  # model pattern -> multiple of the token prices
         self._fast_patterns = PatternSet(list(self._fast))
+        # One share for every model's batch results; unset: the data's own batch prices, else 50%.
+        self._batch = doc.get("batchMultiplier")
         self.prices = lru_cache(maxsize=1024)(self._with_fast_mode)
         self.is_priced = lru_cache(maxsize=1024)(self._is_priced)
 
     def _with_fast_mode(self, model: str) -> Prices:
         prices, pattern = self._resolve(model), self._fast_patterns.first(model)
-        return replace(prices, fast=float(self._fast[pattern])) if pattern is not None else prices
+        if pattern is not None:  # the operator's multiple replaces the data's fast rates
+            prices = replace(prices, fast=float(self._fast[pattern]),
+                             variants=tuple(v for v in prices.variants if v[0] != "fast"))
+        if self._batch is not None:
+            prices = replace(prices, variants=tuple(v for v in prices.variants if v[0] != "batch"))
+        return prices
+
+    @property
+    def batch_multiplier(self) -> float:
+        return float(self._batch) if self._batch is not None else BATCH_MULTIPLIER
 
     def _resolve(self, model: str) -> Prices:
         pattern = self._patterns.first(model)
@@ -235,17 +257,25 @@ class PriceBook:
         """Whether ``model`` has a price of its own (``pricing.json`` or the table), not a fallback."""
         return self._patterns.first(model) is not None or _snapshot_price(model) is not None
 
-    def estimate(self, model: str, body_bytes: int, max_tokens: object) -> float:
+    def estimate(self, model: str, body_bytes: int, max_tokens: object, asks: dict | None = None,
+                 batch: bool = False) -> float:
         """A request's worst case, held against spend limits while it runs: its body as input
         (a token per ``RESERVE_BYTES_PER_TOKEN`` bytes) plus all of its ``max_tokens`` as output
-        (the upstream never writes more)."""
+        (the upstream never writes more), at the fast-mode and residency prices the request
+        ``asks`` for (its ``speed`` and ``inference_geo``)."""
         output = (max_tokens if type(max_tokens) is int and max_tokens > 0
                   else DEFAULT_RESERVE_OUTPUT_TOKENS)
-        usage = Usage(input_tokens=body_bytes // RESERVE_BYTES_PER_TOKEN, output_tokens=output)
-        return cost_of(usage, self.prices(model)).total
+        asks = asks or {}
+        geo, speed = asks.get("inference_geo"), asks.get("speed")
+        usage = Usage(input_tokens=body_bytes // RESERVE_BYTES_PER_TOKEN, output_tokens=output,
+                      speed="fast" if speed == "fast" else None,
+                      inference_geo=geo if isinstance(geo, str) else None)
+        return cost_of(usage, self.prices(model), self.geo_multipliers, batch,
+                       self.batch_multiplier).total
 
-    def cost(self, model: str, usage: Usage) -> Cost:
-        return cost_of(usage, self.prices(model), self.geo_multipliers)
+    def cost(self, model: str, usage: Usage, batch: bool = False) -> Cost:
+        """What ``usage`` of ``model`` costs at list price; ``batch``: a Message Batch result."""
+        return cost_of(usage, self.prices(model), self.geo_multipliers, batch, self.batch_multiplier)
 
     def describe(self, model: str) -> dict:
         """``model``'s rates per million tokens and where they come from, for the prices page."""
@@ -256,7 +286,11 @@ class PriceBook:
                "warning": None if kind != "fallback" else (
                    f"no price of its own: charged as {p.source}; add a pricing.json entry")}
         out["webSearchPer1K"] = round(p.web_search * 1000, 6)
-        out["fastModeMultiplier"] = p.fast
+        fast, batch = p.for_request("fast", False, 1.0), p.for_request(None, True, self.batch_multiplier)
+        out["fastModeMultiplier"] = round(Prices.rate(fast.output, 0) / Prices.rate(p.output, 0), 4) \
+            if Prices.rate(p.output, 0) else p.fast
+        out["batchMultiplier"] = round(Prices.rate(batch.output, 0) / Prices.rate(p.output, 0), 4) \
+            if Prices.rate(p.output, 0) else self.batch_multiplier
         for name, rate in (("input", p.input), ("output", p.output),
                            ("cacheWrite5m", p.cache_write), ("cacheWrite1h", p.cache_write_1h),
                            ("cacheRead", p.cache_read)):

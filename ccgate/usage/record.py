@@ -45,7 +45,7 @@ def clip(text: str | None, most: int = 256) -> str | None:
 
 
 OPTIONAL = ("cacheCreation1hTokens", "interrupted", "provisional", "attempts", "listCost",
-            "clientIP", "webSearchRequests", "webSearchCost", "inferenceGeo", "speed")
+            "clientIP", "webSearchRequests", "webSearchCost", "inferenceGeo", "speed", "batch")
 
 
 @dataclass
@@ -85,6 +85,7 @@ class UsageRecord:
     webSearchCost: float = 0.0  # their cost (in totalCost, not in the token costs)
     inferenceGeo: str | None = None  # where the answer says it ran, when it says so
     speed: str | None = None  # "fast" for fast mode (billed at a multiple), else absent
+    batch: bool = False  # a Message Batch result, billed at the batch price when downloaded
 
     def to_dict(self) -> dict:
         # Not dataclasses.asdict: it deep-copies every value, the costliest step of metering.

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from functools import lru_cache
-from typing import Iterable, Protocol
+from typing import Callable, Iterable, Protocol
 
 
 def _int(value) -> int:
@@ -190,6 +190,11 @@ class UsageStore(Protocol):
 
     def recent(self, day: date, limit: int, tenant_id: str | None = None) -> list[dict]:
         """The newest records of ``day``, newest first."""
+
+    def find(self, request_id: str, tenant_id: str, day: date, since: float | None,
+             pause: Callable[[], None]) -> dict | None:
+        """The final record of one request in one tenant's day, without reading the whole day
+        (``since``: when the request arrived, when known; ``pause``: called between reads)."""
 
     def records(self, tenant_id: str, day: date) -> list[dict]:
         """Every record of one tenant's day, in order (export)."""

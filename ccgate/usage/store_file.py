@@ -25,11 +25,12 @@ import time
 from contextlib import suppress
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from ..core.json_line import json_line
 from ..core.periodic import Periodic
 from .dayfile import SAFE_ID, DayFile, day_path
+from .find import find_in_file
 from .spool import MAX_PENDING, FallbackSpool
 from .store import DayTotals, latest
 
@@ -266,6 +267,10 @@ class FileStore:
                 if isinstance(record, dict):
                     out.append(record)
         return latest(out)
+
+    def find(self, request_id: str, tenant_id: str, day: date, since: float | None,
+             pause: Callable[[], None]) -> dict | None:
+        return find_in_file(day_path(self.root, tenant_id, day), request_id, since, pause)
 
     def recent(self, day: date, limit: int, tenant_id: str | None = None) -> list[dict]:
         tenants = [tenant_id] if tenant_id else list(self.tenants())

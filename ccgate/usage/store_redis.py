@@ -17,13 +17,14 @@ import os
 from collections import deque
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import redis
 
 from ..core.json_line import json_line
 from ..core.periodic import Periodic
 from ..shared.link import RedisLink
+from ..shared.redis_scripts import APPEND
 from .spool import MAX_PENDING, append_private, read_private, spooled_records
 from .store import COUNTER_FIELDS, MONEY_FIELDS, Counters, DayTotals, StoreUnavailable, latest, minute_of
 
@@ -31,37 +32,6 @@ log = logging.getLogger("ccgate.usage")
 
 SPOOL_MAX_BYTES = 256 * 1024 * 1024
 REPLAY_INTERVAL_S = 2.0
-
-# KEYS: ids, records, day totals, month totals, tenants, provisional increments of the day
-# ARGV: dedupe id, record JSON, tenant, request id, "1" if provisional, then field/value pairs.
-# A provisional record's increments are kept; the next record of the same request takes them
-# back out before adding its own, so a request is counted once however often it was recorded.
-APPEND = """
-if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
-redis.call('RPUSH', KEYS[2], ARGV[2])
-redis.call('SADD', KEYS[5], ARGV[3])
-local function add(field, value)
-  redis.call('HINCRBYFLOAT', KEYS[3], field, value)
-  -- per-minute spend ("t|<minute>") serves sliding windows: the day's hash has it, the month's not
-  if string.sub(field, 1, 2) ~= 't|' then redis.call('HINCRBYFLOAT', KEYS[4], field, value) end
-end
-local earlier = redis.call('HGET', KEYS[6], ARGV[4])
-if earlier then
-  for field, value in pairs(cjson.decode(earlier)) do add(field, -value) end
-end
-local now = {}
-for i = 6, #ARGV, 2 do
-  add(ARGV[i], ARGV[i + 1])
-  now[ARGV[i]] = ARGV[i + 1]
-end
-if ARGV[5] == '1' then
-  redis.call('HSET', KEYS[6], ARGV[4], cjson.encode(now))
-elseif earlier then
-  redis.call('HDEL', KEYS[6], ARGV[4])
-end
-return 1
-"""
-
 
 def increments(record: dict) -> list[tuple[str, float]]:
     """The totals one record adds: overall fields, ``m|<model>|<field>`` per model and
@@ -141,7 +111,8 @@ class RedisStore:
             args += [field, repr(float(value))]
         keys = [self._day_key(tenant, day, "ids"), self._day_key(tenant, day, "records"),
                 self._day_key(tenant, day, "totals"), self._month_key(tenant, day),
-                f"{self.prefix}tenants", self._day_key(tenant, day, "provisional")]
+                f"{self.prefix}tenants", self._day_key(tenant, day, "provisional"),
+                self._day_key(tenant, day, "index")]
         self.link.call("a usage append", lambda: self._append(keys=keys, args=args))
 
     def append(self, record: dict, day: date) -> None:
@@ -278,6 +249,17 @@ class RedisStore:
         records = [r for rows in self._read(fetch) for r in latest([json.loads(raw) for raw in rows])]
         records.sort(key=lambda r: str(r.get("timestamp", "")), reverse=True)
         return records[:limit]
+
+    def find(self, request_id: str, tenant_id: str, day: date, since: float | None,
+             pause: Callable[[], None]) -> dict | None:
+        """The latest record of ``request_id`` in one tenant's day, by the day's index (two
+        commands, whatever the day's size; records written before the index are not found)."""
+        def run():
+            at = self.redis.hget(self._day_key(tenant_id, day, "index"), request_id)
+            return None if at is None else self.redis.lindex(
+                self._day_key(tenant_id, day, "records"), int(at))
+        raw = self._read(run)
+        return json.loads(raw) if raw is not None else None
 
     def records(self, tenant_id: str, day: date) -> list[dict]:
         """Every record of one tenant's day (export)."""

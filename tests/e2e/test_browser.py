@@ -99,8 +99,10 @@ def test_prices_and_upstream_money_are_shown(seen):
     d = seen["adminDesktop"]
     prices = {row[0]: row for row in d["prices"]}
     assert prices["claude-sonnet-4-20250514"][1:3] == ["$3", "$15"]
-    assert prices["claude-sonnet-4-20250514"][6:8] == ["$10", "×6"]  # per 1K searches, fast mode
-    assert prices["claude-sonnet-4-20250514"][8].startswith("genai-prices")
+    # per 1K searches, fast mode, batch results
+    assert prices["claude-sonnet-4-20250514"][6:9] == ["$10", "×6", "×0.5"]
+    assert prices["claude-sonnet-4-20250514"][9].startswith("genai-prices")
+    assert "retired on 2026-06-15" in prices["claude-sonnet-4-20250514"][9]
     mirror = d["upstreams"][0]
     assert mirror[7] == "0" and mirror[8].startswith("5 · 185 · $") and "→" in mirror[8]
 

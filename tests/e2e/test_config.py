@@ -24,8 +24,11 @@ def test_node_ccgate_example_files_load_unchanged(node_config):
     assert config.openai.models["gpt-5-low"] == "claude-sonnet-4-20250514"
     assert config.pricing["modelPricing"]["*sonnet*"]["input"] == 0.003
     # Node's informational keys load silently; the short timeout, the default admin password
-    # ("changeme") and the files' mode (copied 0644, holding keys) are worth a warning.
-    assert len(config.warnings) == 5
+    # ("changeme"), the files' mode (copied 0644, holding keys) and each alias to a model
+    # Anthropic retired are worth a warning.
+    retired = [w for w in config.warnings if "was retired on" in w]
+    assert retired and all("point it at a current model such as" in w for w in retired)
+    assert len(config.warnings) == 5 + len(retired)
     assert sum("readable by other users" in w and "chmod 600" in w for w in config.warnings) == 3
     assert any("proxy.timeout is 30000 ms" in w for w in config.warnings)
     assert any("admin.password is a well-known default" in w for w in config.warnings)

@@ -146,7 +146,8 @@ def test_a_tenant_holding_500_streams_does_not_slow_another(make_gateway, upstre
 
     upstream.handler = handler
     gw = make_gateway([upstream_entry(upstream)], tenants=[
-        {"id": "greedy", "key": TENANT_KEY}, {"id": "other", "key": OTHER_KEY}])
+        {"id": "greedy", "key": TENANT_KEY}, {"id": "other", "key": OTHER_KEY}],
+        server={"server": {"maxConnectionsPerIP": 0}})  # all 500 come from 127.0.0.1
     requests.post(gw.url + "/anthropic/v1/messages", headers={"x-api-key": OTHER_KEY}, json=ASK)
     statuses, held = _hold_streams(gw, TENANT_KEY, 500)
     assert statuses.count(200) == 500
@@ -201,3 +202,77 @@ def test_past_max_connections_the_next_client_gets_503_and_it_recovers(make_gate
         s.close()
     wait_until(lambda: requests.post(gw.url + "/anthropic/v1/messages", json=ASK, timeout=5,
                                      headers={"x-api-key": TENANT_KEY}).status_code == 200)
+
+
+# -- issue 32, items 2 and 7: one address cannot hold every slot; guessing learns nothing ------
+def test_one_address_is_capped_and_a_trusted_proxy_is_not(make_gateway, upstream):
+    gw = make_gateway([upstream_entry(upstream)], server={"server": {
+        "maxConnectionsPerIP": 10, "trustedProxies": ["127.0.0.3"]}})
+    gw.port = int(gw.url.rsplit(":", 1)[1])
+    held = [socket.create_connection(("127.0.0.1", gw.port), source_address=("127.0.0.2", 0))
+            for _ in range(10)]
+    proxied = [socket.create_connection(("127.0.0.1", gw.port), source_address=("127.0.0.3", 0))
+               for _ in range(12)]
+    gevent.sleep(0.2)
+    status, body = call(gw, "/anthropic/v1/messages", source="127.0.0.2", method="POST",
+                        headers={"x-api-key": TENANT_KEY}, body=ASK)
+    assert status == 503 and b"maxConnectionsPerIP" in body
+    # another address, and the proxy with more than 10 open, are served
+    assert call(gw, "/anthropic/v1/messages", method="POST", headers={"x-api-key": TENANT_KEY},
+                body=ASK)[0] == 200
+    assert call(gw, "/anthropic/v1/messages", source="127.0.0.3", method="POST",
+                headers={"x-api-key": TENANT_KEY}, body=ASK)[0] == 200
+    for s in held + proxied:
+        s.close()
+    wait_until(lambda: call(gw, "/health", source="127.0.0.2")[0] == 200)
+
+
+def idle_for(gw, request: bytes, most: float = 30.0) -> float:
+    """Seconds a kept-alive connection stays open after answering ``request``."""
+    s = socket.create_connection(("127.0.0.1", int(gw.url.rsplit(":", 1)[1])))
+    s.settimeout(most)
+    s.sendall(request)
+    data = s.recv(65536)
+    assert data.startswith(b"HTTP/1.1 "), data[:100]
+    started = time.monotonic()
+    try:
+        while s.recv(65536):
+            pass
+    except socket.timeout:
+        pass
+    finally:
+        s.close()
+    return time.monotonic() - started
+
+
+def test_keyless_keep_alive_connections_close_sooner(gw, monkeypatch):
+    import ccgate.http.server
+    monkeypatch.setattr(ccgate.http.server, "KEYLESS_IDLE_S", 0.5)  # 5 s in production
+    monkeypatch.setattr(ccgate.http.server, "IDLE_KEEPALIVE_S", 3.0)  # 75 s in production
+    keyless = idle_for(gw, b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n")
+    refused = idle_for(gw, b"GET /usage HTTP/1.1\r\nhost: x\r\nx-api-key: sk-wrong-key-0000\r\n\r\n")
+    keyed = idle_for(gw, b"GET /usage HTTP/1.1\r\nhost: x\r\nx-api-key: " + TENANT_KEY.encode()
+                     + b"\r\n\r\n")
+    assert keyless < 1.5 and refused < 1.5
+    assert keyed > 2.5
+
+
+def test_a_blocked_address_learns_nothing_from_a_right_key(make_gateway, upstream):
+    gw = make_gateway([upstream_entry(upstream)])
+    gw.port = int(gw.url.rsplit(":", 1)[1])
+    usage = "/usage"
+    # bob's key worked from this address before the block: it keeps working (one NAT)
+    assert call(gw, usage, source="127.0.0.5", headers={"x-api-key": OTHER_KEY})[0] == 200
+    for i in range(30):
+        call(gw, usage, source="127.0.0.5", headers={"x-api-key": f"sk-guess-{i:020d}"})
+    assert call(gw, usage, source="127.0.0.5", headers={"x-api-key": "sk-guess-x" * 3})[0] == 429
+    # alice's key, right but never served to this address, gets the same 429 as a wrong one
+    assert call(gw, usage, source="127.0.0.5", headers={"x-api-key": TENANT_KEY})[0] == 429
+    assert call(gw, usage, source="127.0.0.5", headers={"x-api-key": OTHER_KEY})[0] == 200
+    assert call(gw, usage, source="127.0.0.6", headers={"x-api-key": TENANT_KEY})[0] == 200
+    # a failure while blocked extends the block
+    throttle = gw.gateway.key_throttle
+    before = throttle.blocked_for("127.0.0.5")
+    time.sleep(0.3)
+    call(gw, usage, source="127.0.0.5", headers={"x-api-key": "sk-guess-y" * 3})
+    assert throttle.blocked_for("127.0.0.5") > before - 0.1

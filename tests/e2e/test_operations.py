@@ -294,3 +294,21 @@ def test_gunicorn_two_workers_exact_usage(make_mock, tmp_path):
     finally:
         proc.terminate()
         proc.wait(15)
+
+
+def test_model_labels_stay_bounded_whatever_models_the_upstream_answers(make_gateway, upstream):
+    """Issue 32, item 4: behind an upstream that answers any model name, 3,000 names grew
+    /metrics to 8.7 MB. Successful answers, with a price (a pricing.json "*" entry), too."""
+    import ccgate.ops.metrics as metrics
+    gw = make_gateway([upstream_entry(upstream)], server={"metrics": {"token": "scrape-token-1"}},
+                      pricing={"modelPricing": {"*": {"input": 0.001, "output": 0.002}}})
+    for i in range(metrics.MAX_MODEL_LABELS + 50):
+        r = requests.post(gw.url + "/anthropic/v1/messages", headers={"x-api-key": TENANT_KEY},
+                          json={**ASK, "model": f"made-up-model-{i}"})
+        assert r.status_code == 200
+    text = requests.get(gw.url + "/metrics",
+                        headers={"authorization": "Bearer scrape-token-1"}).text
+    labels = {s.labels["model"] for f in text_string_to_metric_families(text)
+              if f.name == "ccgate_requests" for s in f.samples if "model" in s.labels}
+    assert len(labels) <= metrics.MAX_MODEL_LABELS + 1 and "other" in labels
+    assert len(text) < 2_000_000

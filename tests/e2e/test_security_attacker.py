@@ -323,3 +323,27 @@ def test_malformed_requests_leave_no_secret_on_stdout_or_stderr(tmp_path):
         assert secret.encode() not in console, console.decode(errors="replace")[-2000:]
     for log in (tmp_path / "data" / "logs").glob("*.log"):
         assert TENANT_KEY not in log.read_text()
+
+
+BAD_CHUNKS = {"not hex": b"zz\r\n{}\r\n0\r\n\r\n", "no crlf after data": b"2\r\n{}XX0\r\n\r\n",
+              "size then junk": b"2 x\r\n{}\r\n0\r\n\r\n"}
+
+
+@pytest.mark.parametrize("path", ["/anthropic/v1/messages", "/openai/v1/chat/completions",
+                                  "/usage", "/admin/api/tenants"])
+@pytest.mark.parametrize("case", sorted(BAD_CHUNKS))
+def test_a_malformed_chunked_body_gets_400_and_nothing_behind_it_is_answered(gw, upstream, path,
+                                                                               case):
+    """Issue 32, item 5: behind a proxy that forwards chunked bytes as they are, the bytes after
+    a bad chunk size were read as a new request (a smuggled GET /admin/... was processed)."""
+    head = (f"POST {path} HTTP/1.1\r\nhost: x\r\nx-api-key: {TENANT_KEY}\r\n"
+            f"authorization: Bearer {TENANT_KEY}\r\ncontent-type: application/json\r\n"
+            f"transfer-encoding: chunked\r\n\r\n").encode()
+    smuggled = b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n"
+    raw = raw_exchange(gw, head + BAD_CHUNKS[case] + smuggled)
+    assert raw.count(b"HTTP/1.1 ") == 1 and b"<still open>" not in raw, raw[:300]
+    # a path that reads the body says why; /usage with its key in the headers reads no body
+    # and admin refuses the tenant key before it: answered, then closed all the same
+    expected = {"/usage": b"HTTP/1.1 200 ", "/admin/api/tenants": b"HTTP/1.1 401 "}
+    assert raw.startswith(expected.get(path, b"HTTP/1.1 400 ")), raw[:300]
+    assert upstream.requests == []

@@ -66,3 +66,61 @@ def test_sonnet_4_over_200k_prompt_tokens_bills_the_whole_request_at_the_long_co
     assert long.output == pytest.approx(1000 * 22.5 / 1e6)
     short = prices.cost("claude-sonnet-4-20250514", Usage(input_tokens=100_000, output_tokens=1000))
     assert short.input == pytest.approx(0.30) and short.output == pytest.approx(0.015)
+
+
+def test_batch_results_cost_half_the_standard_price():
+    # Pricing page, "Batch processing" (2026-12-06): 50% of standard. Sonnet 4.5: $3 / $15 per
+    # million standard, so 1,000 in + 1,000 out is $0.018, and $0.009 in a batch.
+    prices = PriceBook(None)
+    one = Usage(input_tokens=1000, output_tokens=1000)
+    assert prices.cost(SONNET_45, one).total == pytest.approx(0.018)
+    assert prices.cost(SONNET_45, one, batch=True).total == pytest.approx(0.009)
+    assert 4 * prices.cost(SONNET_45, one, batch=True).total == pytest.approx(0.036)
+    # The snapshot's own batch prices where it has them (Opus 4.6: $2.50 / $12.50)
+    assert prices.cost(OPUS_46, one, batch=True).total == pytest.approx((2.5 + 12.5) / 1000)
+    # pricing.json batchMultiplier sets one share for every model
+    assert PriceBook({"batchMultiplier": 0.6}).cost(SONNET_45, one, batch=True).total \
+        == pytest.approx(0.018 * 0.6)
+    assert prices.describe(SONNET_45)["batchMultiplier"] == 0.5
+
+
+def test_fast_mode_uses_a_models_own_fast_prices_where_listed():
+    # Pricing page, "Fast mode" (2026-12-06): Opus 5.5 fast is $8 input / $40 output per million.
+    cost = PriceBook(None).cost("claude-opus-5-5", Usage(input_tokens=1_000_000,
+                                                         output_tokens=100_000, speed="fast"))
+    assert (cost.input, cost.output) == (pytest.approx(8.0), pytest.approx(4.0))
+
+
+def test_the_catalogue_is_the_price_data_less_retired_models():
+    from datetime import date
+    from ccgate.openai.models import model_list
+    from ccgate.core.wildcard import PatternSet
+    from ccgate.usage.catalogue import current_models, retired_since
+    today = date(2026, 12, 6)
+    current = current_models(today)
+    assert "claude-opus-4-8" in current and "claude-sonnet-5-5" in current
+    assert not {"claude-sonnet-4-0", "claude-opus-4-1", "claude-3-5-haiku-latest"} & set(current)
+    # a retirement takes effect on its day
+    assert "claude-opus-4-1" in current_models(date(2026, 8, 4))
+    assert retired_since("claude-sonnet-4-20250514", today) == "2026-06-15"
+    listed = [m["id"] for m in model_list({}, None, PatternSet(["*"]), current)]
+    assert listed == list(current)
+
+
+def test_validate_warns_of_retired_and_unpriced_alias_targets(tmp_path):
+    import json
+    from ccgate.config.load import load_config
+    from tests.helpers import write_config
+    config_dir = write_config(tmp_path, [], tenants=[], server={"openai": {
+        "models": {"gpt-4o": "claude-sonnet-4-20250514", "gpt-4.1": "claude-sonnet-5-5",
+                   "mine": "my-own-model"}, "defaultModel": "claude-3-5-haiku-20241022"}})
+    warnings = "\n".join(load_config(config_dir).warnings)
+    assert ("openai.models.gpt-4o: claude-sonnet-4-20250514 was retired on 2026-06-15" in warnings
+            and "such as claude-sonnet-5-5" in warnings)
+    assert "openai.defaultModel: claude-3-5-haiku-20241022 was retired" in warnings
+    assert "openai.models.mine: my-own-model has no price of its own" in warnings
+    assert "gpt-4.1" not in warnings
+    example = json.loads(open("config/server.json.example").read())
+    (tmp_path / "server.json").write_text(json.dumps(example))
+    assert not [w for w in load_config(tmp_path).warnings
+                if "was retired" in w or "no price of its own" in w]
