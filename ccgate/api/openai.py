@@ -13,6 +13,9 @@ from ..openai.models import model_list
 from ..usage.catalogue import current_models
 from ..openai.request import TranslationError, Translated, resolve_model, to_anthropic
 from ..openai.response import error_from_anthropic, openai_error, to_chat_completion
+from ..openai.responses_output import to_response
+from ..openai.responses_stream import ResponsesStream
+from ..openai.responses_request import WEB_SEARCH_TOOL, to_chat
 from ..openai.stream import StreamTranslator, sse_data
 from ..proxy import ProxyRequest, Relay
 from ..core.json_object import parse_json_object
@@ -54,8 +57,58 @@ def _bad_request(e: TranslationError) -> GatewayError:
 @tenant_required
 def chat_completions():
     gw = current_gateway()
-    requested, translated = _translate(gw, g.call.tenant)  # g.call names the model now
-    anthropic_body = translated.body
+    requested, translated = _translate(gw, g.call.tenant, _body(gw))  # g.call names the model
+    relay = _forward(gw, translated.body)
+    return _chat_response(relay, remaining_headers(g.meter, relay.status), requested, translated)
+
+
+@bp.post("/responses")
+@tenant_required
+def responses():
+    """The Responses API (Codex CLI, the Agents SDK) over the same translation: the request is
+    restated as Chat Completions, the answer (whole or streamed) as a Response."""
+    gw = current_gateway()
+    body = _body(gw)
+    try:
+        chat, names = to_chat(body)
+    except TranslationError as e:
+        raise _bad_request(e) from None
+    g.call = replace(g.call, surface=RESPONSES_API)
+    requested, translated = _translate(gw, g.call.tenant, {**chat, "model": body.get("model")})
+    if names.web_search:
+        translated.body.setdefault("tools", []).append(WEB_SEARCH_TOOL)
+    relay = _forward(gw, translated.body)
+    out_headers = remaining_headers(g.meter, relay.status)
+    if relay.status >= 400:
+        return _error_answer(relay, out_headers)
+    echo = {name: body[name] for name in RESPONSE_ECHO if body.get(name) is not None}
+    echo["store"] = False  # nothing is kept, whatever was asked
+    created = int(time.time())
+    if relay.answer.sse:
+        stream = ResponsesStream(requested, created, echo, translated.json_tool, names)
+        relay.body.transform = stream
+        return Response(relay.body, mimetype="text/event-stream", direct_passthrough=True,
+                        headers={**out_headers, "cache-control": "no-cache"})
+    return Response(json.dumps(to_response(_message(relay), requested, created, echo,
+                                           translated.json_tool, names), ensure_ascii=False),
+                    mimetype="application/json", headers=out_headers)
+
+
+RESPONSES_API = "openai-responses"  # the records' ``api`` for /openai/v1/responses
+# Request fields a Response repeats back.
+RESPONSE_ECHO = ("instructions", "max_output_tokens", "metadata", "parallel_tool_calls",
+                 "temperature", "tool_choice", "tools", "top_p", "user", "text", "reasoning")
+
+
+def _body(gw) -> dict:
+    try:
+        return parse_json_object(request_body(gw))
+    except ValueError as e:
+        raise GatewayError(400, str(e)) from None
+
+
+def _forward(gw, anthropic_body: dict) -> Relay:
+    """Send the translated request through the gateway (limits, pool, metering)."""
     headers = [("content-type", "application/json"), ("anthropic-version", ANTHROPIC_VERSION)]
     if request.headers.get("user-agent"):
         headers.append(("user-agent", request.headers["user-agent"]))
@@ -65,15 +118,11 @@ def chat_completions():
                        session=session_id(request.headers, anthropic_body),
                        body_json=anthropic_body, **client_side(request.environ))
     relay, g.meter = gw.forward(g.call, req)
-    return _chat_response(relay, remaining_headers(g.meter, relay.status), requested, translated)
+    return relay
 
 
-def _translate(gw, tenant) -> tuple[object, Translated]:
+def _translate(gw, tenant, body: dict) -> tuple[object, Translated]:
     """The requested model name and the Anthropic request for this Chat Completions body."""
-    try:
-        body = parse_json_object(request_body(gw))
-    except ValueError as e:
-        raise GatewayError(400, str(e)) from None
     settings = gw.config.openai
     requested = body.get("model")
     g.call = replace(g.call, requested_model=requested if isinstance(requested, str) else None)
@@ -85,26 +134,35 @@ def _translate(gw, tenant) -> tuple[object, Translated]:
         raise _bad_request(e) from None
 
 
+def _error_answer(relay: Relay, out_headers: dict) -> Response:
+    """An upstream error in OpenAI's shape (its retry-after kept)."""
+    upstream_headers = dict((k.lower(), v) for k, v in relay.headers)
+    if "retry-after" in upstream_headers:
+        out_headers["retry-after"] = upstream_headers["retry-after"]
+    return Response(json.dumps(error_from_anthropic(relay.status, drain(relay.body))),
+                    status=relay.status, mimetype="application/json", headers=out_headers)
+
+
+def _message(relay: Relay) -> dict:
+    try:
+        return json.loads(drain(relay.body))
+    except ValueError:
+        raise GatewayError(502, "the upstream answered with a body that is not JSON") from None
+
+
 def _chat_response(relay: Relay, out_headers: dict, requested, translated: Translated) -> Response:
     """The upstream's answer as a chat completion: an error, a translated stream, or a body."""
-    upstream_headers = dict((k.lower(), v) for k, v in relay.headers)
     created = int(time.time())
     if relay.status >= 400:
-        if "retry-after" in upstream_headers:
-            out_headers["retry-after"] = upstream_headers["retry-after"]
-        return Response(json.dumps(error_from_anthropic(relay.status, drain(relay.body))),
-                        status=relay.status, mimetype="application/json", headers=out_headers)
+        return _error_answer(relay, out_headers)
     if relay.answer.sse:
         translator = StreamTranslator(requested, created, include_usage=translated.include_usage,
                                       json_tool=translated.json_tool)
         relay.body.transform = ChatStream(translator)
         return Response(relay.body, mimetype="text/event-stream", direct_passthrough=True,
                         headers={**out_headers, "cache-control": "no-cache"})
-    try:
-        message = json.loads(drain(relay.body))
-    except ValueError:
-        raise GatewayError(502, "the upstream answered with a body that is not JSON") from None
-    return Response(json.dumps(to_chat_completion(message, requested, created, translated.json_tool),
+    return Response(json.dumps(to_chat_completion(_message(relay), requested, created,
+                                                  translated.json_tool),
                                ensure_ascii=False),
                     mimetype="application/json", headers=out_headers)
 

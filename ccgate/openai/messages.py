@@ -1,6 +1,7 @@
 """OpenAI chat ``messages`` -> Anthropic ``system`` and ``messages`` (pure functions)."""
 from __future__ import annotations
 
+import base64
 import json
 import re
 from typing import Any
@@ -51,6 +52,32 @@ def _image_block(part: dict, param: str) -> dict:
                            f"{param}.image_url.url")
 
 
+def _document_block(part: dict, param: str) -> dict:
+    """A ``file`` part (a base64 data URL) as a document: PDF as it is, plain text decoded."""
+    file = part.get("file") if isinstance(part.get("file"), dict) else {}
+    m = _DATA_URL.fullmatch(file.get("file_data") or "")
+    if not m:
+        raise TranslationError("file.file_data must be a base64 data URL like "
+                               "data:application/pdf;base64,…", f"{param}.file.file_data")
+    media_type = m.group(1).lower()
+    if media_type == "application/pdf":
+        source = {"type": "base64", "media_type": media_type, "data": m.group(2)}
+    elif media_type == "text/plain":
+        try:
+            text = base64.b64decode(m.group(2), validate=True).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            raise TranslationError("file.file_data is not base64 of UTF-8 text",
+                                   f"{param}.file.file_data") from None
+        source = {"type": "text", "media_type": media_type, "data": text}
+    else:
+        raise TranslationError(f"unsupported file type {media_type}; use application/pdf or "
+                               f"text/plain", f"{param}.file.file_data")
+    block = {"type": "document", "source": source}
+    if isinstance(file.get("filename"), str) and file["filename"]:
+        block["title"] = file["filename"]
+    return block
+
+
 def _blocks(content: Any, param: str, allow_images: bool = True) -> list[dict]:
     """User/assistant/tool content as Anthropic blocks; empty text is dropped."""
     if content is None:
@@ -70,6 +97,8 @@ def _blocks(content: Any, param: str, allow_images: bool = True) -> list[dict]:
                 blocks.append({"type": "text", "text": part["text"]})
         elif kind == "image_url" and allow_images:
             blocks.append(_image_block(part, where))
+        elif kind == "file" and allow_images:
+            blocks.append(_document_block(part, where))
         elif kind == "refusal" and isinstance(part.get("refusal"), str) and part["refusal"]:
             blocks.append({"type": "text", "text": part["refusal"]})
         else:

@@ -31,17 +31,29 @@ def completion_id(message_id: str | None) -> str:
     return f"chatcmpl-{suffix}"
 
 
-def openai_usage(usage: dict | None) -> dict:
-    """OpenAI counts the whole prompt: Anthropic's input + cache write + cache read."""
+def token_counts(usage: dict | None) -> tuple[int, int, int, int]:
+    """``(prompt, cache reads, cache writes, output)`` of an Anthropic usage. OpenAI counts the
+    whole prompt: Anthropic's input + cache write + cache read."""
     usage = usage if isinstance(usage, dict) else {}
 
     def n(key: str) -> int:
         value = usage.get(key)
         return value if isinstance(value, int) else 0
+    cached, written = n("cache_read_input_tokens"), n("cache_creation_input_tokens")
+    return n("input_tokens") + written + cached, cached, written, n("output_tokens")
 
-    cached = n("cache_read_input_tokens")
-    prompt = n("input_tokens") + n("cache_creation_input_tokens") + cached
-    completion = n("output_tokens")
+
+def take_message_delta(doc: dict, usage: dict) -> str | None:
+    """Fold a ``message_delta`` event's usage into ``usage``; its stop reason, if it has one."""
+    if isinstance(doc.get("usage"), dict):
+        usage.update({k: v for k, v in doc["usage"].items() if v is not None})
+    delta = doc.get("delta") if isinstance(doc.get("delta"), dict) else {}
+    return delta["stop_reason"] if isinstance(delta.get("stop_reason"), str) else None
+
+
+def openai_usage(usage: dict | None) -> dict:
+    """Chat Completions' usage for an Anthropic usage."""
+    prompt, cached, _, completion = token_counts(usage)
     return {"prompt_tokens": prompt, "completion_tokens": completion,
             "total_tokens": prompt + completion, "prompt_tokens_details": {"cached_tokens": cached}}
 

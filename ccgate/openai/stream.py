@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 
-from ..core.sse import Event, SSEParser, stream_complete
+from ..core.sse import stream_complete
 from ..core.errors import anthropic_error_of, status_of_error_type
-from .response import completion_id, finish_reason, openai_error, openai_usage
+from .events import AnthropicEvents
+from .response import completion_id, finish_reason, openai_error, openai_usage, take_message_delta
 
 DONE = b"data: [DONE]\n\n"
 
@@ -22,7 +23,7 @@ def sse_data(obj: dict) -> bytes:
     return b"data: " + json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
 
 
-class StreamTranslator:
+class StreamTranslator(AnthropicEvents):
     def __init__(self, model: str, created: int, *, include_usage: bool = False,
                  json_tool: str | None = None):
         self.model = model
@@ -32,19 +33,16 @@ class StreamTranslator:
         self.id: str | None = None
         self.usage: dict = {}
         self.stop_reason: str | None = None
-        self.finished = False  # [DONE] or an error was sent: nothing more may follow
-        self._parser = SSEParser()
+        super().__init__()  # finished: [DONE] or an error was sent, nothing more may follow
         self._blocks: dict[int, tuple[str, int | None]] = {}  # anthropic index -> (kind, tool idx)
         self._tools = 0
 
-    def feed(self, chunk: bytes) -> bytes:
-        return b"".join(self.event(e) for e in self._parser.feed(chunk))
 
     def close(self) -> bytes:
         """End of input: translate an event cut short of its closing blank line; a message that
         arrived whole (``stream_complete``) but without ``message_stop`` is finished as if it
         had come."""
-        out = b"".join(self.event(e) for e in self._parser.flush())
+        out = self.flush()
         if not self.finished and stream_complete(self.stop_reason):
             out += self._on_message_stop({})
         return out
@@ -57,18 +55,6 @@ class StreamTranslator:
             chunk["usage"] = None
         return sse_data(chunk)
 
-    def event(self, event: Event) -> bytes:
-        if self.finished or event.event in ("ping",):
-            return b""
-        try:
-            doc = json.loads(event.data)
-        except ValueError:
-            return b""
-        if not isinstance(doc, dict):
-            return b""
-        kind = event.event if event.event != "message" else doc.get("type")
-        handler = getattr(self, f"_on_{kind}", None)
-        return handler(doc) if handler else b""
 
     def _on_message_start(self, doc: dict) -> bytes:
         message = doc.get("message") if isinstance(doc.get("message"), dict) else {}
@@ -108,11 +94,7 @@ class StreamTranslator:
         return b""
 
     def _on_message_delta(self, doc: dict) -> bytes:
-        if isinstance(doc.get("usage"), dict):
-            self.usage.update({k: v for k, v in doc["usage"].items() if v is not None})
-        delta = doc.get("delta") if isinstance(doc.get("delta"), dict) else {}
-        if isinstance(delta.get("stop_reason"), str):
-            self.stop_reason = delta["stop_reason"]
+        self.stop_reason = take_message_delta(doc, self.usage) or self.stop_reason
         return b""
 
     def _on_message_stop(self, doc: dict) -> bytes:

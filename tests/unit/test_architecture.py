@@ -10,7 +10,7 @@ from tests.helpers import ROOT
 
 PACKAGE = ROOT / "ccgate"
 PURE = ["alerts/events.py", "alerts/messages.py", "core/client_ip.py", "config/edits.py", "openai/__init__.py", "openai/errors.py", "openai/messages.py", "openai/models.py",
-        "openai/request.py", "openai/response.py", "openai/stream.py", "core/sse.py", "core/json_line.py", "http/head.py",
+        "openai/request.py", "openai/response.py", "openai/stream.py", "openai/responses_request.py", "openai/responses_output.py", "openai/responses_stream.py", "openai/events.py", "core/sse.py", "core/json_line.py", "http/head.py",
         "usage/extract.py", "usage/pricing.py", "usage/catalogue.py", "usage/price_facts.py", "upstreams/pool.py", "upstreams/strategies.py",
         "proxy/chunked.py", "resources/endpoints.py", "resources/listing.py", "resources/refs.py",
         "shared/spend_rule.py"]

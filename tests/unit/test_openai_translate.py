@@ -334,3 +334,36 @@ def test_json_schema_stream_goes_to_content():
     assert json.loads("".join(d.get("content", "") for d in deltas)) == {"name": "Ada"}
     assert not any("tool_calls" in d for d in deltas)
     assert out[-2]["choices"][0]["finish_reason"] == "stop"
+
+
+# -- the Responses API (issue 33) ------------------------------------------------------------------
+def test_codex_tools_are_restated_and_turned_back():
+    import json as _json
+    from ccgate.openai.responses_output import to_response
+    from ccgate.openai.responses_request import to_chat
+    body = {"model": "m", "input": [
+        {"type": "message", "role": "developer", "content": [{"type": "input_text", "text": "rules"}]},
+        {"role": "user", "content": "go"},
+        {"type": "reasoning", "summary": []},
+        {"type": "function_call", "call_id": "c1", "name": "spawn_agent",
+         "namespace": "multi_agent_v1", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "c1", "output": "spawned"}],
+        "tools": [{"type": "custom", "name": "apply_patch", "description": "patch"},
+                  {"type": "namespace", "name": "multi_agent_v1", "tools": [
+                      {"type": "function", "name": "spawn_agent", "parameters": {}}]},
+                  {"type": "web_search"}]}
+    chat, names = to_chat(body)
+    assert [t["function"]["name"] for t in chat["tools"]] == ["apply_patch",
+                                                              "multi_agent_v1__spawn_agent"]
+    assert names.web_search and names.custom == {"apply_patch"}
+    assert chat["messages"][2]["tool_calls"][0]["function"]["name"] == "multi_agent_v1__spawn_agent"
+    message = {"id": "msg_1", "stop_reason": "tool_use", "usage": {"input_tokens": 3},
+               "content": [{"type": "tool_use", "id": "t1", "name": "apply_patch",
+                            "input": {"input": "*** Begin Patch"}},
+                           {"type": "tool_use", "id": "t2", "name": "multi_agent_v1__spawn_agent",
+                            "input": {"task": "x"}}]}
+    out = to_response(message, "m", 0, {}, None, names)["output"]
+    assert out[0] == {**out[0], "type": "custom_tool_call", "input": "*** Begin Patch",
+                      "call_id": "t1"}
+    assert (out[1]["name"], out[1]["namespace"]) == ("spawn_agent", "multi_agent_v1")
+    assert _json.loads(out[1]["arguments"]) == {"task": "x"}
