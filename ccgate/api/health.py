@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, Response, jsonify, redirect
+from flask import Blueprint, Response, jsonify, redirect, request
 
 from ..core.version import VERSION
 from ..ops.logs import log_problem
@@ -14,7 +14,10 @@ bp = Blueprint("health", __name__)
 
 @bp.route("/", methods=["GET"])
 def root():
-    """A newcomer opening the gateway's address lands on the dashboard (or the tenant page)."""
+    """A newcomer opening the gateway's address lands on the dashboard (or the tenant page);
+    a ``HEAD`` (Claude Code's connectivity check of a base URL) gets 200, never a redirect."""
+    if request.method == "HEAD":
+        return Response(status=200)
     return redirect("/dashboard" if current_gateway().config.admin.enabled else "/dashboard/me")
 
 

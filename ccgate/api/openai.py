@@ -167,6 +167,15 @@ def _chat_response(relay: Relay, out_headers: dict, requested, translated: Trans
                     mimetype="application/json", headers=out_headers)
 
 
+@bp.route("/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+@tenant_required
+def unknown(rest: str):
+    """Any other path: 404 after the key is checked (a stranger learns nothing; the access log
+    names the tenant that asked)."""
+    raise GatewayError(404, f"no such endpoint: /openai/v1/{rest} (this gateway serves "
+                            f"chat/completions, responses and models)", error_type="not_found_error")
+
+
 def _models_for(tenant) -> list[dict]:
     settings = current_gateway().config.openai
     today = datetime.now(timezone.utc).date()

@@ -132,3 +132,11 @@ def test_an_upstream_refusal_keeps_its_status_in_openai_shape(gw, client, upstre
     with pytest.raises(openai.RateLimitError) as e:
         client.responses.create(model=MODEL, input="hi")
     assert e.value.body["message"] == "slow down"
+
+
+def test_an_unknown_openai_path_is_refused_after_the_key(gw, upstream):
+    assert requests.post(gw.url + "/openai/v1/embeddings", json={}).status_code == 401
+    r = requests.post(gw.url + "/openai/v1/embeddings", json={},
+                      headers={"authorization": f"Bearer {TENANT_KEY}"})
+    assert r.status_code == 404 and "responses" in r.json()["error"]["message"]
+    assert upstream.requests == []
