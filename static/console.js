@@ -135,6 +135,8 @@
     document.getElementById("new-key").value = key;
     document.getElementById("key-snippet").textContent =
       "export ANTHROPIC_BASE_URL=" + base + "\nexport ANTHROPIC_AUTH_TOKEN=" + key + "\nclaude";
+    document.getElementById("key-settings").textContent = JSON.stringify(
+      {env: {ANTHROPIC_BASE_URL: base, ANTHROPIC_AUTH_TOKEN: key}}, null, 2);
     open(document.getElementById("key-dialog"));
   }
 

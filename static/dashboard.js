@@ -28,6 +28,9 @@
   function render() {
     var o = data.overview, empty = i18n.t("none");
     if (!o) { return; }
+    var problem = document.getElementById("config-problem");
+    problem.hidden = !o.configProblem;
+    problem.textContent = o.configProblem ? "⚠ " + o.configProblem : "";
     ui.setList(document.getElementById("today-totals"), totals(o.today));
     ui.setList(document.getElementById("month-totals"), totals(o.month));
     chart.stackedBars(document.getElementById("cost-chart"), o.costByDay.dates, o.costByDay.tenants, empty);

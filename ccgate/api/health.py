@@ -38,9 +38,10 @@ def health():
     problem = gw.storage_problem()
     warning = gw.storage_warning()
     log_trouble = log_problem()
+    config_problem = gw.watcher.problem
     if not healthy:
         status = "down"
-    elif len(healthy) < len(enabled) or problem or log_trouble:
+    elif len(healthy) < len(enabled) or problem or log_trouble or config_problem:
         status = "degraded"
     else:
         status = "ok"
@@ -54,4 +55,8 @@ def health():
                     **({"warning": warning} if warning else {})},
         "logs": {"ok": log_trouble is None, **({"problem": log_trouble} if log_trouble else {})},
     }
+    if config_problem:
+        # /health is public: what is wrong is on the dashboard and in error.log, not here
+        body["configProblem"] = ("a change to the config files was rejected, so the previous "
+                                 "config still runs; the dashboard and error.log say why")
     return jsonify(body), 503 if status == "down" else 200

@@ -10,6 +10,7 @@ from ..tenants import TenantRegistry, mask
 from ..upstreams.pool import Pool
 from ..usage.limits import Limiter
 from ..config.problems import configured_models
+from ..config.watcher import ConfigWatcher
 from ..resources.owners import OwnerStore
 from ..usage.catalogue import retired_since
 from ..usage.find import id_second
@@ -28,6 +29,7 @@ class Reported(Protocol):
     tenants: TenantRegistry
     owners: OwnerStore
     watchdog: Watchdog
+    watcher: ConfigWatcher
     clock: Callable[[], float]
 
 
@@ -71,6 +73,7 @@ def overview(gw: Reported, days: int = 30) -> dict:
     return {
         "date": today.isoformat(),
         "timezone": gw.config.usage_timezone,
+        "configProblem": gw.watcher.problem,
         "today": _with_rate(day_total),
         "month": _with_rate(month_total),
         "costByDay": {"dates": [d.isoformat() for d in dates], "tenants": series},

@@ -1,6 +1,7 @@
 """``GET/POST /usage``: a tenant's own usage, limits and history (the Node CCGate's endpoint)."""
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from flask import Blueprint, Response, jsonify, request
@@ -12,6 +13,8 @@ from ..usage.store import Counters
 from ..core.json_object import parse_json_object
 from .request import current_gateway, request_body
 from .auth import call_of, tenant_for_key
+
+log = logging.getLogger("ccgate")
 
 bp = Blueprint("usage", __name__)
 
@@ -67,7 +70,21 @@ def usage():
 
 @bp.get("/usage/statusline")
 def statusline():
-    """One line of plain text for Claude Code's ``statusLine`` setting (tenant key required)."""
+    """One line of plain text for Claude Code's ``statusLine`` setting (tenant key required).
+    Whatever goes wrong, the answer is one plain line too (Claude Code shows the body as it is):
+    ``CCGate: <what is wrong>``, with the status of the problem."""
+    try:
+        return Response(_status_line() + "\n", mimetype="text/plain")
+    except GatewayError as e:
+        return Response(f"CCGate: {e.message}\n", status=e.status, mimetype="text/plain",
+                        headers=e.headers)
+    except Exception:
+        log.exception("status line failed")
+        return Response("CCGate: usage is unavailable right now\n", status=503,
+                        mimetype="text/plain")
+
+
+def _status_line() -> str:
     gw = current_gateway()
     tenant = call_of(tenant_for_key(_key_from_request())).tenant
     now = gw.clock()
@@ -81,4 +98,4 @@ def statusline():
             if name == "window5h":
                 part += f" (resets {view[name]['resetsAt'][11:16]})"
             parts.append(part)
-    return Response(" · ".join(parts) + "\n", mimetype="text/plain")
+    return " · ".join(parts)

@@ -233,7 +233,8 @@ class UpstreamConfig:
     def key_problem(self) -> str | None:
         """Why ``key`` looks like a placeholder rather than a real key."""
         if not self.key or "*" in self.key or self.key.endswith(("replace-me", "your-key-here")):
-            return "looks like a placeholder, not a real key"
+            return ("looks like a placeholder, not a real key: put the upstream's key here (it is "
+                    "not health-checked until then)")
         return None
 
     @cached_property

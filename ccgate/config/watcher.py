@@ -13,6 +13,15 @@ log = logging.getLogger("ccgate.reload")
 WATCHED = REQUIRED_FILES + (PRICING_FILE,)
 
 
+def rejection(lines: list[str]) -> str:
+    """What a rejected reload means for the operator, in one sentence."""
+    more = f" (and {len(lines) - 1} more problem{'s' if len(lines) > 2 else ''})" \
+        if len(lines) > 1 else ""
+    return (f"the config files were changed but cannot be loaded, so the gateway still runs the "
+            f"previous config: {lines[0] if lines else 'unknown problem'}{more}; fix the file "
+            f"and save it again (python cli.py validate lists every problem)")
+
+
 class ConfigWatcher:
     """Reloads the config when a file changes; a version that fails validation is rejected, with
     every problem logged, and the running config stays."""
@@ -23,6 +32,9 @@ class ConfigWatcher:
         self.interval_s = interval_s
         self._stamp = self._stamps()
         self._loop = Periodic("config watcher", interval_s, self.check)
+        # Why the files on disk are not what runs (the last reload was rejected); None when
+        # they are. /health and the dashboard show it.
+        self.problem: str | None = None
 
     def _stamps(self) -> tuple:
         out = []
@@ -45,8 +57,10 @@ class ConfigWatcher:
         except ConfigError as e:
             for line in e.lines:
                 log.error("config reload rejected: %s", line)
-            log.error("config reload rejected (%d problems); the running config stays", len(e.lines))
+            self.problem = rejection(e.lines)
+            log.error("%s", self.problem)
             return False
+        self.problem = None
         self.apply(config)
         for warning in config.warnings:
             log.warning("%s", warning)

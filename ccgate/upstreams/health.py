@@ -75,6 +75,11 @@ class HealthChecker:
             enabled, _, interval, _ = self.settings(s)
             if not enabled or not s.config.enabled or self._due.get(s.id, 0.0) > now:
                 continue
+            if s.config.key_problem():
+                # The first run's placeholder: probing would send it to the real API, where it
+                # can only fail (the dashboard says why the upstream is not probed).
+                self._due[s.id] = now + interval
+                continue
             self._due[s.id] = now + interval
             if s.id not in self._running or self._running[s.id].dead:
                 self._running[s.id] = self._probes.spawn(self.probe, s)
