@@ -24,15 +24,21 @@
       return names.reduce(function (sum, n) { return sum + (series[n][i] || 0); }, 0);
     });
     var max = Math.max.apply(null, totals.concat([0]));
+    // Axis labels: three when there is spend, one "$0" when there is none; the plot starts
+    // after the longest, so none loses its "$" (11 px text: about 7 px a character).
+    var ticks = max ? [0, 0.5, 1] : [0];
+    var labels = ticks.map(function (f) { return f ? money(max * f) : "$0"; });
+    var longest = Math.max.apply(null, labels.map(function (t) { return t.length; }));
     // Drawn at the container's own width, so text keeps its size on a phone.
-    var W = Math.max(280, Math.round(container.clientWidth) - 20), H = 220, left = 52, bottom = 22, top = 8;
+    var W = Math.max(280, Math.round(container.clientWidth) - 20), H = 220, bottom = 22, top = 8;
+    var left = 12 + 7 * longest;
     var svg = el("svg", {viewBox: "0 0 " + W + " " + H, width: W, height: H, role: "img", "class": "bars"});
     var plotH = H - bottom - top, step = (W - left) / Math.max(dates.length, 1);
-    [0, 0.5, 1].forEach(function (f) {
+    ticks.forEach(function (f, i) {
       var y = top + plotH * (1 - f);
       svg.appendChild(el("line", {x1: left, x2: W, y1: y, y2: y, "class": "grid"}));
       svg.appendChild(el("text", {x: left - 4, y: y + 4, "text-anchor": "end", "class": "axis"},
-                         money(max * f)));
+                         labels[i]));
     });
     dates.forEach(function (d, i) {
       var y = top + plotH;

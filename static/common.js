@@ -18,11 +18,15 @@
       body.appendChild(tr);
       return;
     }
+    // Each cell carries its column's name: on a phone a row is shown as a card of labelled lines.
+    var labels = Array.prototype.map.call(table.querySelectorAll("thead th"),
+                                          function (th) { return th.textContent; });
     rows.forEach(function (cells) {
       var tr = document.createElement("tr");
-      cells.forEach(function (cell) {
+      cells.forEach(function (cell, i) {
         var td = document.createElement("td");
         if (cell instanceof Node) { td.appendChild(cell); } else { td.textContent = cell; }
+        td.setAttribute("data-label", labels[i] || "");
         tr.appendChild(td);
       });
       body.appendChild(tr);

@@ -86,7 +86,10 @@
               ui.num(b.resultsBilled || 0)];
     }), empty);
     ui.setRows(document.getElementById("requests-table"), data.requests.map(function (r) {
-      return [new Date(r.timestamp).toLocaleTimeString(), r.tenantId, r.requestedModel || r.model,
+      // the model asked for and the one served, when an alias or a rewrite made them differ
+      var model = r.requestedModel && r.requestedModel !== r.model
+        ? r.requestedModel + " → " + r.model : r.model;
+      return [new Date(r.timestamp).toLocaleTimeString(), r.tenantId, model,
               r.api || "anthropic", i18n.t(r.stream ? "yes" : "no"), String(r.statusCode),
               r.upstream || "—", ui.num(r.totalTokens), ui.money(r.totalCost || 0),
               (r.duration || 0) + " ms", manage.requestButton(r)];

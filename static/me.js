@@ -32,8 +32,9 @@
     ui.otherWindows.forEach(function (name) {
       var w = u.limits[name];
       if (w) {
-        pairs.push(["me." + name, ui.money(w.usedUSD) + " / " + ui.money(w.maxUSD) + " · " +
-                    i18n.t("me.resets") + " " + new Date(w.resetsAt).toLocaleString()]);
+        pairs.push(["me." + name, ui.money(w.usedUSD) + " / " + ui.money(w.maxUSD) +
+                    (w.resetsAt ? " · " + i18n.t("me.resets") + " " +
+                     new Date(w.resetsAt).toLocaleString() : "")]);
       }
     });
     ui.setList(document.getElementById("me-limits"), pairs);

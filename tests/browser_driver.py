@@ -70,6 +70,40 @@ def admin(browser, cfg, width, height, name):
     return out
 
 
+ACTION_TABLES = ("#tenants-table", "#upstreams-table", "#requests-table")
+
+
+def layouts(browser, cfg):
+    """The dashboard at 1280, 1024 and 375 px in both languages: where each table's actions
+    (its first row's last cell) and the page's right edge are; a screenshot of each."""
+    out = {}
+    for width in (1280, 1024, 375):
+        for lang in ("en", "zh"):
+            context = browser.new_context(
+                viewport={"width": width, "height": 900},
+                http_credentials={"username": cfg["user"], "password": cfg["password"]})
+            context.add_init_script(f"localStorage.setItem('ccgate-lang', '{lang}')")
+            page = context.new_page()
+            page.goto(cfg["base"] + "/dashboard")
+            page.wait_for_selector("#requests-table tbody tr td:not(.empty)", timeout=10000)
+            # In one script: the dashboard re-renders its tables as data arrives, so a cell
+            # found in one step may be replaced by the next.
+            actions = page.evaluate("""tables => Object.fromEntries(tables.map(t => {
+                const cell = document.querySelector(t + ' tbody tr:first-child td:last-child');
+                // the window scrolls down to it; the table's own box is not scrolled sideways
+                window.scrollTo(0, window.scrollY + cell.getBoundingClientRect().top - 100);
+                const box = cell.getBoundingClientRect();
+                return [t, {left: box.left, right: box.right,
+                            buttons: cell.querySelectorAll('button').length}];
+            }))""", list(ACTION_TABLES))
+            out[f"{width}-{lang}"] = {
+                "scrollWidth": page.evaluate("document.documentElement.scrollWidth"),
+                "actions": actions}
+            shot(page, cfg, f"dashboard-{width}-{lang}")
+            context.close()
+    return out
+
+
 def me(browser, cfg, width, height, name):
     context = browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN")
     page = context.new_page()
@@ -209,6 +243,7 @@ def main() -> None:
             "meDesktop": me(browser, cfg, 1280, 900, "me-desktop"),
             "mePhone": me(browser, cfg, 375, 800, "me-phone"),
             "console": console(browser, cfg),
+            "layouts": layouts(browser, cfg),
         }
         browser.close()
     print(json.dumps(result))

@@ -95,7 +95,7 @@ def _status_line() -> str:
     for name, label in (("window5h", "5h"), ("weekly", "week"), ("monthly", "month")):
         if name in view:
             part = f"{label} {usd(view[name]['usedUSD'])}/{usd(view[name]['maxUSD'])}"
-            if name == "window5h":
+            if name == "window5h" and view[name]["resetsAt"]:
                 part += f" (resets {view[name]['resetsAt'][11:16]})"
             parts.append(part)
     return " · ".join(parts)

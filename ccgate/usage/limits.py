@@ -277,9 +277,11 @@ class Limiter:
         view = {}
         for name, limit, spent_fn, reset_fn, _ in self._periods(tenant_id, limits, local):
             used = spent_fn()
+            # A sliding window with nothing in it has nothing to reset (not "now").
+            resets = None if name == "window5h" and not used else _iso(reset_fn(local))
             view[name] = {"maxUSD": limit, "usedUSD": round(used, 6),
                           "remainingUSD": round(max(0.0, limit - used), 6),
-                          "exceeded": used >= limit, "resetsAt": _iso(reset_fn(local))}
+                          "exceeded": used >= limit, "resetsAt": resets}
         for name, value in (("rpm", limits.rpm), ("concurrency", limits.concurrency)):
             if value:
                 view[name] = value

@@ -48,7 +48,9 @@ def seen(tmp_path_factory):
         529, body=error_body("overloaded_error", "busy"))
     config = write_config(tmp / "cfg", [upstream_entry(mock)], server={
         "admin": ADMIN, "openai": {"models": {"gpt-4o": "claude-sonnet-4-20250514"}}},
-        tenants=[{"id": "alice", "name": "Alice", "key": TENANT_KEY, "limits": {"daily": {"maxUSD": 1}}},
+        tenants=[{"id": "alice", "name": "Alice", "key": TENANT_KEY, "limits": {
+                     "daily": {"maxUSD": 1}, "window5h": {"maxUSD": 0.5}, "weekly": {"maxUSD": 5}},
+                  "allowedModels": ["claude-sonnet-4-*", "claude-opus-4-*", "claude-haiku-4-*"]},
                  {"id": "bob", "name": "Bob", "key": OTHER_KEY, "allowedModels": ["*haiku*"]}])
     gw = RunningGateway(create_app(config, tmp / "data"))
     try:
@@ -147,3 +149,16 @@ def test_console_flows(seen):
     assert "Model requested" in c["detail"]
     assert "sk-mirror-b-key-0123456789" not in c["html"] and TENANT_KEY not in c["html"]
     assert c["phoneScrollWidth"] <= 375 and c["phoneDialogWidth"] <= 375
+
+
+@pytest.mark.parametrize("width", [1280, 1024, 375])
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_every_table_fits_and_its_actions_are_reachable(seen, width, lang):
+    """Issue 33: at 1280 px, a tenant with 5-hour and weekly limits pushed the actions off-screen.
+    Now the page never scrolls sideways and each table's buttons are on screen."""
+    layout = seen["layouts"][f"{width}-{lang}"]
+    assert layout["scrollWidth"] <= width
+    for table, box in layout["actions"].items():
+        assert 0 <= box["left"] and box["right"] <= width + 0.5, (table, box)
+    assert layout["actions"]["#tenants-table"]["buttons"] >= 3
+    assert layout["actions"]["#upstreams-table"]["buttons"] >= 1

@@ -68,3 +68,17 @@ def test_a_placeholder_key_is_not_probed(make_gateway, upstream):
     state = requests.get(gw.url + "/health").json()["upstreams"][0]
     assert "placeholder" in state["configProblem"] and "health-checked" in state["configProblem"]
     assert real  # the real one is probed (the mock saw its probes above)
+
+
+def test_an_empty_five_hour_window_has_no_reset_time(make_gateway, upstream):
+    gw = make_gateway([upstream_entry(upstream)], tenants=[
+        {"id": "t", "name": "T", "key": TENANT_KEY, "limits": {"window5h": {"maxUSD": 2}}}])
+    headers = {"x-api-key": TENANT_KEY}
+    window = requests.get(gw.url + "/usage", headers=headers).json()["limits"]["window5h"]
+    assert window["usedUSD"] == 0 and window["resetsAt"] is None  # not "now"
+    assert "resets" not in requests.get(gw.url + "/usage/statusline", headers=headers).text
+    requests.post(gw.url + "/anthropic/v1/messages", headers=headers, json={
+        "model": "claude-sonnet-4-5", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]})
+    wait_until(lambda: requests.get(gw.url + "/usage", headers=headers).json()["limits"]
+               ["window5h"]["resetsAt"] is not None)
+    assert "resets" in requests.get(gw.url + "/usage/statusline", headers=headers).text
