@@ -8,6 +8,7 @@ import logging  # noqa: E402
 import os  # noqa: E402
 import resource  # noqa: E402
 import signal  # noqa: E402
+import socket  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -39,6 +40,26 @@ def connection_budget(configured: int) -> int:
     if configured:
         return configured
     return max(64, (min(soft, 1 << 20) - RESERVED_DESCRIPTORS) // 2)
+
+
+def _supervised(config_dir: str, data_dir: str, host: str | None, port: int | None,
+                workers: str | None) -> int | None:
+    """With more than one worker, run the supervisor and return its exit status; else None."""
+    from ccgate.config.load import load_config
+    from ccgate.http.workers import supervise, worker_count
+    try:
+        config = load_config(config_dir)
+        count = worker_count(workers if workers is not None else config.workers)
+    except (ConfigError, ValueError):
+        return None  # the single process says what is wrong, as it always has
+    if count == 1:
+        return None
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    argv = [sys.executable, os.path.abspath(__file__), "--config-dir", config_dir,
+            "--data-dir", data_dir, "--host", host or config.host,
+            "--port", str(port or config.port)]
+    return supervise(count, host or config.host, port or config.port, argv,
+                     config.shutdown_grace_s)
 
 
 def create_app() -> Flask:
@@ -79,15 +100,24 @@ def shutdown(server, gateway, grace_s: float) -> None:
               help="Listen port (overrides server.port).")
 @click.option("--reload", "dev_reload", is_flag=True,
               help="Development: restart when code, templates or static files change.")
+@click.option("--workers", envvar="CCGATE_SERVE_WORKERS", default=None,
+              help="Processes serving the port: a number, or auto (one per core); overrides "
+                   "server.workers.")
+@click.option("--listen-fd", type=int, default=None, hidden=True,
+              help="A worker's inherited listening socket (set by the supervisor).")
 def main(config_dir: str, data_dir: str, host: str | None, port: int | None,
-         dev_reload: bool) -> None:
+         dev_reload: bool, workers: str | None, listen_fd: int | None) -> None:
     """Run the CCGate gateway."""
     if dev_reload:
         from ccgate.cli.devreload import run_with_reloader
         sys.exit(run_with_reloader([a for a in sys.argv if a != "--reload"]))
-    message = first_run(Path(config_dir), port=port)
-    if message:
-        print(message, flush=True)
+    if listen_fd is None:
+        message = first_run(Path(config_dir), port=port)
+        if message:
+            print(message, flush=True)
+        supervised = _supervised(config_dir, data_dir, host, port, workers)
+        if supervised is not None:
+            sys.exit(supervised)
     try:
         app = ccgate.create_app(config_dir, data_dir)
     except ConfigError as e:
@@ -112,7 +142,9 @@ def main(config_dir: str, data_dir: str, host: str | None, port: int | None,
         log.warning("%s", warning)
     host = host or config.host
     port = port or config.port
-    server = make_server(app, host, port, max_connections=connection_budget(config.max_connections))
+    listener = None if listen_fd is None else socket.socket(fileno=listen_fd)
+    server = make_server(app, host, port, max_connections=connection_budget(config.max_connections),
+                         listener=listener)
     try:
         server.init_socket()
     except OSError as e:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,8 +59,10 @@ class Gateway:
         self.private_dir = private_dir(data_dir, config.storage.spool_dir)
         self.store = open_store(config.storage, data_dir, private=self.private_dir,
                                 tenants=frozenset(t.id for t in config.tenants))
+        # One of several workers (``--workers``): limits are kept across them in the ledger.
+        workers = int(os.environ.get("CCGATE_WORKERS") or 1) > 1
         self.shared: SharedState = LocalState(
-            FileLedger(self.private_dir / "reservations") if self.private_dir else None)
+            FileLedger(self.private_dir / "reservations") if self.private_dir else None, workers)
         self.owners: OwnerStore = OwnerFile(Path(data_dir) / "owners.jsonl")
         if config.storage.type == "redis":
             from .resources.owners_redis import OwnerRedis

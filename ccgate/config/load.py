@@ -58,6 +58,7 @@ class Config:
     storage: StorageConfig
     metrics: MetricsConfig
     shutdown_grace_s: float
+    workers: int | str  # server.workers: processes serving the port, or "auto"
     admin: AdminConfig
     openai: OpenAIConfig
     logging: LoggingConfig
@@ -277,7 +278,7 @@ def load_config(config_dir: str | os.PathLike, overrides: dict[str, Any] | None 
         cors_origin=server.get("cors", {}).get("allowOrigin", "*"),
         storage=_storage(server),
         metrics=MetricsConfig.from_doc(server.get("metrics", {})),
-        shutdown_grace_s=float(srv.get("shutdownGrace", 30)),
+        shutdown_grace_s=float(srv.get("shutdownGrace", 30)), workers=srv.get("workers", 1),
         admin=admin,
         openai=openai,
         logging=LoggingConfig.from_doc(server.get("logging", {})),

@@ -207,11 +207,12 @@ class ServerErrorLog:
 
 
 def make_server(app, host: str, port: int, log=None, error_log=None,
-                max_connections: int = 0) -> GatewayServer:
+                max_connections: int = 0, listener=None) -> GatewayServer:
     """A gevent WSGI server for ``app``; ``log=None`` keeps per-request lines off the console.
     ``max_connections`` (0: no cap) bounds the open client connections; a gateway app's
-    ``address_cap`` (``server.maxConnectionsPerIP``) those of one client address."""
+    ``address_cap`` (``server.maxConnectionsPerIP``) those of one client address. ``listener``:
+    a listening socket to serve instead of binding ``host:port`` (a worker's, ``workers.py``)."""
     gateway = app.extensions.get("ccgate") if hasattr(app, "extensions") else None
-    return GatewayServer((host, port), app, handler_class=Handler, log=log,
+    return GatewayServer(listener if listener is not None else (host, port), app, handler_class=Handler, log=log,
                          error_log=error_log or ServerErrorLog(), max_connections=max_connections,
                          address_cap=gateway.address_cap if gateway else lambda address: 0)

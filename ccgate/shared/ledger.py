@@ -2,8 +2,10 @@
 admits requests for the same data dir sees them.
 
 ``MemoryLedger`` serves one process. ``FileLedger`` serves every process sharing a private
-directory (``gunicorn -w N`` on the file store): one small JSON file per tenant, read and
-rewritten under ``flock``. The recorded spend is read while the lock is held, and a request's
+directory (``python app.py --workers N``, ``gunicorn -w N`` on the file store): one small JSON
+file per tenant, read and rewritten under ``flock``. With several workers it also keeps each
+tenant's concurrency slots (leases of amount 0, ``slot:…``) and rpm window (entries that expire,
+``rpm:…``), and the claims that keep one alert from going out once per worker. The recorded spend is read while the lock is held, and a request's
 record is written before its lease is released (under the same lock), so each cost is counted
 either in the spend or in the leases at every admission. A lease names its process (pid and
 start time): the leases of a process that died are dropped by the next admission instead of
@@ -16,6 +18,7 @@ import json
 import logging
 import os
 import re
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -24,6 +27,9 @@ from .spend_rule import spend_refusal
 log = logging.getLogger("ccgate.usage")
 _SAFE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")
 _PAD_MOST = 4096  # a rewrite shorter than the file pads with spaces up to this, then truncates
+EXPIRING = -1  # the "pid" of an entry that outlives its process: [expiry, EXPIRING, ""]
+CLAIMS = "claims!"  # the claims' file (a name no tenant id can have)
+UNLIMITED = "unlimited"  # the slot of a tenant without a concurrency limit (nothing is kept)
 
 
 class LedgerUnavailable(Exception):
@@ -97,7 +103,7 @@ class FileLedger:
         self._serial = 0
         self._fds: dict[str, int] = {}  # tenant -> its open ledger file (opened once)
 
-    def _fd(self, tenant_id: str) -> int:
+    def _fd(self, tenant_id: str) -> int:  # tenant_id: a tenant's, or CLAIMS
         if self.me[0] != os.getpid():
             # Forked (gunicorn --preload): a descriptor shared with the parent would share its
             # lock too, and the leases would name the parent. Start afresh.
@@ -105,7 +111,7 @@ class FileLedger:
             self.me = [os.getpid(), _start_time(os.getpid())]
         fd = self._fds.get(tenant_id)
         if fd is None:
-            if not _SAFE.fullmatch(tenant_id):
+            if not _SAFE.fullmatch(tenant_id) and tenant_id != CLAIMS:
                 raise OSError(f"tenant id {tenant_id!r} cannot name a file")
             self.dir.mkdir(mode=0o700, exist_ok=True)
             fd = self._fds[tenant_id] = os.open(
@@ -149,10 +155,15 @@ class FileLedger:
                         tenant_id)
             return {}
         alive: dict = {self.me[0]: self.me[1]}
+        wall = time.time()
         for key, entry in list(leases.items()):
             try:
                 amount, pid, start = entry
                 float(amount)
+                if pid == EXPIRING:
+                    if amount <= wall:
+                        raise ValueError("expired")
+                    continue
                 if pid not in alive:
                     alive[pid] = _start_time(pid)
                 if alive[pid] is None or alive[pid] != start:
@@ -176,6 +187,52 @@ class FileLedger:
         except LedgerUnavailable as e:
             # The lease stays until this process ends: fail closed meanwhile.
             log.error("a spend reservation could not be released (%s)", e)
+
+    def _next(self, kind: str) -> str:
+        self._serial += 1
+        return f"{kind}:{self.me[0]}.{self._serial}"
+
+    def acquire(self, tenant_id: str, limit: int, now: float) -> object | None:
+        """A slot among ``limit`` in-flight requests of every worker, or None when all are
+        taken (a dead worker's slots are dropped)."""
+        if not limit:
+            return UNLIMITED
+        lease = self._next("slot")
+
+        def take(leases: dict) -> str | None:
+            if sum(1 for key in leases if key.startswith("slot:")) >= limit:
+                return None
+            leases[lease] = [0.0, *self.me]
+            return lease
+        return self._update(tenant_id, take)
+
+    def release(self, tenant_id: str, slot: object) -> None:
+        if slot != UNLIMITED:
+            try:
+                self._update(tenant_id, lambda leases: leases.pop(slot, None))
+            except LedgerUnavailable as e:
+                log.error("a concurrency slot could not be released (%s)", e)
+
+    def rpm_admit(self, tenant_id: str, rpm: int, now: float) -> float | None:
+        """Count one request in the 60 s window of every worker; seconds to wait when full."""
+        entry = self._next("rpm")
+
+        def count(leases: dict) -> float | None:
+            ends = sorted(v[0] for k, v in leases.items() if k.startswith("rpm:"))
+            if len(ends) >= rpm:
+                return ends[0] - now
+            leases[entry] = [now + 60, EXPIRING, ""]
+            return None
+        return self._update(tenant_id, count)
+
+    def claim(self, key: str, ttl_s: float) -> bool:
+        """True for the first claim of ``key`` within ``ttl_s`` by any worker."""
+        def first(claims: dict) -> bool:
+            if key in claims:
+                return False
+            claims[key] = [time.time() + ttl_s, EXPIRING, ""]
+            return True
+        return self._update(CLAIMS, first)
 
     def close(self) -> None:
         for fd in self._fds.values():

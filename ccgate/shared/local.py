@@ -57,15 +57,23 @@ class SharedState(Protocol):
 class LocalState:
     """rpm windows and in-flight counts kept in this process, spend reservations in ``ledger``
     (a ``FileLedger`` shares them with the other processes of the data dir); balancing stays in
-    the pool."""
+    the pool. ``workers``: this process is one of several (``--workers``): the rpm window, the
+    concurrency slots and alert claims are kept in the ``FileLedger`` too, so each limit holds
+    across the workers."""
 
     healthy = True
 
-    def __init__(self, ledger: MemoryLedger | FileLedger | None = None) -> None:
+    def __init__(self, ledger: MemoryLedger | FileLedger | None = None,
+                 workers: bool = False) -> None:
         self._admitted: dict[str, deque[float]] = {}
         self._in_flight: dict[str, int] = {}
         self.ledger = ledger or MemoryLedger()
         self._claims: dict[str, float] = {}  # key -> expiry (monotonic)
+        if workers and isinstance(self.ledger, FileLedger):
+            self.rpm_admit = self.ledger.rpm_admit
+            self.acquire = self.ledger.acquire
+            self.release = self.ledger.release
+            self.claim = self.ledger.claim
 
     def rpm_admit(self, tenant_id: str, rpm: int, now: float) -> float | None:
         """Count one request in the 60 s window; seconds to wait instead when it is full."""

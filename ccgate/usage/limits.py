@@ -207,6 +207,17 @@ class Limiter:
         if cap:
             self._open[tenant_id] = self._open.get(tenant_id, 0) + 1
             admission.opened = True
+        try:
+            self._count_in(admission, limits, now)
+        except LedgerUnavailable as e:  # workers share slots and rpm in the ledger: fail closed
+            log.error("limits of %s cannot be kept (%s): refusing its request", tenant_id, e)
+            self.release(admission)
+            raise RecordingUnavailable() from None
+        return admission
+
+    def _count_in(self, admission: Admission, limits: TenantLimits, now: float) -> None:
+        """A concurrency slot, then a place in the rpm window, or LimitExceeded."""
+        tenant_id = admission.tenant_id
         admission.slot = self.counters.acquire(tenant_id, limits.concurrency, now)
         if admission.slot is None:
             self.release(admission)
@@ -219,7 +230,6 @@ class Limiter:
                 self.release(admission)
                 raise LimitExceeded("rpm", f"rate limit of {rpm} requests per minute reached; "
                                            f"retry in {wait:.0f} s", int(wait + 0.999))
-        return admission
 
     def check_fits(self, tenant_id: str, limits: TenantLimits, now: float, amount: float,
                    what: str) -> None:

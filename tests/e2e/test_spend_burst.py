@@ -103,15 +103,20 @@ def test_a_lone_claude_code_request_is_served_for_a_one_dollar_tenant(make_gatew
     assert day_cost(gw.url) == pytest.approx(3 * ONE)
 
 
-def test_gunicorn_two_workers_on_the_file_store(make_mock, tmp_path):
+@pytest.mark.parametrize("server", ["gunicorn", "workers"])
+def test_two_workers_on_the_file_store(make_mock, tmp_path, server):
+    """``gunicorn -k gevent -w 2`` and ``python app.py --workers 2``."""
     mock = make_mock("m")
     long_stream(mock)
     config = write_config(tmp_path / "c", [upstream_entry(mock)], tenants=TENANTS)
     port = free_port()
     env = {**os.environ, "CCGATE_CONFIG_DIR": str(config), "CCGATE_DATA_DIR": str(tmp_path / "d")}
-    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-k", "gevent", "-w", "2", "-b",
-                             f"127.0.0.1:{port}", "ccgate:create_app()"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    command = ([sys.executable, "-m", "gunicorn", "-k", "gevent", "-w", "2", "-b",
+                f"127.0.0.1:{port}", "ccgate:create_app()"] if server == "gunicorn" else
+               [sys.executable, "app.py", "--workers", "2", "--host", "127.0.0.1",
+                "--port", str(port)])
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_up(base + "/health", 30)

@@ -1,0 +1,149 @@
+"""``python app.py --workers N``: N gateway processes serving one port, one supervisor.
+
+The supervisor binds the listening socket once and starts each worker as a fresh
+``python app.py`` that inherits it (``--listen-fd``): the kernel hands each new connection to one
+worker, and every worker runs ``ccgate/http/server.py`` with all its protections. Fresh
+processes rather than forks: nothing of the supervisor's threads, greenlets or imported state
+(Prometheus decides its multiprocess mode at import) leaks into a worker.
+
+- A worker that dies is started again (after 1 s; after five deaths within 10 s of their starts
+  in a row the supervisor gives up and exits 1, saying why: a crash loop).
+- ``SIGHUP`` is passed to every worker (each reloads its config; each also watches the files).
+- ``SIGTERM``/``SIGINT`` are passed to every worker, which drains (``server.shutdownGrace``);
+  the supervisor waits for them, then exits.
+- Each worker gets ``CCGATE_WORKERS`` (so limits are kept across workers: ``shared/ledger.py``)
+  and ``PROMETHEUS_MULTIPROC_DIR`` (so ``/metrics`` sums the workers), a private directory the
+  supervisor empties at start and removes at exit.
+- The first-run bootstrap has already happened in the supervisor: workers find the config.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import gevent
+
+log = logging.getLogger("ccgate")
+CRASH_WINDOW_S = 10.0  # a worker dying this soon after its start counts toward a crash loop
+CRASH_LOOP = 5
+
+
+def worker_count(setting: object) -> int:
+    """``server.workers`` / ``--workers``: a number, or ``auto`` (the cores this process may use)."""
+    if setting in (None, ""):
+        return 1
+    if setting == "auto":
+        return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                   else os.cpu_count() or 1)
+    count = int(setting)
+    if count < 1:
+        raise ValueError("workers must be 1 or more, or auto")
+    return count
+
+
+class Supervisor:
+    """Starts ``count`` workers on one listening socket and keeps them running."""
+
+    def __init__(self, count: int, listener: socket.socket, argv: list[str], grace_s: float):
+        self.count, self.listener, self.argv, self.grace_s = count, listener, argv, grace_s
+        self.stopping = False
+        self.workers: list[subprocess.Popen | None] = [None] * count
+        self.started: list[float] = [0.0] * count
+        self.crashes = 0
+        self.metrics_dir = tempfile.mkdtemp(prefix="ccgate-metrics-")  # 0700, empty
+
+    def _spawn(self, index: int) -> None:
+        fd = self.listener.fileno()
+        env = {**os.environ, "CCGATE_WORKERS": str(self.count),
+               "CCGATE_WORKER_INDEX": str(index), "PROMETHEUS_MULTIPROC_DIR": self.metrics_dir}
+        self.workers[index] = subprocess.Popen(self.argv + ["--listen-fd", str(fd)], env=env,
+                                               pass_fds=(fd,))
+        self.started[index] = time.monotonic()
+
+    def _signal_all(self, signum: int) -> None:
+        for worker in self.workers:
+            if worker is not None and worker.poll() is None:
+                worker.send_signal(signum)
+
+    def _stop(self, signum: int) -> None:
+        if not self.stopping:
+            log.info("supervisor: stopping %d workers (they drain for up to %.0f s)",
+                     self.count, self.grace_s)
+        self.stopping = True
+        self._signal_all(signum)
+
+    def run(self) -> int:
+        """Serve until told to stop; the exit status."""
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            gevent.signal_handler(sig, self._stop, sig)
+        gevent.signal_handler(signal.SIGHUP, self._signal_all, signal.SIGHUP)
+        try:
+            for index in range(self.count):
+                self._spawn(index)
+            log.info("supervisor (pid %d): %d workers on one port", os.getpid(), self.count)
+            return self._watch()
+        finally:
+            self._reap()
+            shutil.rmtree(self.metrics_dir, ignore_errors=True)
+
+    def _watch(self) -> int:
+        while not self.stopping:
+            gevent.sleep(0.2)
+            for index, worker in enumerate(self.workers):
+                code = worker.poll() if worker is not None else None
+                if code is None or self.stopping:
+                    continue
+                quick = time.monotonic() - self.started[index] < CRASH_WINDOW_S
+                self.crashes = self.crashes + 1 if quick else 0
+                log.error("supervisor: worker %d (pid %d) exited with %s; starting it again",
+                          index, worker.pid, code)
+                if self.crashes >= CRASH_LOOP:
+                    log.error("supervisor: workers keep dying right after they start (a crash "
+                              "loop): giving up; error.log says why")
+                    self._stop(signal.SIGTERM)
+                    return 1
+                gevent.sleep(1.0)
+                if not self.stopping:  # a SIGTERM during the pause starts nothing more
+                    self._spawn(index)
+        return 0
+
+    def _reap(self) -> None:
+        """Wait for the workers' drain, then end what is left."""
+        deadline = time.monotonic() + self.grace_s + 10
+        for worker in self.workers:
+            if worker is None:
+                continue
+            try:
+                worker.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.error("supervisor: worker pid %d did not stop in time: killed", worker.pid)
+                worker.kill()
+                worker.wait()
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The shared listening socket (inheritable, so the workers can take it)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def supervise(count: int, host: str, port: int, argv: list[str], grace_s: float) -> int:
+    try:
+        listener = listen(host, port)
+    except OSError as e:
+        print(f"CCGate not started: cannot listen on {host}:{port}: {e.strerror} (another "
+              f"process has the port? try --port)", file=sys.stderr)
+        return 1
+    return Supervisor(count, listener, argv, grace_s).run()
