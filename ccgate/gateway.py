@@ -207,6 +207,8 @@ class Gateway:
         watchdog (budgets, alerts, the daily summary)."""
         self.running = True
         self.watcher.start()
+        if metrics.flusher is not None:
+            metrics.flusher.start()
         self.store.start()
         self.shared.start()
         if self.health is not None:
@@ -216,6 +218,8 @@ class Gateway:
     def close(self) -> None:
         self.running = False
         self.watcher.stop()
+        if metrics.flusher is not None:
+            metrics.flusher.stop()
         self.watchdog.stop()
         if self.health is not None:
             self.health.stop()

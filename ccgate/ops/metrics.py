@@ -15,6 +15,7 @@ from prometheus_client import (CollectorRegistry, Counter, Histogram, generate_l
                                multiprocess)
 from prometheus_client.core import GaugeMetricFamily
 
+from ..core.periodic import Periodic
 from ..upstreams.pool import Pool
 from ..usage.record import UsageRecord
 
@@ -49,8 +50,11 @@ def _children(tenant: str, model: str, api: str, status: int) -> tuple:
 # Records wait here and are counted in batches: the library's updates (Python code and a lock
 # each, eight per request) cost three times as much one request at a time, among everything
 # else a request runs, as in a batch (bench/). A scrape counts what waits first, so /metrics is
-# exact; with several workers (multiprocess mode) another worker may answer it: counted at once.
+# exact; with several workers (multiprocess mode) another worker may answer it, so each worker
+# also counts what waits every FLUSH_EVERY_S (``flusher``, started and stopped by the gateway):
+# a scrape then lags the other workers by at most that.
 BATCH = 32
+FLUSH_EVERY_S = 0.5
 _MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 _waiting: list[UsageRecord] = []
 
@@ -58,7 +62,7 @@ _waiting: list[UsageRecord] = []
 def observe_record(record: UsageRecord) -> None:
     """Count one finished request from its usage record (within ``BATCH`` requests)."""
     _waiting.append(record)
-    if len(_waiting) >= BATCH or _MULTIPROCESS:
+    if len(_waiting) >= BATCH:
         count_waiting()
 
 
@@ -99,6 +103,9 @@ def _count(record: UsageRecord) -> None:
             child.inc(count)
     if record.totalCost:
         cost.inc(record.totalCost)
+
+
+flusher = Periodic("metrics flush", FLUSH_EVERY_S, count_waiting) if _MULTIPROCESS else None
 
 
 class PoolCollector:
