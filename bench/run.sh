@@ -24,13 +24,7 @@ while [ $# -gt 0 ]; do
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
-[ -x "$HARNESS/run.sh" ] || { echo "no harness at $HARNESS (set CCGATE_BENCH_HARNESS)" >&2; exit 2; }
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-WORK="$(mktemp -d /tmp/ccgate-bench.XXXXXX)"
-OUT="$WORK/results"
-KEY="sk-bench-tenant-key-0000000000"
-mkdir -p "$OUT"
-bash "$ROOT/bench/write_config.sh" "$WORK/config" "$KEY"
+source "$ROOT/bench/workdir.sh"
 START="cd $ROOT && exec python3 app.py --config-dir $WORK/config --data-dir"
 gw() { # gw NAME DATA_DIR [run.sh options]
   local name="$1" data="$2"; shift 2

@@ -15,12 +15,7 @@ while [ $# -gt 0 ]; do
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-WORK="$(mktemp -d /tmp/ccgate-workers.XXXXXX)"
-OUT="$WORK/results"
-KEY="sk-bench-tenant-key-0000000000"
-mkdir -p "$OUT"
-bash "$ROOT/bench/write_config.sh" "$WORK/config" "$KEY"
+source "$ROOT/bench/workdir.sh"
 for r in $(seq 1 "$ROUNDS"); do
   for w in 1 2; do
     "$HARNESS/run.sh" --name "w$w" --only nonstream,stream --duration "$DURATION" \
