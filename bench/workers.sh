@@ -23,17 +23,4 @@ for r in $(seq 1 "$ROUNDS"); do
       --base http://127.0.0.1:13000/anthropic --key "$KEY" --out "$OUT/r$r-w$w" > /dev/null
   done
 done
-python3 - "$OUT" <<'PY'
-import json, statistics, sys
-from pathlib import Path
-out = Path(sys.argv[1])
-rounds = sorted({p.name.split("-")[0] for p in out.iterdir()})
-def metrics(path):
-    return {m["metric"]: m["value"] for m in map(json.loads, (path / "metrics.jsonl").read_text().splitlines())}
-print("| metric | one worker | two workers | ratio (median of rounds) |\n|---|---|---|---|")
-for name in ("nonstream_rps", "nonstream_cpu_us_per_req", "stream_rps", "stream_cpu_us_per_req"):
-    one = [metrics(out / f"{r}-w1")[name] for r in rounds]
-    two = [metrics(out / f"{r}-w2")[name] for r in rounds]
-    ratio = statistics.median(b / a for a, b in zip(one, two))
-    print(f"| {name} | {statistics.median(one):.0f} | {statistics.median(two):.0f} | {ratio:.2f}x |")
-PY
+python3 "$ROOT/bench/ratios.py" "$OUT" w1 w2

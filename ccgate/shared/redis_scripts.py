@@ -154,7 +154,9 @@ return epoch
 
 # The usage store's append (``usage/store_redis.py``).
 # KEYS: ids, records, day totals, month totals, tenants, provisional increments of the day,
-# the day's index (request id -> position of its latest record in the records list)
+# the day's index (request id -> position of its latest record in the records list).
+# ARGV: dedupe id, record JSON, tenant, request id, "1" if provisional, then its counter values,
+# model, upstream and minute (below).
 # ARGV: dedupe id, record JSON, tenant, request id, "1" if provisional, then field/value pairs.
 # A provisional record's increments are kept; the next record of the same request takes them
 # back out before adding its own, so a request is counted once however often it was recorded.
@@ -172,9 +174,18 @@ if earlier then
   for field, value in pairs(cjson.decode(earlier)) do add(field, -value) end
 end
 local now = {}
-for i = 6, #ARGV, 2 do
-  add(ARGV[i], ARGV[i + 1])
-  now[ARGV[i]] = ARGV[i + 1]
+local function put(field, value)
+  add(field, value)
+  now[field] = value
+end
+-- ARGV[6]: the record's counter values ({"field": "<number>"}, the non-zero ones), counted in
+-- all, per model (ARGV[7]) and per upstream (ARGV[8], "" for none); ARGV[9]: the epoch minute
+-- its spend counts in ("" for none). Expanded here: one short argument list per record.
+for field, value in pairs(cjson.decode(ARGV[6])) do
+  put(field, value)
+  put('m|' .. ARGV[7] .. '|' .. field, value)
+  if ARGV[8] ~= '' then put('u|' .. ARGV[8] .. '|' .. field, value) end
+  if field == 'costUSD' and ARGV[9] ~= '' then put('t|' .. ARGV[9], value) end
 end
 if ARGV[5] == '1' then
   redis.call('HSET', KEYS[6], ARGV[4], cjson.encode(now))

@@ -33,20 +33,18 @@ log = logging.getLogger("ccgate.usage")
 SPOOL_MAX_BYTES = 256 * 1024 * 1024
 REPLAY_INTERVAL_S = 2.0
 
-def increments(record: dict) -> list[tuple[str, float]]:
-    """The totals one record adds: overall fields, ``m|<model>|<field>`` per model and
-    ``u|<upstream>|<field>`` per upstream."""
+def increments(record: dict) -> list[str]:
+    """The APPEND script's last arguments for one record: its non-zero counter values as JSON
+    (numbers as exact strings), its model, its upstream ("" for none) and the epoch minute of
+    its spend ("" for none). The script adds each value in all, per model (``m|<model>|``) and
+    per upstream (``u|<upstream>|``), and the spend per minute (``t|<minute>``)."""
     one = Counters()
     one.add_record(record)
-    values = [(f, getattr(one, f)) for f in COUNTER_FIELDS if getattr(one, f)]
+    values = {f: repr(float(v)) for f in COUNTER_FIELDS for v in (getattr(one, f),) if v}
     model = record.get("model") if isinstance(record.get("model"), str) else "unknown"
-    upstream = record.get("upstream")
-    split = [(f"m|{model}|{f}", v) for f, v in values]
-    if isinstance(upstream, str):
-        split += [(f"u|{upstream}|{f}", v) for f, v in values]
+    upstream = record.get("upstream") if isinstance(record.get("upstream"), str) else ""
     minute = minute_of(record)
-    spend = [(f"t|{minute}", one.costUSD)] if minute is not None and one.costUSD else []
-    return values + split + spend
+    return [json_line(values).decode(), model, upstream, "" if minute is None else str(minute)]
 
 
 def totals_from_hash(raw: dict) -> DayTotals:
@@ -104,11 +102,8 @@ class RedisStore:
         tenant = record["tenantId"]
         rid = record.get("requestId") or os.urandom(8).hex()
         revision = record.get("provisional")
-        args = [f"{rid}#p{revision}" if revision else rid,
-                json_line(record), tenant, rid,
-                "1" if revision else "0"]
-        for field, value in increments(record):
-            args += [field, repr(float(value))]
+        args = [f"{rid}#p{revision}" if revision else rid, json_line(record), tenant, rid,
+                "1" if revision else "0", *increments(record)]
         keys = [self._day_key(tenant, day, "ids"), self._day_key(tenant, day, "records"),
                 self._day_key(tenant, day, "totals"), self._month_key(tenant, day),
                 f"{self.prefix}tenants", self._day_key(tenant, day, "provisional"),
