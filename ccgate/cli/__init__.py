@@ -19,6 +19,7 @@ from ..config.edits import EditRefused, add_tenant, set_tenant_key
 from ..config.files import ConfigFiles, EditInvalid, iso_now
 from ..usage.dayfile import SAFE_ID
 from .common import Paths, fail, table
+from .backup import backup, restore
 from .usage import usage
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -204,3 +205,5 @@ def hash_password() -> None:
 
 
 cli.add_command(usage)
+cli.add_command(backup)
+cli.add_command(restore)
