@@ -13,6 +13,9 @@ from .files import write_atomically
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "config"  # the repository's config/
 ADMIN_PASSWORD_ENV = "CCGATE_ADMIN_PASSWORD"
+# Addresses or CIDRs of the reverse proxy in front (a container deployment knows them before the
+# first run): written into server.trustedProxies, comma-separated.
+TRUSTED_PROXIES_ENV = "CCGATE_TRUSTED_PROXIES"
 
 
 def new_tenant_key() -> str:
@@ -28,6 +31,7 @@ def first_run(config_dir: Path, examples_dir: Path = EXAMPLES_DIR,
     so the printed values are the only copy. With ``CCGATE_ADMIN_PASSWORD`` set (a PaaS, where
     the filesystem and so the first run may come back at every deploy) that variable is the admin
     password: the file refers to it as ``${CCGATE_ADMIN_PASSWORD}`` and nothing is generated.
+    ``CCGATE_TRUSTED_PROXIES`` (comma-separated) becomes ``server.trustedProxies``.
     """
     if any((config_dir / name).exists() for name in REQUIRED_FILES):
         return None
@@ -40,6 +44,9 @@ def first_run(config_dir: Path, examples_dir: Path = EXAMPLES_DIR,
     else:
         shown = secrets.token_urlsafe(12)
         server.setdefault("admin", {})["password"] = generate_password_hash(shown)
+    proxies = [p.strip() for p in os.environ.get(TRUSTED_PROXIES_ENV, "").split(",") if p.strip()]
+    if proxies:
+        server.setdefault("server", {})["trustedProxies"] = proxies
     tenants = json.loads((examples_dir / f"{TENANTS_FILE}.example").read_text(encoding="utf-8"))
     first = tenants["tenants"][0]
     first.pop("key", None)
