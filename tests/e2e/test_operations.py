@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from ccgate.cli import cli
 from ccgate.config.load import load_config
 from tests.helpers import TENANT_KEY, UPSTREAM_KEY, upstream_entry, write_config
-from tests.e2e.servers import free_port, wait_up
+from tests.e2e.servers import free_port, wait_up, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "claude-sonnet-4-20250514"
@@ -286,11 +286,14 @@ def test_gunicorn_two_workers_exact_usage(make_mock, tmp_path):
         for _ in range(4):  # whichever worker answers sees the same totals
             today = requests.get(f"http://127.0.0.1:{port}/usage", headers={"x-api-key": TENANT_KEY}).json()["today"]
             assert today["requests"] == 100 and today["inputTokens"] == 2500
-        metrics = requests.get(f"http://127.0.0.1:{port}/metrics",
-                               headers={"authorization": "Bearer scrape-token-1"}).text
-        total = sum(s.value for f in text_string_to_metric_families(metrics) for s in f.samples
-                    if s.name == "ccgate_requests_total" and s.labels.get("tenant") == "alice")
-        assert total == 100  # summed over both workers
+
+        def total() -> float:
+            metrics = requests.get(f"http://127.0.0.1:{port}/metrics",
+                                   headers={"authorization": "Bearer scrape-token-1"}).text
+            return sum(s.value for f in text_string_to_metric_families(metrics) for s in f.samples
+                       if s.name == "ccgate_requests_total" and s.labels.get("tenant") == "alice")
+        # summed over both workers, each counting within half a second (metrics.FLUSH_EVERY_S)
+        wait_until(lambda: total() == 100, 5)
     finally:
         proc.terminate()
         proc.wait(15)
