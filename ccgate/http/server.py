@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import socket
 from functools import partial
 from typing import Callable

@@ -17,7 +17,7 @@ from pathlib import Path
 import gevent.subprocess
 import pytest
 
-from tests.helpers import ROOT, TENANT_KEY, upstream_entry
+from tests.helpers import ROOT, TENANT_KEY
 from tests.mock_upstream import MockResponse, message, message_events
 
 CODEX = ROOT / ".ci" / "node" / "node_modules" / ".bin" / "codex"

@@ -10,7 +10,7 @@ import requests
 from pydantic import BaseModel
 
 from tests.e2e.servers import wait_until
-from tests.helpers import TENANT_KEY, upstream_entry
+from tests.helpers import TENANT_KEY
 from tests.mock_upstream import MockResponse, message, message_events
 
 MODEL = "claude-sonnet-4-5-20250929"
