@@ -16,7 +16,8 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --user-group --home-dir /data --shell /usr/sbin/nologin ccgate \
+ && groupadd --system --gid 10001 ccgate \
+ && useradd --system --uid 10001 --gid 10001 --home-dir /data --shell /usr/sbin/nologin ccgate \
  && mkdir -p /config /data \
  && chown ccgate:ccgate /config /data \
  && chmod 0700 /config /data

@@ -2,9 +2,9 @@
 # Build the image here and check it (issue 35): bash deploy/check-image.sh
 # Needs root, buildah and debootstrap (../shared/tools/make-base-image.sh builds the base image
 # from Debian's archive; container registries are not reachable from these machines). Inside the
-# image it starts the gateway as its non-root user on mounted /config and /data, in front of a
-# mock upstream on the host's loopback, checks /health and a real request, that the record lands
-# under /data, and that SIGTERM stops it cleanly within the drain time.
+# image it starts the gateway as its non-root user on a mounted /config and the /data volume, in
+# front of a mock upstream on the host's loopback, checks /health and a real request, that the
+# record lands under /data, and that SIGTERM stops it cleanly (exit 0) within the drain time.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 WORK="$(mktemp -d /tmp/ccgate-image.XXXXXX)"
@@ -24,20 +24,18 @@ write_config(work / "config", [{"id": "m", "url": f"http://127.0.0.1:{mock}",
              server={"server": {"port": port, "shutdownGrace": 5}})
 PY
 )
-mkdir -p "$WORK/data"
-chown -R 10001:10001 "$WORK/config" "$WORK/data"
-(cd "$ROOT" && exec python3 -c "
-from gevent import monkey; monkey.patch_all()
-import gevent
-from tests.mock_upstream import MockUpstream
-m = MockUpstream('image-check'); m.server.set_listener(('127.0.0.1', $MOCK)); m.start(); gevent.wait()
-") &
+chown -R 10001:10001 "$WORK/config"
+(cd "$ROOT" && exec python3 -m tests.mock_upstream image-check "$MOCK") &
 MOCK_PID=$!
-trap 'kill $MOCK_PID 2>/dev/null || true; buildah rm ccgate-check >/dev/null 2>&1 || true' EXIT
+trap 'kill $MOCK_PID 2>/dev/null || true; rm -rf "$WORK"; buildah rm ccgate-check >/dev/null 2>&1 || true' EXIT
 buildah rm ccgate-check > /dev/null 2>&1 || true
 buildah from --name ccgate-check ccgate:check > /dev/null
 # One foreground run: the gateway in the background inside, the checks, then SIGTERM.
-buildah run --isolation=chroot -v "$WORK/config:/config" -v "$WORK/data:/data" ccgate-check -- \
+# /config is the host directory (one --mount; -v does not replace the image's VOLUME under
+# buildah 1.28, and with two --mount flags neither took: seen here). /data is the anonymous volume
+# buildah makes for the image's VOLUME, as `docker run` without -v does; the records are checked
+# there from inside.
+buildah run --isolation=chroot --mount "type=bind,src=$WORK/config,dst=/config,rw" ccgate-check -- \
   sh -c "python3 app.py --host 127.0.0.1 --port $PORT & pid=\$!; python3 - \$pid <<'PY'
 import json, os, signal, sys, time, urllib.request
 pid, base = int(sys.argv[1]), 'http://127.0.0.1:$PORT'
@@ -65,4 +63,4 @@ while os.path.exists(f'/proc/{pid}') and open(f'/proc/{pid}/stat').read().split(
 print(f'image check: non-root uid {uid}, /health ok, a request served and recorded under /data, '
       f'stopped {time.monotonic() - started:.1f} s after SIGTERM')
 PY
-wait \$pid"
+status=\$?; [ \$status = 0 ] || kill \$pid; wait \$pid; exit \$status"

@@ -28,8 +28,10 @@ install -d -m 0755 "$PREFIX"
 install -d -m 0700 -o ccgate -g ccgate /etc/ccgate /var/lib/ccgate
 rm -rf "$PREFIX/app.new"
 mkdir "$PREFIX/app.new"
-( cd "$SRC" && tar --exclude=.git --exclude=data --exclude='config/*.json' --exclude=tests \
-    --exclude=.ci --exclude=__pycache__ -cf - . ) | tar -C "$PREFIX/app.new" -xf -
+# Anchored: an unanchored 'config/*.json' would also drop ccgate/config/schemas/*.json.
+( cd "$SRC" && tar --anchored --exclude=./.git --exclude=./data --exclude='./config/*.json' \
+    --exclude=./tests --exclude=./.ci --exclude=./bench --no-anchored --exclude=__pycache__ \
+    -cf - . ) | tar -C "$PREFIX/app.new" -xf -
 rm -rf "$PREFIX/app.old"
 [ -d "$PREFIX/app" ] && mv "$PREFIX/app" "$PREFIX/app.old"
 mv "$PREFIX/app.new" "$PREFIX/app"

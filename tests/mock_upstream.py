@@ -275,3 +275,12 @@ class ResourceAPI:
             del self.objects[rest[0]]
             return self._json({"id": rest[0], "type": "message_batch_deleted"})
         return self._json(obj)
+
+
+if __name__ == "__main__":
+    # The deploy checks' upstream: python -m tests.mock_upstream NAME PORT (serves until killed).
+    import sys
+    mock = MockUpstream(sys.argv[1])
+    mock.server.set_listener(("127.0.0.1", int(sys.argv[2])))
+    mock.start()
+    gevent.wait()
