@@ -16,9 +16,10 @@ with the mix, and reports the monitor's count of blocks over 20 ms in the mix ph
 frame each was in), the streams' event lateness (p99, and its ratio to the reference phase) and
 each call's latency.
 
-    python bench/event_loop_mix.py [--seconds 60] [--record]
+    python bench/event_loop_mix.py [--seconds 60] [--record] [--out DIR]
 
-``--record`` appends the result to bench/RESULTS.md.
+``--record`` appends the result to bench/RESULTS.md; ``--out`` writes it to DIR/mix.md and
+DIR/mix.json (``bench/run.sh`` does, for its report).
 """
 from gevent import monkey
 
@@ -94,6 +95,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--record", action="store_true")
+    parser.add_argument("--out", type=Path, help="also write mix.md and mix.json there "
+                        "(bench/run.sh's report reads them)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ccgate-loop-"))
     upstream = MockUpstream("up").start()
@@ -197,6 +200,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 def report(args, results: dict, blocks: int, frames: list, alone: list[float]) -> None:
+    mixed, ref = pct(results["stream event lateness"], 0.99), pct(alone, 0.99)
     lines = [f"## Event loop under the owner's mix (issue 32), "
              f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC", "",
              f"`python bench/event_loop_mix.py --seconds {args.seconds:g}`: 20 streams "
@@ -205,10 +209,9 @@ def report(args, results: dict, blocks: int, frames: list, alone: list[float]) -
              f"metrics scrape every 15 s, a request-detail lookup every 2 s on a day of "
              f"{DAY_RECORDS:,} records.", "",
              f"**gevent monitor (max_blocking_time 20 ms): {blocks} block(s) reported.**", "",
-             f"Stream event lateness p99: {pct(results['stream event lateness'], 0.99):.1f} ms "
-             f"with the mix, {pct(alone, 0.99):.1f} ms with the streams alone (the same time "
-             f"just before, same gateway): "
-             f"{pct(results['stream event lateness'], 0.99) / max(pct(alone, 0.99), 0.1):.2f}x.",
+             f"Stream event lateness p99: {mixed:.1f} ms with the mix, {ref:.1f} ms with the "
+             f"streams alone (the same time just before, same gateway): "
+             f"{mixed / max(ref, 0.1):.2f}x.",
              ""]
     if frames:
         seen = sorted({f"{path}:{fn}" for path, fn in frames})[:10]
@@ -225,6 +228,11 @@ def report(args, results: dict, blocks: int, frames: list, alone: list[float]) -
     if args.record:
         with open(ROOT / "bench" / "RESULTS.md", "a") as f:
             f.write("\n" + text)
+    if args.out:
+        (args.out / "mix.md").write_text(text)
+        (args.out / "mix.json").write_text(json.dumps({
+            "blocks": blocks, "lateness_p99_ms": mixed, "alone_p99_ms": ref,
+            "ratio": mixed / max(ref, 0.1)}))
 
 
 if __name__ == "__main__":

@@ -1,21 +1,12 @@
 #!/usr/bin/env bash
 # The Redis store against the file store, alternating rounds in one run, with the shared
-# harness's non-streaming and streaming phases:  bash bench/redis.sh [--rounds 2] [--rev REV]
+# harness's non-streaming and streaming phases:  bash bench/redis.sh [--rounds 2]
 # A private redis-server on 127.0.0.1:16379 (its own CPU is not counted: the harness counts the
 # gateway's process tree). Prints the medians of same-round ratios (redis / file).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/bench/pair.sh" "$@"
-redis-server --port 16379 --bind 127.0.0.1 --save "" --appendonly no --daemonize yes \
-  --pidfile "$WORK/redis.pid" --dir "$WORK" > /dev/null
-trap 'kill "$(cat "$WORK/redis.pid")" 2>/dev/null || true' EXIT
-cp -r "$WORK/config" "$WORK/config-redis"
-python3 - "$WORK/config-redis/server.json" <<'PY'
-import json, sys
-doc = json.load(open(sys.argv[1]))
-doc["storage"] = {"type": "redis", "url": "redis://127.0.0.1:16379/0"}
-json.dump(doc, open(sys.argv[1], "w"))
-PY
+source "$ROOT/bench/redis_store.sh"
 for r in $(seq 1 "$ROUNDS"); do
   measure file "$r" --config-dir "$WORK/config"
   measure redis "$r" --config-dir "$WORK/config-redis"

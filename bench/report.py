@@ -9,6 +9,8 @@ import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ratios import compare  # bench/ is this script's directory
+
 PROFILE = """\
 ### Where the CPU went, and what was done (issue 19)
 `py-spy record -f raw` on the gateway and on `floor_app.py` under the same non-streaming load
@@ -132,6 +134,34 @@ model check changed nothing measurable.
 """
 
 
+def issue34_rows(out: Path, verdict) -> list[tuple[str, str, str]]:
+    """The issue-34 targets: workers, Redis, the owner's mix (absent parts are reported so)."""
+    rows = []
+    if (out / "r1-w2").exists():
+        w = compare(out, "w1", "w2")
+        rps, cpu = w["nonstream_rps"], w["nonstream_cpu_us_per_req"]
+        rows += [("`--workers 2`: non-streaming throughput ≥ 1.3× one worker's",
+                  f"{rps[1]:.0f} vs {rps[0]:.0f} req/s: {rps[2]:.2f}× (streams "
+                  f"{w['stream_rps'][2]:.2f}×)", verdict(rps[2] >= 1.3)),
+                 ("`--workers 2`: CPU per request ≤ 1.15× one worker's",
+                  f"{cpu[1]:.0f} vs {cpu[0]:.0f} µs: {cpu[2]:.2f}× (streams "
+                  f"{w['stream_cpu_us_per_req'][2]:.2f}×)", verdict(cpu[2] <= 1.15))]
+    if (out / "r1-redis").exists():
+        s = compare(out, "file", "redis")
+        worst = max(s["nonstream_cpu_us_per_req"][2], s["stream_cpu_us_per_req"][2])
+        rows.append(("Redis store: CPU per request ≤ 1.3× the file store's",
+                     f"{s['nonstream_cpu_us_per_req'][2]:.2f}× non-streaming, "
+                     f"{s['stream_cpu_us_per_req'][2]:.2f}× streaming", verdict(worst <= 1.3)))
+    if (out / "mix.json").exists():
+        mix = json.loads((out / "mix.json").read_text())
+        rows += [("owner's mix: stream event lateness p99 ≤ 1.2× without it",
+                  f"{mix['lateness_p99_ms']:.1f} vs {mix['alone_p99_ms']:.1f} ms: "
+                  f"{mix['ratio']:.2f}×", verdict(mix["ratio"] <= 1.2)),
+                 ("owner's mix: gevent monitor blocks over 20 ms", str(mix["blocks"]),
+                  verdict(mix["blocks"] == 0))]
+    return rows
+
+
 def metrics(path: Path) -> dict:
     out = {}
     if path.exists():
@@ -240,6 +270,15 @@ def main() -> None:
     print("## Targets (issue 19)\n\n| target | measured | |\n|---|---|---|")
     for r in rows:
         print(f"| {r[0]} | {r[1]} | {r[2]} |")
+    print("\n## Targets (issue 34): every core, Redis, the owner's mix\n\n"
+          "| target | measured | |\n|---|---|---|")
+    for r in issue34_rows(out, verdict):
+        print(f"| {r[0]} | {r[1]} | {r[2]} |")
+    print("\nWorkers: `measure w1` and `measure w2` alternate in each round (the harness counts "
+          "the CPU of the whole process tree: supervisor and workers); the mock upstream and wrk "
+          "share the same two cores. Redis: a private redis-server, its own CPU not counted.\n")
+    if (out / "mix.md").exists():
+        print((out / "mix.md").read_text().replace("## Event loop", "### Event loop"))
     print("\nFor scale, the Node CCGate on the same harness (another run, the issue's figures): "
           "4,560 µs per request, 247 req/s, 4.09 ms single-connection p50.\n")
     print("## Harness summary (medians, ratios to `floor` in the same round)\n")

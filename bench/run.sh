@@ -7,11 +7,14 @@
 # floor) and "ccgate" (python app.py in front of the mock, metering/limits/access log/metrics on,
 # a tenant with no limit), alternating, so ratios compare numbers taken minutes apart.
 # Then: 2,000 slow streams, the flat-cost run (200,000 records already in today's usage file),
-# a 50 KB Claude-Code-sized body, and the OpenAI surface. Writes bench/RESULTS.md.
+# a 50 KB Claude-Code-sized body, the OpenAI surface, and (issue 34) one worker against
+# --workers 2 and the file store against Redis (alternating rounds, non-streaming and streaming
+# phases each), and the owner's mix (bench/event_loop_mix.py: the dashboard, console writes,
+# scrapes and lookups while streams run). Writes bench/RESULTS.md.
 # Three rounds by default: the ratios are medians of same-round ratios, and the median of two is
 # their mean, which one slow minute of this shared machine decides (a round measured 1.43x where
 # the next measured 1.17x with the same code).
-# Needs wrk, node, python3, curl (Debian: apt-get install wrk nodejs).
+# Needs wrk, node, python3, curl, redis-server (Debian: apt-get install wrk nodejs redis-server).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 HARNESS="${CCGATE_BENCH_HARNESS:-$ROOT/../shared/bench}"
@@ -25,6 +28,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 source "$ROOT/bench/workdir.sh"
+source "$ROOT/bench/measure.sh"
 START="cd $ROOT && exec python3 app.py --config-dir $WORK/config --data-dir"
 gw() { # gw NAME DATA_DIR [run.sh options]
   local name="$1" data="$2"; shift 2
@@ -79,6 +83,17 @@ done
 # The OpenAI surface: same upstream work through /openai/v1/chat/completions.
 python3 "$ROOT/bench/openai_load.py" --work "$WORK" --key "$KEY" --duration "$DURATION" \
   --harness "$HARNESS" > "$OUT/openai.json"
+
+# Issue 34: every core (one worker against two), the Redis store against the file store.
+source "$ROOT/bench/redis_store.sh"
+for r in $(seq 1 "$ROUNDS"); do
+  measure w1 "$r" --workers 1 --config-dir "$WORK/config"
+  measure w2 "$r" --workers 2 --config-dir "$WORK/config"
+  measure file "$r" --config-dir "$WORK/config"
+  measure redis "$r" --config-dir "$WORK/config-redis"
+done
+# The owner's mix while streams run: gevent's monitor and the streams' lateness.
+python3 "$ROOT/bench/event_loop_mix.py" --seconds $((DURATION * 6)) --out "$OUT" > /dev/null
 
 python3 "$HARNESS/summarize.py" --ref floor "$OUT"/r*-{direct,floor,ccgate}/metrics.jsonl > "$OUT/summary.md"
 KEPT="$(sed -n '/^<!-- kept across bench\/run.sh runs/,$p' "$ROOT/bench/RESULTS.md" 2>/dev/null || true)"

@@ -38,7 +38,7 @@ def children(pid: int) -> list[int]:
 def workers(tmp_path, upstream):
     port = free_port()
     config = write_config(tmp_path / "config", [upstream_entry(upstream)], server={
-        "server": {"port": port, "workers": 2, "shutdownGrace": 5},
+        "server": {"port": port, "workers": 2, "shutdownGrace": 5, "bodyTimeout": 500},
         "metrics": {"token": "scrape-token-1"}},
         tenants=[{"id": "t", "key": TENANT_KEY, "limits": {"rpm": 6, "concurrency": 1}}])
     proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--config-dir", str(config),
@@ -76,18 +76,93 @@ def test_limits_hold_across_workers_and_metrics_sum_them(workers, upstream):
     wait_until(lambda: served_total() == 6, 3)  # each worker counts within half a second
 
 
-def test_each_worker_has_the_strict_server(workers):
+def accepted_by(pids: list[int], server_port: int, client_port: int) -> int | None:
+    """The worker holding the server end of the connection from ``client_port``, if accepted."""
+    wanted = f":{server_port:04X} 0100007F:{client_port:04X} 01 "  # established, to us
+    inode = next((line.split()[9] for line in Path("/proc/net/tcp").read_text().splitlines()
+                  if wanted in line), None)
+    for pid in pids if inode else []:
+        try:
+            fds = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+        except OSError:
+            continue
+        if f"socket:[{inode}]" in fds:
+            return pid
+    return None
+
+
+def by_worker(proc, port: int, sockets: list[socket.socket]) -> dict[int, list[socket.socket]]:
+    """``sockets`` grouped by the worker that accepted each (all must be accepted)."""
+    pids, owners = children(proc.pid), {}
+    for s in sockets:
+        found = {}
+        wait_until(lambda: found.setdefault("pid", accepted_by(pids, port, s.getsockname()[1])) or
+                   found.pop("pid"), 10)
+        owners.setdefault(found["pid"], []).append(s)
+    return owners
+
+
+def one_per_worker(proc, port: int) -> list[socket.socket]:
+    """A connection to each worker (connections that landed twice on one are closed)."""
+    chosen: dict[int, socket.socket] = {}
+    while len(chosen) < 2:
+        s = socket.create_connection(("127.0.0.1", port))
+        (pid,) = by_worker(proc, port, [s])
+        if pid in chosen:
+            s.close()
+        chosen.setdefault(pid, s)
+    return list(chosen.values())
+
+
+def read_all(s: socket.socket, timeout: float = 10) -> tuple[bytes, float]:
+    """Everything until the server closes, and how long that took."""
+    started, data = time.monotonic(), b""
+    s.settimeout(timeout)
+    while chunk := s.recv(65536):
+        data += chunk
+    s.close()
+    return data, time.monotonic() - started
+
+
+def test_each_worker_has_the_strict_parser_and_the_timeouts(workers):
     proc, url = workers
     port = int(url.rsplit(":", 1)[1])
-    for _ in range(6):  # connections spread over the workers
-        s = socket.create_connection(("127.0.0.1", port))
+    for s in one_per_worker(proc, port):  # two Host headers, then a smuggled second request
         s.sendall(b"GET /health HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\nGET /health HTTP/1.1\r\n\r\n")
-        s.settimeout(5)
-        data = b""
-        while chunk := s.recv(65536):
-            data += chunk
-        s.close()
+        data, _ = read_all(s)
         assert data.startswith(b"HTTP/1.1 400 ") and data.count(b"HTTP/1.1") == 1
+    stalled = one_per_worker(proc, port)  # a body that stops: 408 after server.bodyTimeout
+    for s in stalled:
+        s.sendall(b"POST /anthropic/v1/messages HTTP/1.1\r\nHost: x\r\nx-api-key: " +
+                  TENANT_KEY.encode() + b"\r\nContent-Length: 100\r\n\r\n{")
+    for data, took in gevent.pool.Pool(2).map(read_all, stalled):
+        assert data.startswith(b"HTTP/1.1 408") and 0.4 < took < 4, (data[:200], took)
+    keyless = one_per_worker(proc, port)  # after a request without a valid key: 5 s idle, closed
+    for s in keyless:
+        s.sendall(b"GET /anthropic/v1/models HTTP/1.1\r\nHost: x\r\nx-api-key: nope\r\n\r\n")
+    for data, took in gevent.pool.Pool(2).map(read_all, keyless):
+        assert data.startswith(b"HTTP/1.1 401") and 4 < took < 12, (data[:200], took)
+
+
+def test_connections_opened_while_a_worker_restarts_still_spread(workers, upstream):
+    """A socket per worker: a burst that arrives while one worker is down waits for it, instead of
+    all landing (and, kept alive, staying) on the other: with one shared socket all 20 did."""
+    proc, url = workers
+    port = int(url.rsplit(":", 1)[1])
+    os.kill(children(proc.pid)[0], signal.SIGKILL)
+    sockets = [socket.create_connection(("127.0.0.1", port)) for _ in range(20)]
+    ask = (b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    for s in sockets:
+        s.sendall(ask)
+    for s in sockets:  # every one is answered: by the survivor, or by the restarted worker
+        s.settimeout(15)
+        assert s.recv(65536).startswith(b"HTTP/1.1 200")
+    wait_until(lambda: len(children(proc.pid)) == 2, 15)
+    owners = by_worker(proc, port, sockets)
+    assert len(owners) == 2 and min(map(len, owners.values())) >= 3, \
+        {pid: len(s) for pid, s in owners.items()}
+    for s in sockets:
+        s.close()
 
 
 def test_a_dead_worker_is_replaced_and_sigterm_drains_all(workers, upstream):
