@@ -45,11 +45,13 @@ class Tenant:
         return self._rewrite_to[pattern] if pattern is not None else model
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Call:
     """One tenant request's facts, fixed once its key is checked (``g.call``) and carried to the
-    gateway, the meter and the access log. The surface adds what the body says with
-    ``dataclasses.replace`` (the requested model, the metering policy)."""
+    gateway, the meter and the access log. The surface fills in what the body says (the
+    requested model, the metering policy) before it hands the call to the gateway, and nothing
+    changes it after. Not frozen: a frozen init and a ``dataclasses.replace`` cost 3 µs a
+    request, more than all the rest of this object."""
     tenant: Tenant
     surface: str  # "anthropic", "openai" (the record's ``api``) or "usage"
     request_id: str

@@ -19,8 +19,8 @@ MOCK_PID= GW_PID=
 cleanup() {
   [ -n "$GW_PID" ] && kill "$GW_PID" 2>/dev/null || true
   [ -n "$MOCK_PID" ] && kill "$MOCK_PID" 2>/dev/null || true
-  for m in dev/pts dev proc; do umount "$ROOT/$m" 2>/dev/null || true; done
-  rm -rf "$ROOT"
+  for m in dev/pts dev proc; do umount "$ROOT/$m" 2>/dev/null || umount -l "$ROOT/$m" 2>/dev/null || true; done
+  rm -rf --one-file-system "$ROOT"  # never into the host's /dev or /proc, even if still mounted
 }
 trap cleanup EXIT
 mount --bind /proc "$ROOT/proc"; mount --bind /dev "$ROOT/dev"; mount --bind /dev/pts "$ROOT/dev/pts"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import replace
 
 from flask import Blueprint, Response, g, request
 
@@ -107,9 +106,10 @@ def forward(path: str):
     if needs_model(endpoint) and not models:
         raise GatewayError(400, "model: this field is required")
     requested = models[0] if models and "model" in doc else None
-    call = ctx.call = replace(ctx.call, requested_model=requested, record=endpoint.route.record,
-                              spend_limits=endpoint.kind not in ("free", "item", "delete")
-                              and endpoint.route.body != "upload")
+    call = ctx.call
+    call.requested_model, call.record = requested, endpoint.route.record
+    call.spend_limits = endpoint.kind not in ("free", "item", "delete") \
+        and endpoint.route.body != "upload"
     model, doc, body = rewrite_model(tenant, requested, doc, body)
     check_models(tenant, [model, *models[1:]] if model else models)
     proxy_request = ProxyRequest(

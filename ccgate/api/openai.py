@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from dataclasses import replace
 import time
 
 from flask import Blueprint, Response, g, jsonify, request
@@ -73,7 +72,7 @@ def responses():
         chat, names = to_chat(body)
     except TranslationError as e:
         raise _bad_request(e) from None
-    g.call = replace(g.call, surface=RESPONSES_API)
+    g.call.surface = RESPONSES_API
     requested, translated = _translate(gw, g.call.tenant, {**chat, "model": body.get("model")})
     if names.web_search:
         translated.body.setdefault("tools", []).append(WEB_SEARCH_TOOL)
@@ -125,7 +124,7 @@ def _translate(gw, tenant, body: dict) -> tuple[object, Translated]:
     """The requested model name and the Anthropic request for this Chat Completions body."""
     settings = gw.config.openai
     requested = body.get("model")
-    g.call = replace(g.call, requested_model=requested if isinstance(requested, str) else None)
+    g.call.requested_model = requested if isinstance(requested, str) else None
     try:
         model = tenant.rewrite(resolve_model(requested, settings.models, settings.default_model))
         check_models(tenant, [model])

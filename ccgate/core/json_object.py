@@ -56,7 +56,7 @@ def _object_with_unique_keys(text: str) -> dict:
 _ESCAPE = re.compile(rb"\\u")
 
 
-def _has_unicode_escape(body: bytes) -> bool:
+def has_unicode_escape(body: bytes) -> bool:
     """Whether ``\\u`` may occur (an escaped backslash before a ``u`` counts: the careful walk
     then decides).
 
@@ -91,7 +91,7 @@ def _parsed_if_unique(body: bytes) -> dict | None:
     float: the gateway only reads ``model``, ``stream``, ``max_tokens`` and ``metadata`` from
     this document and re-encodes a body from json's own parse.
     """
-    if _has_unicode_escape(body):
+    if has_unicode_escape(body):
         return None
     try:
         doc = orjson.loads(body)

