@@ -152,9 +152,13 @@ def main(config_dir: str, data_dir: str, host: str | None, port: int | None,
         click.echo(f"CCGate not started: cannot listen on {host}:{port}: {e.strerror} "
                    f"(another process has the port? try --port)", err=True)
         sys.exit(1)
+    def drain() -> None:
+        gevent.spawn(shutdown, server, gateway, gateway.config.shutdown_grace_s)
     for sig in (signal.SIGTERM, signal.SIGINT):
-        gevent.signal_handler(sig, lambda: gevent.spawn(shutdown, server, gateway,
-                                                        gateway.config.shutdown_grace_s))
+        gevent.signal_handler(sig, drain)
+    if listen_fd is not None:
+        from ccgate.http.workers import watch_supervisor
+        watch_supervisor(drain)
     gevent.signal_handler(signal.SIGHUP, lambda: gevent.spawn(gateway.watcher.check, True))
     log.info("CCGate %s listening on http://%s:%d (pid %d, at most %d connections)",
              ccgate.__version__, host, port, os.getpid(), server.max_connections)

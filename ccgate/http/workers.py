@@ -25,6 +25,9 @@ port already in use is refused as before, even by another gateway that also uses
   and ``PROMETHEUS_MULTIPROC_DIR`` (so ``/metrics`` sums the workers), a private directory the
   supervisor empties at start and removes at exit.
 - The first-run bootstrap has already happened in the supervisor: workers find the config.
+- A worker whose supervisor is gone (killed with SIGKILL or by the OOM killer, so nothing passed
+  SIGTERM on) drains and exits within a second or so (``watch_supervisor``): no orphan keeps
+  the port, and a restarted gateway can bind it.
 """
 from __future__ import annotations
 
@@ -37,10 +40,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Callable
 
 import gevent
 
+from ..core.periodic import Periodic
+
 log = logging.getLogger("ccgate")
+SUPERVISOR_PID_ENV = "CCGATE_SUPERVISOR_PID"
 CRASH_WINDOW_S = 10.0  # a worker dying this soon after its start counts toward a crash loop
 CRASH_LOOP = 5
 
@@ -72,8 +79,8 @@ class Supervisor:
 
     def _spawn(self, index: int) -> None:
         fd = self.listeners[index].fileno()
-        env = {**os.environ, "CCGATE_WORKERS": str(self.count),
-               "CCGATE_WORKER_INDEX": str(index), "PROMETHEUS_MULTIPROC_DIR": self.metrics_dir}
+        env = {**os.environ, "CCGATE_WORKERS": str(self.count), "CCGATE_WORKER_INDEX": str(index),
+               SUPERVISOR_PID_ENV: str(os.getpid()), "PROMETHEUS_MULTIPROC_DIR": self.metrics_dir}
         self.workers[index] = subprocess.Popen(self.argv + ["--listen-fd", str(fd)], env=env,
                                                pass_fds=(fd,))
         self.started[index] = time.monotonic()
@@ -139,6 +146,22 @@ class Supervisor:
                 log.error("supervisor: worker pid %d did not stop in time: killed", worker.pid)
                 worker.kill()
                 worker.wait()
+
+
+def watch_supervisor(on_orphaned: Callable[[], None]) -> Periodic | None:
+    """In a worker: ``on_orphaned()`` once, when its supervisor is no longer its parent."""
+    supervisor = int(os.environ.get(SUPERVISOR_PID_ENV) or 0)
+    if not supervisor:
+        return None  # started by hand with --listen-fd: nobody to watch
+    fired: list[bool] = []
+
+    def check() -> None:
+        if os.getppid() != supervisor and not fired:
+            fired.append(True)
+            log.error("worker: the supervisor (pid %d) is gone: draining and stopping",
+                      supervisor)
+            on_orphaned()
+    return Periodic("supervisor watch", 1.0, check).start()
 
 
 def listen(host: str, port: int, count: int) -> list[socket.socket]:

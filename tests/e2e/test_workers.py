@@ -1,6 +1,7 @@
 """Issue 34: ``python app.py --workers 2``: one port, two processes each running
 ``ccgate/http/server.py``, limits that hold across them, a supervisor that restarts a dead worker
 and drains all on SIGTERM."""
+import contextlib
 import os
 import signal
 import socket
@@ -47,10 +48,19 @@ def workers(tmp_path, upstream):
     url = f"http://127.0.0.1:{port}"
     wait_up(url + "/health", timeout=30)
     wait_until(lambda: len(children(proc.pid)) == 2, 20)
+    first = children(proc.pid)
     yield proc, url
+    workers = set(first) | set(children(proc.pid))  # restarted ones too
     if proc.poll() is None:
-        proc.kill()
-        proc.wait()
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    for pid in workers:  # none may be left behind (a test that kills the supervisor checks it)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def post(url) -> int:
@@ -189,3 +199,17 @@ def test_a_dead_worker_is_replaced_and_sigterm_drains_all(workers, upstream):
     log = proc.stdout.read().decode(errors="replace")
     assert code == 0 and time.monotonic() - started < 15, log[-3000:]
     assert children(proc.pid) == []
+
+
+def test_workers_of_a_killed_supervisor_drain_and_exit(workers):
+    """SIGKILL (or the OOM killer) gives the supervisor no chance to pass SIGTERM on: its workers
+    notice it is gone and stop, so no orphan keeps the port."""
+    proc, url = workers
+    pids = children(proc.pid)
+    proc.kill()
+    proc.wait()
+    wait_until(lambda: not any(Path(f"/proc/{pid}").exists() and
+                               Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+                               for pid in pids), 10)
+    with pytest.raises(requests.ConnectionError):
+        requests.get(url + "/health", timeout=2)
