@@ -7,6 +7,7 @@ Per-upstream gauges are read from the pool at scrape time, so they show the answ
 from __future__ import annotations
 
 import os
+from bisect import bisect_left
 from functools import lru_cache
 
 import prometheus_client.values
@@ -67,11 +68,43 @@ def observe_record(record: UsageRecord) -> None:
 
 
 def count_waiting() -> None:
-    """Count the records that wait (before a scrape)."""
+    """Count the records that wait (before a scrape): one update per labelled child per batch,
+    not one per record. In multiprocess mode each update is a locked write to a shared file:
+    eight per request cost 2.5 % of a worker's instructions (callgrind)."""
     records = _waiting[:]
     _waiting.clear()
+    added: dict = {}  # counter child -> amount
+    observed: dict = {}  # histogram child -> values
     for record in records:
-        _count(record)
+        requests, duration, ttfb, tokens, cost = _children(
+            record.tenantId, model_label(record.model), record.api, record.statusCode)
+        added[requests] = added.get(requests, 0) + 1
+        observed.setdefault(duration, []).append(record.duration / 1000)
+        if record.ttfbMs is not None:
+            observed.setdefault(ttfb, []).append(record.ttfbMs / 1000)
+        for child, count in zip(tokens, (record.inputTokens, record.outputTokens,
+                                         record.cacheCreationTokens, record.cacheReadTokens)):
+            if count:
+                added[child] = added.get(child, 0) + count
+        if record.totalCost:
+            added[cost] = added.get(cost, 0) + record.totalCost
+    for child, amount in added.items():
+        child.inc(amount)
+    for child, values in observed.items():
+        _observe_all(child, values)
+
+
+def _observe_all(histogram, values: list[float]) -> None:
+    """``histogram.observe(v)`` for every value, with one update per bucket it hits. The
+    library's own rule (a value counts in the first bucket whose bound is at least it) on its
+    fields (``_sum``, ``_buckets``, ``_upper_bounds``: the same from 0.20 to 0.26)."""
+    bounds, hits = histogram._upper_bounds, {}
+    for value in values:
+        i = bisect_left(bounds, value)
+        hits[i] = hits.get(i, 0) + 1
+    histogram._sum.inc(sum(values))
+    for i, count in hits.items():
+        histogram._buckets[i].inc(count)
 
 
 # At most this many model labels per process: an upstream that answers any model name, or a
@@ -88,21 +121,6 @@ def model_label(model: str) -> str:
         return "other"
     _model_labels.add(model)
     return model
-
-
-def _count(record: UsageRecord) -> None:
-    requests, duration, ttfb, tokens, cost = _children(record.tenantId, model_label(record.model),
-                                                       record.api, record.statusCode)
-    requests.inc()
-    duration.observe(record.duration / 1000)
-    if record.ttfbMs is not None:
-        ttfb.observe(record.ttfbMs / 1000)
-    for child, count in zip(tokens, (record.inputTokens, record.outputTokens,
-                                     record.cacheCreationTokens, record.cacheReadTokens)):
-        if count:
-            child.inc(count)
-    if record.totalCost:
-        cost.inc(record.totalCost)
 
 
 flusher = Periodic("metrics flush", FLUSH_EVERY_S, count_waiting) if _MULTIPROCESS else None
