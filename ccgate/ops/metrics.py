@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from bisect import bisect_left
+from collections import Counter as Tally, defaultdict
 from functools import lru_cache
 
 import prometheus_client.values
@@ -73,21 +74,21 @@ def count_waiting() -> None:
     eight per request cost 2.5 % of a worker's instructions (callgrind)."""
     records = _waiting[:]
     _waiting.clear()
-    added: dict = {}  # counter child -> amount
-    observed: dict = {}  # histogram child -> values
+    added: Tally = Tally()  # counter child -> amount
+    observed: defaultdict = defaultdict(list)  # histogram child -> values
     for record in records:
         requests, duration, ttfb, tokens, cost = _children(
             record.tenantId, model_label(record.model), record.api, record.statusCode)
-        added[requests] = added.get(requests, 0) + 1
-        observed.setdefault(duration, []).append(record.duration / 1000)
+        added[requests] += 1
+        observed[duration].append(record.duration / 1000)
         if record.ttfbMs is not None:
-            observed.setdefault(ttfb, []).append(record.ttfbMs / 1000)
+            observed[ttfb].append(record.ttfbMs / 1000)
         for child, count in zip(tokens, (record.inputTokens, record.outputTokens,
                                          record.cacheCreationTokens, record.cacheReadTokens)):
             if count:
-                added[child] = added.get(child, 0) + count
+                added[child] += count
         if record.totalCost:
-            added[cost] = added.get(cost, 0) + record.totalCost
+            added[cost] += record.totalCost
     for child, amount in added.items():
         child.inc(amount)
     for child, values in observed.items():
@@ -98,10 +99,8 @@ def _observe_all(histogram, values: list[float]) -> None:
     """``histogram.observe(v)`` for every value, with one update per bucket it hits. The
     library's own rule (a value counts in the first bucket whose bound is at least it) on its
     fields (``_sum``, ``_buckets``, ``_upper_bounds``: the same from 0.20 to 0.26)."""
-    bounds, hits = histogram._upper_bounds, {}
-    for value in values:
-        i = bisect_left(bounds, value)
-        hits[i] = hits.get(i, 0) + 1
+    bounds = histogram._upper_bounds
+    hits = Tally(bisect_left(bounds, value) for value in values)
     histogram._sum.inc(sum(values))
     for i, count in hits.items():
         histogram._buckets[i].inc(count)

@@ -105,10 +105,11 @@ def by_worker(proc, port: int, sockets: list[socket.socket]) -> dict[int, list[s
     """``sockets`` grouped by the worker that accepted each (all must be accepted)."""
     pids, owners = children(proc.pid), {}
     for s in sockets:
-        found = {}
-        wait_until(lambda: found.setdefault("pid", accepted_by(pids, port, s.getsockname()[1])) or
-                   found.pop("pid"), 10)
-        owners.setdefault(found["pid"], []).append(s)
+        deadline = time.monotonic() + 10
+        while (pid := accepted_by(pids, port, s.getsockname()[1])) is None:
+            assert time.monotonic() < deadline, "a connection no worker accepted"
+            gevent.sleep(0.02)
+        owners.setdefault(pid, []).append(s)
     return owners
 
 
