@@ -1,5 +1,6 @@
 """Real servers for the e2e tests: free loopback ports, a running gateway, a private Redis, and
 waiting for them (the pure helpers are in ``tests/helpers.py``)."""
+import random
 import shutil
 import socket
 import subprocess
@@ -15,12 +16,27 @@ REDIS = shutil.which("redis-server")
 
 
 def free_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A port nothing listens on, never handed out before in this run, below the kernel's
+    ephemeral range. A port from ``bind(port 0)`` comes from that range, so an outgoing connection
+    could take it before the server it was meant for binds (CI once saw Caddy fail that way)."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    while True:
+        port = random.randrange(max(1024, low - 12000), low)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("", port))  # the wildcard address: taken if anything holds the port
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+
+
+_HANDED_OUT: set[int] = set()
 
 
 def wait_up(url: str, timeout: float = 20) -> None:
