@@ -13,8 +13,17 @@ from .config.settings import SPEND_WINDOWS
 from .core.version import VERSION
 from .gateway import Gateway
 from .ops.logs import setup_logging
+from .proxy import response_head
 
 __version__ = VERSION
+
+
+class GatewayFlask(Flask):
+    """Flask, less one per-hook cost: every view and hook here is synchronous, so
+    ``ensure_sync`` (``inspect.iscoroutinefunction`` on each hook of each request) is not needed."""
+
+    def ensure_sync(self, func):
+        return func
 
 
 def create_app(config_dir: str | os.PathLike | None = None,
@@ -39,7 +48,8 @@ def create_app(config_dir: str | os.PathLike | None = None,
             raise SystemExit(4) from None  # gunicorn: "App failed to load", the master stops
         raise
 
-    app = Flask(__name__, template_folder="../templates", static_folder="../static")
+    response_head.install()  # upstream answer heads without the email package (process-wide)
+    app = GatewayFlask(__name__, template_folder="../templates", static_folder="../static")
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
     app.url_map.merge_slashes = False  # "//" in a path is refused, not redirected
     app.jinja_env.globals["spend_windows"] = json.dumps(SPEND_WINDOWS)

@@ -13,9 +13,10 @@ from flask import Blueprint, Response, g, request
 
 from ..core.errors import GatewayError
 from ..proxy import ProxyRequest, Relay
-from ..core.json_object import parse_json_object, with_model
+from ..core.json_object import parse_spotting, with_model
 from ..tenants import Tenant
 from ..resources.endpoints import MODELS, Endpoint
+from ..resources.refs import OBJECT_KEYS, may_name_objects
 from . import resources
 from .request import client_headers, client_side, drain, relay_response, request_body, session_id
 from .auth import check_models, tenant_required
@@ -69,15 +70,17 @@ def needs_model(endpoint: Endpoint) -> bool:
         and endpoint.kind != "extra"
 
 
-def parse_body(endpoint: Endpoint, body: bytes) -> dict | None:
+def parse_body(endpoint: Endpoint, body: bytes) -> tuple[dict | None, bool]:
     """The body as a JSON object, whatever the content type claims; None for no body and for
-    uploads (multipart files and skills, which name no model and are passed as they are)."""
+    uploads (multipart files and skills, which name no model and are passed as they are). And
+    whether it may name a file, skill or container, mostly learnt in the parse's own pass."""
     if endpoint.route.body == "upload" or not body and not needs_model(endpoint):
-        return None
+        return None, False
     try:
-        return parse_json_object(body, unique_keys=True)
+        doc, spotted = parse_spotting(body, OBJECT_KEYS)
     except ValueError as e:
         raise GatewayError(400, str(e)) from None
+    return doc, spotted if spotted is not None else may_name_objects(body)
 
 
 def rewrite_model(tenant: Tenant, requested: str | None, doc: dict | None,
@@ -101,7 +104,7 @@ def forward(path: str):
         with gw.admitted(tenant):
             return resources.list_answer(gw.owners, tenant, endpoint, req.args)
     body = request_body(gw)
-    doc = parse_body(endpoint, body)
+    doc, may_name = parse_body(endpoint, body)
     models = models_in(endpoint, doc) if doc is not None else []
     if needs_model(endpoint) and not models:
         raise GatewayError(400, "model: this field is required")
@@ -122,7 +125,7 @@ def forward(path: str):
         stream=bool(doc and doc.get("stream") is True),
         session=session_id(headers, doc),
         body_json=doc,
-        upstream=resources.holder(gw.owners, tenant, endpoint, doc, body),
+        upstream=resources.holder(gw.owners, tenant, endpoint, doc, may_name),
         **client_side(req.environ),
     )
     reserve, notes, batch = 0.0, None, None

@@ -19,7 +19,7 @@ from ..proxy import Relay
 from ..resources.endpoints import Endpoint, EndpointRefused, EXTRA, classify
 from ..resources.listing import BadListQuery, page
 from ..resources.owners import Owned, OwnerStore
-from ..resources.refs import may_name_objects, named_objects, reused_containers
+from ..resources.refs import named_objects, reused_containers
 from ..tenants import Tenant
 from .request import drain
 
@@ -64,13 +64,14 @@ def owned(owners: OwnerStore, tenant: Tenant, kind: str, object_id: str) -> Owne
 
 
 def holder(owners: OwnerStore, tenant: Tenant, endpoint: Endpoint, doc: dict | None,
-           body: bytes) -> str | None:
+           may_name: bool) -> str | None:
     """The upstream that must answer: the one holding the object the path names, or the objects
-    the body names (each must be the tenant's own). None: any upstream."""
+    the body names (each must be the tenant's own; ``may_name``: the body may name any, from
+    ``parse_body``). None: any upstream."""
     found: set = set()
     if endpoint.object_id is not None and endpoint.resource:
         found.add(owned(owners, tenant, endpoint.resource, endpoint.object_id).upstream)
-    if doc is not None and may_name_objects(body):
+    if doc is not None and may_name:
         if reused_containers(doc):
             raise GatewayError(400, "container: reusing a container by its id is not possible "
                                     "through this gateway (containers are shared by every key "

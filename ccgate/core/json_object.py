@@ -6,6 +6,7 @@ import codecs
 import json
 import re
 from functools import lru_cache
+from typing import Callable
 
 import orjson
 
@@ -76,14 +77,18 @@ def has_unicode_escape(body: bytes) -> bool:
 
 
 @lru_cache(maxsize=256)
-def _key_pattern(keys: tuple[str, ...]) -> re.Pattern:
-    return re.compile(b'"(' + b"|".join(re.escape(k.encode()) for k in keys) + b')"')
+def _key_pattern(keys: tuple[str, ...], spot: tuple[str, ...]) -> re.Pattern:
+    """A quoted top-level key in group 1, a quoted word of ``spot`` (not a key) in group 2."""
+    others = tuple(k for k in spot if k not in keys)
+    words = [b"|".join(re.escape(k.encode()) for k in group) or b"(?!)" for group in (keys, others)]
+    return re.compile(b'"(?:(' + words[0] + b')|(' + words[1] + b'))"')
 
 
-def _parsed_if_unique(body: bytes) -> dict | None:
+def _parsed_if_unique(body: bytes, spot: tuple[str, ...]) -> tuple[dict, bool] | None:
     """The body parsed, when that proves no top-level key is given twice: each key the parse
     found occurs once in the raw text, and there is no escape sequence (``"mo\\u0064el"`` would
-    be a second ``model``). None otherwise: the careful walk then decides.
+    be a second ``model``); and whether a word of ``spot`` occurs quoted anywhere in it, found in
+    the same pass. None otherwise: the careful walk then decides.
 
     orjson parses (about 2.5 times json's speed; anything it refuses, such as ``NaN``, a lone
     surrogate or deep nesting, goes to the walk, which answers as json does). One regular
@@ -99,8 +104,10 @@ def _parsed_if_unique(body: bytes) -> dict | None:
         return None
     if not isinstance(doc, dict) or not doc:
         return None
-    found = _key_pattern(tuple(doc)).findall(body)
-    return doc if len(found) == len(doc) else None
+    found = _key_pattern(tuple(doc), spot).findall(body)
+    if sum(1 for key, _ in found if key) != len(doc):
+        return None
+    return doc, any(other for _, other in found) or any(k in doc for k in spot)
 
 
 def parse_json_object(body: bytes, unique_keys: bool = False) -> dict:
@@ -109,11 +116,31 @@ def parse_json_object(body: bytes, unique_keys: bool = False) -> dict:
     ``unique_keys``: a top-level key given twice is refused too. A leading UTF-8 byte order
     mark is skipped, as ``json.loads`` skips it in bytes.
     """
-    if body.startswith(codecs.BOM_UTF8):
-        body = body[len(codecs.BOM_UTF8):]
+    if unique_keys:
+        return parse_spotting(body, ())[0]
+    body = _without_bom(body)
+    return _checked(lambda: json.loads(body))
+
+
+def parse_spotting(body: bytes, spot: tuple[str, ...]) -> tuple[dict, bool | None]:
+    """``parse_json_object(body, unique_keys=True)``, and whether any word of ``spot`` occurs in
+    double quotes anywhere in the body, learnt in the parse's own pattern pass: True, False, or
+    None when that pass did not apply (escapes, a key twice) and the caller must look itself."""
+    body = _without_bom(body)
+    fast = _parsed_if_unique(body, spot)
+    if fast is not None:
+        return fast
+    return _checked(lambda: _object_with_unique_keys(body.decode("utf-8"))), None
+
+
+def _without_bom(body: bytes) -> bytes:
+    return body[len(codecs.BOM_UTF8):] if body.startswith(codecs.BOM_UTF8) else body
+
+
+def _checked(parse: Callable[[], object]) -> dict:
+    """``parse()``, a JSON object, or the ValueError a client can read."""
     try:
-        doc = json.loads(body) if not unique_keys else (
-            _parsed_if_unique(body) or _object_with_unique_keys(body.decode("utf-8")))
+        doc = parse()
     except UnicodeDecodeError:
         raise ValueError("request body is not valid UTF-8") from None
     except json.JSONDecodeError as e:

@@ -6,6 +6,7 @@
 - ``forwarder``: the loop over attempts.
 - ``relay``: the accepted answer's body, relayed as it arrives, with exactly one cleanup.
 - ``watch``: noticing a client that hung up.
+- ``response_head``: upstream answer heads parsed without the ``email`` package.
 """
 from .forwarder import Forwarder
 from .types import Observer, Outcome, ProxyRequest, Relay

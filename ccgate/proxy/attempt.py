@@ -92,8 +92,25 @@ class CommitGate:
 
 
 # -- I/O -------------------------------------------------------------------------------------------
+class UpstreamAdapter(HTTPAdapter):
+    """requests' transport adapter, less the cookie jar it fills from each answer: nothing reads
+    it (no Session sends cookies back, and ``headers.py`` drops ``Set-Cookie`` towards clients),
+    and filling it cost about 10 µs of every request (py-spy, 2026-12-06)."""
+
+    def build_response(self, req: requests.PreparedRequest, resp) -> requests.Response:
+        response = requests.Response()
+        response.status_code = resp.status
+        response.headers = CaseInsensitiveDict(resp.headers)
+        response.raw = resp
+        response.reason = resp.reason
+        response.url = req.url
+        response.request = req
+        response.connection = self
+        return response
+
+
 def make_adapter(pool_size: int) -> HTTPAdapter:
-    return HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+    return UpstreamAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
 
 
 def prepare(method: str, url: str, headers: dict, body: bytes) -> requests.PreparedRequest:

@@ -5,7 +5,8 @@ import math
 import pytest
 
 from ccgate.api.anthropic import rewrite_model
-from ccgate.core.json_object import parse_json_object
+from ccgate.core.json_object import parse_json_object, parse_spotting
+from ccgate.resources.refs import may_name_objects
 
 
 @pytest.mark.parametrize("body", [
@@ -65,3 +66,26 @@ def test_an_escaped_duplicate_key_is_found_in_a_large_body(escapes):
 def test_an_escaped_backslash_before_u_is_text():
     body = ('{"model": "m", "system": "' + "x" * 20000 + '\\\\u0041"}').encode()
     assert parse_json_object(body, unique_keys=True)["system"].endswith("x\\u0041")
+
+
+SPOT = ("file_id", "skill_id", "container")
+
+
+@pytest.mark.parametrize("body, spotted", [
+    (b'{"model": "m", "messages": []}', False),
+    (b'{"model": "m", "messages": [{"content": [{"source": {"file_id": "f"}}]}]}', True),
+    (b'{"model": "m", "container": "c"}', True),  # a top-level key is spotted too
+    (b'{"model": "m", "system": "the \\"container\\" and \\"file_id\\" words"}', False),
+    (b'{"model": "m", "system": "x\\u0041"}', None),  # an escape: the caller looks itself
+])
+def test_the_parse_spots_object_keys_in_its_own_pass(body, spotted):
+    doc, found = parse_spotting(body, SPOT)
+    assert doc == json.loads(body) and found is spotted
+
+
+def test_spotting_agrees_with_the_resource_pre_filter_and_keeps_duplicates_refused():
+    for body in [b'{"container": {"skills": [{"skill_id": "s"}]}, "model": "m"}',
+                 b'{"model": "file_id", "x": ["skill_id"]}', b'{"a": {"b": {"c": "container"}}}']:
+        assert parse_spotting(body, SPOT)[1] is may_name_objects(body)
+    with pytest.raises(ValueError, match="twice"):
+        parse_spotting(b'{"container": "a", "model": "m", "container": "b"}', SPOT)
