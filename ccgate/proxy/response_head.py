@@ -12,7 +12,6 @@ from __future__ import annotations
 import email.parser
 import http.client
 import re
-from typing import Callable
 
 # A header line as the email feed parser takes one (its ``headerRE``), less its special cases
 # (a continuation line, a "From " line), which take the standard route.
@@ -46,20 +45,14 @@ def _standard(lines: list[bytes], message_class) -> http.client.HTTPMessage:
     return email.parser.Parser(_class=message_class).parsestr(text)
 
 
-def fast_parse_headers(read_lines: Callable) -> Callable:
-    """A drop-in ``http.client.parse_headers`` built on ``http.client``'s own line reader."""
-
-    def parse_headers(fp, _class=http.client.HTTPMessage):
-        return parse_head(read_lines(fp), _class)
-    return parse_headers
+def parse_headers(fp, _class=http.client.HTTPMessage) -> http.client.HTTPMessage:
+    """A drop-in ``http.client.parse_headers``: its own line reader, with its length and count
+    limits, then ``parse_head``."""
+    return parse_head(http.client._read_headers(fp), _class)
 
 
 def install() -> None:
-    """Make ``http.client`` (under urllib3 and requests) parse answer heads with ``parse_head``.
-
-    Where this Python's ``http.client`` has no ``_read_headers`` (the line reader with its length
-    and count limits), the standard parser stays."""
-    read_lines = getattr(http.client, "_read_headers", None)
-    if read_lines is not None and not getattr(http.client.parse_headers, "ccgate", False):
-        http.client.parse_headers = fast_parse_headers(read_lines)
-        http.client.parse_headers.ccgate = True
+    """Make ``http.client`` (under urllib3 and requests) parse answer heads with ``parse_head``;
+    where this Python's ``http.client`` has no ``_read_headers``, the standard parser stays."""
+    if hasattr(http.client, "_read_headers"):
+        http.client.parse_headers = parse_headers

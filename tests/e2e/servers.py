@@ -13,6 +13,7 @@ import requests
 from ccgate.http.server import make_server
 
 REDIS = shutil.which("redis-server")
+_HANDED_OUT: set[int] = set()  # ports free_port gave out in this run
 
 
 def free_port() -> int:
@@ -34,9 +35,6 @@ def free_port() -> int:
                 continue
         _HANDED_OUT.add(port)
         return port
-
-
-_HANDED_OUT: set[int] = set()
 
 
 def wait_up(url: str, timeout: float = 20) -> None:
